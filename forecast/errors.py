@@ -19,7 +19,18 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.where}: {self.field}: {self.message}"
+        """``<file>:<where>: <field>: <message>`` on one line (control characters escaped)."""
+        return ": ".join(
+            (f"{_one_line(self.file)}:{_one_line(str(self.where))}", _one_line(self.field),
+             _one_line(self.message))
+        )  # fmt: skip
+
+
+def _one_line(text: str) -> str:
+    """``text`` with newlines and other unprintable characters written as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class InputError(Exception):

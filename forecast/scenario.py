@@ -1,11 +1,16 @@
 """Scenario files (``priors/<name>.toml``): factors, indicators, outcomes, loadings and priors.
 
 Every number in a scenario carries a ``rationale`` and a ``source``. A file is parsed into typed,
-frozen objects; all problems in a file are collected and raised together as one ``InputError``.
+frozen objects; all problems in a file are collected and raised together as one ``InputError``
+whose problems are located by dotted key path (``outcomes.deal.loadings``) and key. Checks run in
+two passes: first the structure of every table (unknown or missing keys, types, ranges), then,
+once the structure is valid, the rules that span several tables (names that refer to factors or
+indicators, what each likelihood or outcome kind requires, identification).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from datetime import date
@@ -23,14 +28,19 @@ from pydantic import (
 
 from forecast.errors import InputError, Problem
 
-Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=64)]
 Text = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 Sign = Literal["+", "-", "free"]
-MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
+BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")  # TOML keys that need no quotes
+MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
+MIN_YEAR, MAX_YEAR = 1900, 2200  # a scenario's months must lie in this span
+NAME_HELP = "lowercase letters, digits and _, starting with a letter, at most 64 characters"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # inf and nan are valid TOML floats but never a valid prior parameter
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
 
 class _Sourced(_Strict):
@@ -63,20 +73,26 @@ class BaseRate(_Sourced):
 
 
 class Loading(_Sourced):
-    """How an outcome depends on a factor: a sign fixed by theory (or ``free``) and a prior scale."""
+    """How an outcome depends on a factor: a sign fixed by theory (or ``free``), a prior scale."""
 
     sign: Sign
     scale: float = Field(gt=0)
 
 
 class Factor(_Strict):
-    """A latent factor on a standardized scale that moves as a monthly random walk."""
+    """A latent factor on a standardized scale that moves as a monthly random walk.
+
+    ``loading_scale`` (optional) is the HalfNormal scale of the factor's pooled loading strength;
+    when it is omitted the model uses 1.0.
+    """
 
     label: Text
     description: str = ""
     initial: NormalPrior
     volatility: PositiveNumber  # monthly innovation sd, fixed: it sets the factor's unit
-    loading_scale: PositiveNumber  # HalfNormal scale of the pooled loading strength tau[k]
+    # HalfNormal scale of the pooled loading strength tau[k]. Optional: a factor that no outcome
+    # loads on does not need it, and when it is omitted the model uses 1.0.
+    loading_scale: PositiveNumber | None = None
 
 
 class Indicator(_Strict):
@@ -93,20 +109,24 @@ class Indicator(_Strict):
     spread: PositiveNumber | None = None  # normal: typical sd of transformed values
     baseline: PositiveNumber | None = None  # count: typical count per month at factor 0
     levels: tuple[Name, ...] | None = None  # rating: ordered level names, low to high
+    loading_scale: PositiveNumber | None = None  # HalfNormal scale of |loading| (model default)
 
 
 class Candidate(_Strict):
     """One way an outcome can happen (e.g. a state that might join the Abraham Accords)."""
 
     label: Text
-    offset: NormalPrior | None = None  # prior on the candidate's logit offset (default N(0, spread))
+    offset: NormalPrior | None = (
+        None  # prior on the candidate's logit offset (default N(0, spread))
+    )
 
 
 class Outcome(_Strict):
     """A latent outcome.
 
     ``event``: happens at some month (P that it has happened by the horizon);
-    ``persistence``: a state that holds until an ending event (P that it still holds at the horizon);
+    ``persistence``: a state that holds until an ending event (P that it still holds at the
+    horizon);
     ``state``: a predicate on a projected measure (P that the measure is below/above a threshold for
     ``window`` consecutive months at some point by the horizon).
     """
@@ -159,6 +179,8 @@ class Scenario(_Strict):
         m = MONTH_RE.match(v)
         if not m or not 1 <= int(m.group(2)) <= 12:
             raise ValueError(f"expected a month as YYYY-MM, got {v!r}")
+        if not MIN_YEAR <= int(m.group(1)) <= MAX_YEAR:
+            raise ValueError(f"year must be between {MIN_YEAR} and {MAX_YEAR}, got {v!r}")
         return v
 
     @field_validator("horizons")
@@ -206,7 +228,7 @@ def _cross_check(s: Scenario) -> list[tuple[str, str, str]]:
     """Checks that span several keys; returns (key path, field, message) triples."""
     errs: list[tuple[str, str, str]] = []
     if s.start_date >= s.end_date:
-        errs.append(("end", "end", f"must be after start {s.start}"))
+        errs.append(("(top)", "end", f"must be after start {s.start}"))
     factor_has_sign: dict[str, bool] = dict.fromkeys(s.factors, False)
     for iname, ind in s.indicators.items():
         path = f"indicators.{iname}"
@@ -223,7 +245,8 @@ def _cross_check(s: Scenario) -> list[tuple[str, str, str]]:
                 errs.append((path, key, f"not used by likelihood {ind.likelihood!r}"))
         if ind.likelihood != "normal" and ind.transform != "identity":
             errs.append((path, "transform", "only normal indicators take a transform"))
-        if ind.levels is not None and (len(ind.levels) < 2 or len(set(ind.levels)) != len(ind.levels)):
+        levels = ind.levels
+        if levels is not None and (len(levels) < 2 or len(set(levels)) != len(levels)):
             errs.append((path, "levels", "need at least two distinct levels"))
     for oname, o in s.outcomes.items():
         path = f"outcomes.{oname}"
@@ -265,19 +288,53 @@ def _cross_check(s: Scenario) -> list[tuple[str, str, str]]:
         if not ok:
             errs.append(
                 (
-                    f"factors.{fname}",
+                    "factors",
                     fname,
-                    "needs at least one sign-constrained loading or indicator (identification)",
+                    "needs at least one indicator or one loading with sign '+' or '-' "
+                    "(otherwise the factor's direction is not identified)",
                 )
             )
     return errs
 
 
 def _loc(loc: tuple[int | str, ...]) -> tuple[str, str]:
-    parts = [str(p) for p in loc]
+    """Pydantic error location -> (dotted key path of the table, key).
+
+    List positions are attached to their key (``horizons[1]``); an invalid table key (pydantic's
+    ``[key]`` marker) is reported as the key itself in its parent table.
+    """
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int) and parts:
+            parts[-1] += f"[{p}]"
+        elif p == "[key]" and parts:
+            continue
+        else:
+            p = str(p)
+            parts.append(p if BARE_KEY_RE.match(p) else json.dumps(p, ensure_ascii=False))
     if not parts:
         return "(top)", "(top)"
     return ".".join(parts[:-1]) or "(top)", parts[-1]
+
+
+def _toml_type(v: object) -> str:
+    names = {bool: "a boolean", int: "an integer", float: "a float", str: "a string"}
+    if isinstance(v, list):
+        return "an array"
+    return names.get(type(v), "a date or time" if v is not None else "nothing")
+
+
+def _message(e: dict) -> str:
+    if e["type"] == "extra_forbidden":
+        return "unknown key"
+    if e["type"] == "missing":
+        return "required key is missing"
+    if e["type"] in ("model_type", "dict_type"):
+        return f"expected a table, got {_toml_type(e['input'])}"
+    ctx = e.get("ctx") or {}
+    if e["type"] == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
+        return f"not a valid name {e['input']!r}: use {NAME_HELP}"
+    return str(e["msg"]).removeprefix("Value error, ")
 
 
 def parse_scenario(text: str, file: str) -> Scenario:
@@ -285,20 +342,33 @@ def parse_scenario(text: str, file: str) -> Scenario:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InputError([Problem(file, "(toml)", "syntax", str(exc))]) from None
+        raise InputError([Problem(file, "(toml)", "syntax", f"malformed TOML: {exc}")]) from None
+    except RecursionError:
+        raise InputError(
+            [Problem(file, "(toml)", "syntax", "malformed TOML: values nested too deeply")]
+        ) from None
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
         problems = []
         for e in exc.errors(include_url=False):
             where, field = _loc(e["loc"])
-            msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
-            problems.append(Problem(file, where, field, msg))
+            problems.append(Problem(file, where, field, _message(e)))
         raise InputError(problems) from None
     errs = _cross_check(scenario)
     if errs:
         raise InputError([Problem(file, w, f, m) for w, f, m in errs])
     return scenario
+
+
+def decode_utf8(data: bytes) -> tuple[str | None, str]:
+    """Decode UTF-8 (a leading BOM is dropped); on failure return ``(None, where it fails)``."""
+    try:
+        return data.decode("utf-8-sig"), ""
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return None, f"byte 0x{data[exc.start]:02x} at line {line}, column {col}"
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -308,10 +378,9 @@ def load_scenario(path: str | Path) -> Scenario:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError([Problem(str(path), "(file)", "file", exc.strerror or str(exc))]) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
+    text, where = decode_utf8(data)
+    if text is None:
         raise InputError(
-            [Problem(str(path), "(file)", "encoding", f"not UTF-8 (byte {exc.start})")]
+            [Problem(str(path), "(file)", "encoding", f"not UTF-8 text: {where}")]
         ) from None
     return parse_scenario(text, str(path))

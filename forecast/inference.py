@@ -1,0 +1,158 @@
+"""Sampling and the diagnostics gate.
+
+nutpie (a Rust NUTS with PyMC models compiled by numba) is the default sampler, with its low-rank
+mass matrix adaptation: the factor paths, loadings and indicator scales are strongly correlated, and
+on the default scenario the low-rank metric cuts leapfrog steps per draw about tenfold (310 → 31)
+and removes the divergences a diagonal metric leaves. PyMC's own ``pm.sample`` is the fallback. Every fit is checked against the gate below; a fit that fails it is
+returned all the same, but marked not converged, so callers can refuse to present it silently.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Literal
+
+import arviz as az
+import numpy as np
+import pymc as pm
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+Sampler = Literal["nutpie", "pymc"]
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """What the sampler was asked to do; recorded in every run manifest."""
+
+    sampler: Sampler = "nutpie"
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    cores: int = 2
+    seed: int = 1
+    target_accept: float = 0.9
+    low_rank_mass_matrix: bool = True  # nutpie: adapts to the loading/factor correlations
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Convergence summary over the model's free parameters, and the gate's verdict."""
+
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    divergences: int
+    draws: int
+    chains: int
+    converged: bool
+    problems: list[str] = field(default_factory=list)
+    worst: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Fit:
+    idata: az.InferenceData
+    diagnostics: Diagnostics
+    settings: SamplerSettings
+    timings: dict[str, float]
+
+
+def free_parameter_names(model: pm.Model) -> list[str]:
+    return [v.name for v in model.free_RVs]
+
+
+def diagnose(idata: az.InferenceData, var_names: list[str]) -> Diagnostics:
+    """Apply the gate: R-hat <= 1.01, bulk and tail ESS >= 400, no divergences."""
+    post = idata.posterior[var_names]
+    rhat = az.rhat(post)
+    ess_b = az.ess(post, method="bulk")
+    ess_t = az.ess(post, method="tail")
+
+    def extreme(ds, fn) -> tuple[float, str]:
+        vals = {k: float(fn(np.nan_to_num(v.values, nan=np.inf if fn is np.max else 0.0)))
+                for k, v in ds.data_vars.items()}
+        name = (max if fn is np.max else min)(vals, key=vals.get)
+        return vals[name], name
+
+    max_rhat, rhat_var = extreme(rhat, np.max)
+    min_bulk, bulk_var = extreme(ess_b, np.min)
+    min_tail, tail_var = extreme(ess_t, np.min)
+    div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    problems = []
+    if max_rhat > RHAT_MAX:
+        problems.append(f"R-hat {max_rhat:.3f} > {RHAT_MAX} (worst: {rhat_var})")
+    if min_bulk < ESS_MIN:
+        problems.append(f"bulk ESS {min_bulk:.0f} < {ESS_MIN} (worst: {bulk_var})")
+    if min_tail < ESS_MIN:
+        problems.append(f"tail ESS {min_tail:.0f} < {ESS_MIN} (worst: {tail_var})")
+    if div:
+        problems.append(f"{div} divergent transitions")
+    return Diagnostics(
+        max_rhat=max_rhat,
+        min_ess_bulk=min_bulk,
+        min_ess_tail=min_tail,
+        divergences=div,
+        draws=int(post.sizes["draw"]),
+        chains=int(post.sizes["chain"]),
+        converged=not problems,
+        problems=problems,
+        worst={"rhat": {rhat_var: max_rhat}, "ess_bulk": {bulk_var: min_bulk},
+               "ess_tail": {tail_var: min_tail}},
+    )
+
+
+def sample(
+    model: pm.Model,
+    settings: SamplerSettings,
+    on_phase: Callable[[str], None] | None = None,
+) -> Fit:
+    """Fit ``model`` with the configured sampler and run the diagnostics gate."""
+    phase = on_phase or (lambda _msg: None)
+    timings: dict[str, float] = {}
+    if settings.sampler == "nutpie":
+        import nutpie
+
+        phase("compiling model (nutpie/numba)")
+        t0 = time.perf_counter()
+        compiled = nutpie.compile_pymc_model(model)
+        timings["compile_s"] = time.perf_counter() - t0
+        phase(f"sampling {settings.chains} chains x {settings.draws} draws")
+        t0 = time.perf_counter()
+        idata = nutpie.sample(
+            compiled,
+            draws=settings.draws,
+            tune=settings.tune,
+            chains=settings.chains,
+            cores=settings.cores,
+            seed=settings.seed,
+            target_accept=settings.target_accept,
+            low_rank_modified_mass_matrix=settings.low_rank_mass_matrix,
+            save_warmup=False,
+            progress_bar=False,
+        )
+        timings["sample_s"] = time.perf_counter() - t0
+    else:
+        phase(f"sampling with pm.sample ({settings.chains} chains x {settings.draws} draws)")
+        t0 = time.perf_counter()
+        with model:
+            idata = pm.sample(
+                draws=settings.draws,
+                tune=settings.tune,
+                chains=settings.chains,
+                cores=settings.cores,
+                random_seed=settings.seed,
+                target_accept=settings.target_accept,
+                progressbar=False,
+                compute_convergence_checks=False,
+            )
+        timings["sample_s"] = time.perf_counter() - t0
+    phase("checking convergence")
+    diagnostics = diagnose(idata, free_parameter_names(model))
+    return Fit(idata=idata, diagnostics=diagnostics, settings=settings, timings=timings)

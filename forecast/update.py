@@ -1,0 +1,173 @@
+"""An update run: inputs → model → fit → forecasts → a complete run folder in the store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import arviz as az
+import resource
+import xarray as xr
+
+from forecast import __version__
+from forecast.design import build_design
+from forecast.inference import Fit, SamplerSettings, sample
+from forecast.inputs import Inputs
+from forecast.model import build_model
+from forecast.posterior import Projection, project, summarize
+from forecast.store import Run, RunStore, new_run_id
+
+PACKAGES = ("forecast", "pymc", "pytensor", "arviz", "nutpie", "numpy", "pandas", "xarray")
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    run: Run
+    fitted: bool  # False when an identical run already existed
+    converged: bool
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def fit_key(inputs: Inputs, settings: SamplerSettings) -> str:
+    """What determines a fit's numbers: input contents, sampler settings and the code version."""
+    payload = {
+        "inputs": inputs.input_hash(),
+        "settings": asdict(settings),
+        "forecast": __version__,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def fit_inputs(
+    inputs: Inputs,
+    settings: SamplerSettings,
+    on_phase: Callable[[str], None] | None = None,
+) -> tuple[Fit, Projection]:
+    """Build and fit the scenario's model and project its forecasts (no files written)."""
+    phase = on_phase or (lambda _msg: None)
+    phase("building model")
+    design = build_design(inputs.scenario, inputs.evidence)
+    model = build_model(inputs.scenario, design)
+    fit = sample(model, settings, on_phase=phase)
+    phase("projecting forecasts")
+    proj = project(inputs.scenario, design, fit.idata, seed=settings.seed)
+    return fit, proj
+
+
+def _attach(idata: az.InferenceData, proj: Projection, attrs: dict) -> az.InferenceData:
+    """Add projected forecasts as the ``predictions`` group, with (chain, draw) restored."""
+    chains, draws = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
+
+    def unstack(da: xr.DataArray) -> xr.DataArray:
+        arr = da.values.reshape((chains, draws, *da.shape[1:]))
+        return xr.DataArray(
+            arr,
+            dims=("chain", "draw", *da.dims[1:]),
+            coords={k: v for k, v in da.coords.items() if "sample" not in v.dims},
+        )
+
+    preds = xr.Dataset({"probability": unstack(proj.probability),
+                        "factor_path": unstack(proj.factor_path)})
+    idata.add_groups({"predictions": preds})
+    for group in idata.groups():
+        idata[group].attrs.update(attrs)
+    return idata
+
+
+def run_update(
+    inputs: Inputs,
+    store: RunStore,
+    settings: SamplerSettings,
+    *,
+    force: bool = False,
+    on_phase: Callable[[str], None] | None = None,
+) -> UpdateResult:
+    """Fit and store a run, unless an identical run exists (then return it, unless ``force``)."""
+    key = fit_key(inputs, settings)
+    with store.locked():
+        existing = None if force else store.find(key)
+        if existing is not None:
+            return UpdateResult(existing, fitted=False, converged=existing.manifest["converged"])
+        t0 = time.perf_counter()
+        fit, proj = fit_inputs(inputs, settings, on_phase=on_phase)
+        table = summarize(proj)
+        input_hash = inputs.input_hash()
+        run_id = new_run_id(input_hash)
+        s = inputs.scenario
+        origin = inputs.evidence.frame["date"].max()
+        manifest = {
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "scenario": s.name,
+            "input_hash": input_hash,
+            "fit_key": key,
+            "files": inputs.file_hashes(),
+            "seed": settings.seed,
+            "sampler": asdict(settings),
+            "versions": package_versions(),
+            "diagnostics": fit.diagnostics.to_dict(),
+            "converged": fit.diagnostics.converged,
+            "timings": {k: round(v, 3) for k, v in fit.timings.items()},
+            "origin_date": origin.date().isoformat() if len(inputs.evidence.frame) else None,
+            "horizons": list(s.horizons),
+            "evidence_rows": int(len(inputs.evidence.frame)),
+            "peak_rss_mb": peak_rss_mb(),
+        }
+        attrs = {
+            "scenario": s.name,
+            "input_hash": input_hash,
+            "fit_key": key,
+            "seed": settings.seed,
+            "forecast_version": __version__,
+            "converged": int(fit.diagnostics.converged),
+        }
+        idata = _attach(fit.idata, proj, attrs)
+
+        def write(folder: Path) -> None:
+            idata.to_netcdf(str(folder / "posterior.nc"))
+            table.to_csv(folder / "forecast.csv", index=False, float_format="%.6f")
+
+        manifest["wall_time_s"] = round(time.perf_counter() - t0, 3)
+        run = store.write(run_id, manifest, write)
+    return UpdateResult(run, fitted=True, converged=fit.diagnostics.converged)
+
+
+def forecast_records(run: Run) -> list[dict]:
+    """The run's forecast table as JSON-ready records (``candidate`` None for whole outcomes)."""
+    df = run.forecast()
+    recs = []
+    for r in df.itertuples(index=False):
+        cand = r.candidate if isinstance(r.candidate, str) and r.candidate else None
+        recs.append(
+            {
+                "outcome": r.outcome,
+                "candidate": cand,
+                "horizon_months": int(r.horizon_months),
+                "probability": float(r.probability),
+                "lower": float(r.lower),
+                "upper": float(r.upper),
+            }
+        )
+    return recs
+
+
