@@ -14,6 +14,7 @@ import pandas as pd
 import xarray as xr
 
 from forecast.design import Design
+from forecast.model import reversions
 from forecast.scenario import Scenario
 
 INTERVAL = 0.90
@@ -64,8 +65,13 @@ def project(
     f_last = _stack(idata, "f")[:, :, d.origin]  # (S, K)
     S = f_last.shape[0]
     vol = np.array([f.volatility.value for f in s.factors.values()])
+    rho = reversions(s)
     steps = rng.standard_normal((S, n_paths, H, K)) * vol
-    paths = f_last[:, None, None, :] + np.cumsum(steps, axis=2)  # (S, M, H, K)
+    paths = np.empty_like(steps)  # (S, M, H, K)
+    level = np.broadcast_to(f_last[:, None, :], (S, n_paths, K))
+    for t in range(H):
+        level = rho * level + steps[:, :, t]
+        paths[:, :, t] = level
     for name, level in (hold or {}).items():
         paths[..., ks.index(name)] = level
 

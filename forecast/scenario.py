@@ -79,8 +79,17 @@ class Loading(_Sourced):
     scale: float = Field(gt=0)
 
 
+class Reversion(_Sourced):
+    """Monthly autoregressive coefficient of a factor: 1 is a random walk, < 1 mean-reverting."""
+
+    value: float = Field(gt=0, le=1)
+
+
 class Factor(_Strict):
-    """A latent factor on a standardized scale that moves as a monthly random walk.
+    """A latent factor on a standardized scale that moves monthly: f[t] = r f[t-1] + vol z[t].
+
+    ``reversion`` (optional) is r, the monthly pull toward 0 (1.0, a pure random walk, when
+    omitted); with r < 1 the factor is stationary with sd vol / sqrt(1 - r^2).
 
     ``loading_scale`` (optional) is the HalfNormal scale of the factor's pooled loading strength;
     when it is omitted the model uses 1.0.
@@ -90,6 +99,7 @@ class Factor(_Strict):
     description: str = ""
     initial: NormalPrior
     volatility: PositiveNumber  # monthly innovation sd, fixed: it sets the factor's unit
+    reversion: Reversion | None = None
     # HalfNormal scale of the pooled loading strength tau[k]. Optional: a factor that no outcome
     # loads on does not need it, and when it is omitted the model uses 1.0.
     loading_scale: PositiveNumber | None = None

@@ -1,9 +1,10 @@
 """The run store: one folder per update run, written atomically, guarded by a lock.
 
-A run is ``<root>/<UTC time>-<short input hash>/`` holding ``posterior.nc``, ``forecast.csv`` and
-``manifest.json``. Runs are written into a hidden temporary folder and renamed into place only when
-complete, so a reader never sees half a run; leftovers of interrupted runs are removed by the next
-writer. The lock is an OS file lock, released by the kernel if its holder dies.
+A run is ``<root>/<UTC time>-<short input hash>/`` holding ``posterior.nc``, ``forecast.csv``,
+``manifest.json`` and ``inputs/`` (a copy of the scenario and evidence files it was fitted to, so a
+run can be audited, explained and re-projected on its own). Runs are written into a hidden
+temporary folder and renamed into place only when complete, so a reader never sees half a run;
+leftovers of interrupted runs are removed by the next writer. The lock is an OS file lock, released by the kernel if its holder dies.
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ class Run:
 
         return az.from_netcdf(self.path / "posterior.nc")
 
+    def inputs(self):
+        """The scenario and evidence this run was fitted to, re-validated from its own copy."""
+        from forecast.inputs import load_inputs
+
+        return load_inputs(self.manifest["scenario"], self.path / "inputs")
+
 
 def sha256(path: Path) -> str:
     h = hashlib.sha256()
@@ -82,7 +89,8 @@ class RunStore:
         if not self.root.is_dir():
             return []
         return sorted(
-            p for p in self.root.iterdir()
+            p
+            for p in self.root.iterdir()
             if p.is_dir() and RUN_RE.match(p.name) and (p / "manifest.json").is_file()
         )
 
@@ -150,16 +158,21 @@ class RunStore:
     def write(self, run_id: str, manifest: dict, write_outputs: Callable[[Path], None]) -> Run:
         """Write a run atomically: outputs and manifest into a temporary folder, then rename.
 
-        Call while holding ``locked()``. ``write_outputs(folder)`` writes ``OUTPUT_FILES``.
+        Call while holding ``locked()``. ``write_outputs(folder)`` writes at least
+        ``OUTPUT_FILES``; every file it writes is hashed into the manifest.
         """
         tmp = self.root / f"{TMP_PREFIX}{run_id}"
         tmp.mkdir(parents=True)
         write_outputs(tmp)
+        missing = [name for name in OUTPUT_FILES if not (tmp / name).is_file()]
+        if missing:
+            raise StoreError(f"{tmp}: run incomplete, missing {', '.join(missing)}")
+        files = sorted(p for p in tmp.rglob("*") if p.is_file())
+        for p in files:
+            _fsync(p)
         manifest = {**manifest, "id": run_id, "format_version": FORMAT_VERSION}
-        manifest["outputs"] = {name: sha256(tmp / name) for name in OUTPUT_FILES}
+        manifest["outputs"] = {p.relative_to(tmp).as_posix(): sha256(p) for p in files}
         _write_durably(tmp / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
-        for name in OUTPUT_FILES:
-            _fsync(tmp / name)
         final = self.root / run_id
         os.rename(tmp, final)
         _fsync_dir(self.root)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import resource
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -13,13 +15,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import arviz as az
-import resource
 import xarray as xr
 
 from forecast import __version__
 from forecast.design import build_design
 from forecast.inference import Fit, SamplerSettings, sample
 from forecast.inputs import Inputs
+from forecast.loglik import add_log_likelihood
 from forecast.model import build_model
 from forecast.posterior import Projection, project, summarize
 from forecast.store import Run, RunStore, new_run_id
@@ -64,15 +66,28 @@ def fit_inputs(
     settings: SamplerSettings,
     on_phase: Callable[[str], None] | None = None,
 ) -> tuple[Fit, Projection]:
-    """Build and fit the scenario's model and project its forecasts (no files written)."""
+    """Build and fit the scenario's model, add pointwise log-likelihoods, project forecasts."""
     phase = on_phase or (lambda _msg: None)
     phase("building model")
     design = build_design(inputs.scenario, inputs.evidence)
     model = build_model(inputs.scenario, design)
     fit = sample(model, settings, on_phase=phase)
+    phase("computing pointwise log-likelihood")
+    add_log_likelihood(fit.idata, model, design)
     phase("projecting forecasts")
     proj = project(inputs.scenario, design, fit.idata, seed=settings.seed)
     return fit, proj
+
+
+def copy_inputs(inputs: Inputs, folder: Path) -> None:
+    """Copy the scenario and evidence files into ``folder`` in the project layout."""
+    s = inputs.scenario
+    (folder / "priors").mkdir(parents=True)
+    shutil.copyfile(inputs.scenario_file, folder / "priors" / f"{s.name}.toml")
+    data = folder / "data" / s.name
+    data.mkdir(parents=True)
+    for f in inputs.evidence.files:
+        shutil.copyfile(f, data / f.name)
 
 
 def _attach(idata: az.InferenceData, proj: Projection, attrs: dict) -> az.InferenceData:
@@ -87,8 +102,9 @@ def _attach(idata: az.InferenceData, proj: Projection, attrs: dict) -> az.Infere
             coords={k: v for k, v in da.coords.items() if "sample" not in v.dims},
         )
 
-    preds = xr.Dataset({"probability": unstack(proj.probability),
-                        "factor_path": unstack(proj.factor_path)})
+    preds = xr.Dataset(
+        {"probability": unstack(proj.probability), "factor_path": unstack(proj.factor_path)}
+    )
     idata.add_groups({"predictions": preds})
     for group in idata.groups():
         idata[group].attrs.update(attrs)
@@ -130,7 +146,7 @@ def run_update(
             "timings": {k: round(v, 3) for k, v in fit.timings.items()},
             "origin_date": origin.date().isoformat() if len(inputs.evidence.frame) else None,
             "horizons": list(s.horizons),
-            "evidence_rows": int(len(inputs.evidence.frame)),
+            "evidence_rows": len(inputs.evidence.frame),
             "peak_rss_mb": peak_rss_mb(),
         }
         attrs = {
@@ -146,6 +162,7 @@ def run_update(
         def write(folder: Path) -> None:
             idata.to_netcdf(str(folder / "posterior.nc"))
             table.to_csv(folder / "forecast.csv", index=False, float_format="%.6f")
+            copy_inputs(inputs, folder / "inputs")
 
         manifest["wall_time_s"] = round(time.perf_counter() - t0, 3)
         run = store.write(run_id, manifest, write)
@@ -169,5 +186,3 @@ def forecast_records(run: Run) -> list[dict]:
             }
         )
     return recs
-
-
