@@ -28,7 +28,12 @@ def append_row(scenario_file: Path, evidence_dir: Path, file_name: str, row: dic
     target = evidence_dir / file_name
     scenario = load_scenario(scenario_file)
     if target.exists():
-        text = target.read_bytes().decode("utf-8-sig")
+        try:
+            text = target.read_bytes().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                [Problem(str(target), "(file)", "encoding", f"not UTF-8 (byte {exc.start})")]
+            ) from None
         header = next(csv.reader(io.StringIO(text)), list(COLUMNS))
     else:
         text, header = "", list(COLUMNS)
@@ -57,15 +62,20 @@ def append_row(scenario_file: Path, evidence_dir: Path, file_name: str, row: dic
         try:
             load_evidence(tmp, scenario)
         except InputError as exc:
-            # re-locate problems from the temporary copy onto the real file
+            # re-locate problems from the temporary copy onto the real files and folder
             raise InputError(
                 [
-                    Problem(str(evidence_dir / Path(p.file).name), p.where, p.field, p.message)
+                    Problem(_relocate(p.file, tmp, evidence_dir), p.where, p.field, p.message)
                     for p in exc.problems
                 ]
             ) from None
     _atomic_write(target, new_text)
     return row_number
+
+
+def _relocate(file: str, tmp: str, evidence_dir: Path) -> str:
+    path = Path(file)
+    return str(evidence_dir if path == Path(tmp) else evidence_dir / path.name)
 
 
 def _atomic_write(path: Path, text: str) -> None:

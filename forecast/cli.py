@@ -26,7 +26,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class Format(StrEnum):
@@ -578,7 +578,3 @@ def evidence_add(
     out.print(
         f"Added {data / file}:{n} ({kind} {target} = {value}). Run `forecast update` to refit."
     )
-
-
-def main() -> None:  # pragma: no cover - console entry
-    app()

@@ -20,13 +20,13 @@ class Problem:
 
     def __str__(self) -> str:
         """``<file>:<where>: <field>: <message>`` on one line (control characters escaped)."""
-        return ": ".join(
-            (f"{_one_line(self.file)}:{_one_line(str(self.where))}", _one_line(self.field),
-             _one_line(self.message))
-        )  # fmt: skip
+        file, where, field, message = map(
+            one_line, (self.file, str(self.where), self.field, self.message)
+        )
+        return f"{file}:{where}: {field}: {message}"
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """``text`` with newlines and other unprintable characters written as escapes."""
     if text.isprintable():
         return text

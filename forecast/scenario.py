@@ -26,7 +26,7 @@ from pydantic import (
     field_validator,
 )
 
-from forecast.errors import InputError, Problem
+from forecast.errors import InputError, Problem, one_line
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=64)]
@@ -321,7 +321,7 @@ def _loc(loc: tuple[int | str, ...]) -> tuple[str, str]:
             continue
         else:
             p = str(p)
-            parts.append(p if BARE_KEY_RE.match(p) else json.dumps(p, ensure_ascii=False))
+            parts.append(p if BARE_KEY_RE.match(p) else one_line(json.dumps(p, ensure_ascii=False)))
     if not parts:
         return "(top)", "(top)"
     return ".".join(parts[:-1]) or "(top)", parts[-1]

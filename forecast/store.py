@@ -4,7 +4,8 @@ A run is ``<root>/<UTC time>-<short input hash>/`` holding ``posterior.nc``, ``f
 ``manifest.json`` and ``inputs/`` (a copy of the scenario and evidence files it was fitted to, so a
 run can be audited, explained and re-projected on its own). Runs are written into a hidden
 temporary folder and renamed into place only when complete, so a reader never sees half a run;
-leftovers of interrupted runs are removed by the next writer. The lock is an OS file lock, released by the kernel if its holder dies.
+leftovers of interrupted runs are removed by the next writer. The lock is an OS file lock,
+released by the kernel if its holder dies.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import math
 import statistics
 import sys
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -354,9 +354,21 @@ def build_counts(
     series: list[dict[str, str]], resolutions: list[dict[str, str]], titles: Titles
 ) -> list[dict[str, str]]:
     rows = []
-    for s in series:
-        if s["metric"] not in COUNT_METRICS:
-            continue
+    counts = [s for s in series if s["metric"] in COUNT_METRICS]
+    starts = sorted(s["period_start"] for s in counts)
+    for s in counts:
+        # A day may be counted only once: where a published period runs into the next one (the
+        # ITIC weeks 2024-07-22..29 and 2024-07-29..08-04 share 07-29), the earlier period is
+        # shortened to end the day before the next begins; the shared day goes to the later one.
+        end = s["period_end"]
+        later = [d for d in starts if d > s["period_start"]]
+        shortened = ""
+        if later and end >= later[0]:
+            end = (date.fromisoformat(later[0]) - timedelta(days=1)).isoformat()
+            shortened = (
+                f" as published; counted here as {s['period_start']}..{end} because the next "
+                f"report's period starts {later[0]} (each day is counted once)"
+            )
         rows.append(
             row(
                 date=s["period_start"],
@@ -365,8 +377,9 @@ def build_counts(
                 value=int(s["value"]),
                 source=f"{s['reported_by']}: {s['metric']}",
                 source_url=s["source_url"],
-                exposure_days=_days(s["period_start"], s["period_end"]),
+                exposure_days=_days(s["period_start"], end),
                 note=f"{s['period_start']}..{s['period_end']} inclusive"
+                + shortened
                 + (f"; {s['note']}" if s["note"] else ""),
             )
         )

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from filelock import FileLock
 
 from forecast.store import FORMAT_VERSION, RunStore, StoreBusy, StoreError, new_run_id
 
@@ -67,7 +66,7 @@ def test_incomplete_writer_leaves_nothing_listed(tmp_path):
     def partial(folder: Path) -> None:
         (folder / "posterior.nc").write_text("x")
 
-    with pytest.raises(StoreError, match="missing forecast.csv"), store.locked():
+    with pytest.raises(StoreError, match=r"missing forecast\.csv"), store.locked():
         store.write(new_run_id("01" * 32), {}, partial)
     assert store.runs() == []
     with store.locked():  # the next writer cleans the leftover
@@ -79,13 +78,17 @@ def test_lock_held_elsewhere_is_busy(tmp_path):
     store = RunStore(tmp_path)
     tmp_path.mkdir(exist_ok=True)
     holder = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
             import time
             from filelock import FileLock
-            with FileLock({str(tmp_path / '.lock')!r}):
+            with FileLock({str(tmp_path / ".lock")!r}):
                 print("held", flush=True)
                 time.sleep(30)
-        """)],
+        """),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

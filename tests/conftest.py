@@ -1,0 +1,69 @@
+"""Shared fixtures: where the repository's inputs and the small ``mini`` example live."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MINI_ROOT = REPO / "tests" / "fixtures" / "mini"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The repository root (holds ``priors/`` and ``data/`` of the shipped scenario)."""
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def mini_root() -> Path:
+    """Root of the ``mini`` example: ``priors/mini.toml`` and ``data/mini/evidence.csv``."""
+    return MINI_ROOT
+
+
+@pytest.fixture
+def mini_copy(tmp_path: Path) -> Path:
+    """A private copy of the ``mini`` example's ``priors/`` and ``data/`` under ``tmp_path``."""
+    for sub in ("priors", "data"):
+        shutil.copytree(MINI_ROOT / sub, tmp_path / sub)
+    return tmp_path
+
+
+def _toml_key(k: str) -> str:
+    return k if k and all(c.isascii() and (c.isalnum() or c in "_-") for c in k) else _toml_str(k)
+
+
+def _toml_str(s: str) -> str:
+    out = json.dumps(s, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
+    return out.replace("\x7f", "\\u007f")
+
+
+def _toml_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)  # inf, -inf and nan are spelled the same in TOML
+    if isinstance(v, str):
+        return _toml_str(v)
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} as TOML")
+
+
+def toml_dumps(data: dict) -> str:
+    """Write a dict as TOML, one top-level key per line, nested tables inline."""
+    return "".join(f"{_toml_key(k)} = {_toml_value(v)}\n" for k, v in data.items())
+
+
+@pytest.fixture(scope="session")
+def dump_toml():
+    """A minimal TOML writer (``tomllib`` only reads): ``dump_toml(dict) -> str``."""
+    return toml_dumps
