@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.design import build_design
+from forecast.evidence import COLUMNS
 from forecast.inputs import Inputs
 from forecast.loglik import row_log_likelihood
 from forecast.store import Run
@@ -99,21 +100,9 @@ def influences(
 
 
 def _row_key(frame: pd.DataFrame, i: int) -> tuple:
+    """A row's identity across runs: its content, not its file, position or note."""
     r = frame.loc[i]
-    return tuple(
-        str(r[c])
-        for c in (
-            "date",
-            "kind",
-            "target",
-            "value",
-            "horizon_months",
-            "exposure_days",
-            "forecaster",
-            "source",
-            "source_url",
-        )
-    )
+    return tuple(str(r[c]) for c in COLUMNS if c != "note")
 
 
 def new_rows(current: Inputs, previous: Inputs) -> list[int]:

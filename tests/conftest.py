@@ -67,3 +67,32 @@ def toml_dumps(data: dict) -> str:
 def dump_toml():
     """A minimal TOML writer (``tomllib`` only reads): ``dump_toml(dict) -> str``."""
     return toml_dumps
+
+
+@pytest.fixture
+def hold_store_lock():
+    """Hold a run store's lock from another process (as a concurrent update would)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    procs = []
+
+    def hold(runs: Path) -> None:
+        runs.mkdir(parents=True, exist_ok=True)
+        code = textwrap.dedent(f"""
+            import time
+            from filelock import FileLock
+            with FileLock({str(runs / ".lock")!r}):
+                print("held", flush=True)
+                time.sleep(120)
+        """)
+        p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        procs.append(p)
+        assert p.stdout.readline().strip() == "held"
+
+    yield hold
+    for p in procs:
+        p.kill()
+        p.wait()
+        p.stdout.close()

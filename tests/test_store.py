@@ -8,7 +8,6 @@ import random
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -74,33 +73,22 @@ def test_incomplete_writer_leaves_nothing_listed(tmp_path):
     assert not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())
 
 
-def test_lock_held_elsewhere_is_busy(tmp_path):
-    store = RunStore(tmp_path)
-    tmp_path.mkdir(exist_ok=True)
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(f"""
-            import time
-            from filelock import FileLock
-            with FileLock({str(tmp_path / ".lock")!r}):
-                print("held", flush=True)
-                time.sleep(30)
-        """),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
+def test_lock_held_elsewhere_is_busy(tmp_path, hold_store_lock):
+    store = RunStore(tmp_path / "runs")
+    hold_store_lock(store.root)
+    with pytest.raises(StoreBusy, match="another update"), store.locked():
+        pass
+
+
+def test_lock_of_killed_holder_does_not_block(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    code = (
+        f"from filelock import FileLock; FileLock({str(runs / '.lock')!r}).acquire()\n"
+        "import os; os.kill(os.getpid(), 9)"
     )
-    try:
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(StoreBusy, match="another update"), store.locked():
-            pass
-    finally:
-        holder.kill()
-        holder.wait()
-        holder.stdout.close()
-    with store.locked():  # a lock left by a killed process does not block
+    subprocess.run([sys.executable, "-c", code], check=False)
+    with RunStore(runs).locked():
         pass
 
 
