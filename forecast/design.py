@@ -19,9 +19,9 @@ from forecast.scenario import Scenario
 
 @dataclass(frozen=True)
 class Units:
-    """Hazard units: each outcome without candidates, and each candidate of an outcome that has them.
+    """Hazard units: each outcome without candidates, and each candidate of outcomes with them.
 
-    ``labels`` are ``outcome`` or ``outcome:candidate``; ``outcome_idx`` indexes the hazard outcomes.
+    ``labels`` are ``outcome`` or ``outcome:candidate``; ``outcome_idx`` indexes hazard outcomes.
     """
 
     outcomes: list[str]  # event and persistence outcomes (those with a hazard)

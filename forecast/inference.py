@@ -3,8 +3,12 @@
 nutpie (a Rust NUTS with PyMC models compiled by numba) is the default sampler, with its low-rank
 mass matrix adaptation: the factor paths, loadings and indicator scales are strongly correlated, and
 on the default scenario the low-rank metric cuts leapfrog steps per draw about tenfold (310 → 31)
-and removes the divergences a diagonal metric leaves. PyMC's own ``pm.sample`` is the fallback. Every fit is checked against the gate below; a fit that fails it is
-returned all the same, but marked not converged, so callers can refuse to present it silently.
+and removes the divergences a diagonal metric leaves. PyMC's own ``pm.sample`` is the fallback.
+Every fit is checked against the gate below; a fit that fails it is returned all the same, but
+marked not converged, so callers can refuse to present it silently.
+
+A compiled nutpie model can be refitted to new data of the same structure (``CompileCache``,
+``sample_compiled``): the evidence enters the model as ``pm.Data``.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import arviz as az
 import numpy as np
 import pymc as pm
+
+from forecast.model import model_structure_key
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
@@ -76,8 +82,10 @@ def diagnose(idata: az.InferenceData, var_names: list[str]) -> Diagnostics:
     ess_t = az.ess(post, method="tail")
 
     def extreme(ds, fn) -> tuple[float, str]:
-        vals = {k: float(fn(np.nan_to_num(v.values, nan=np.inf if fn is np.max else 0.0)))
-                for k, v in ds.data_vars.items()}
+        vals = {
+            k: float(fn(np.nan_to_num(v.values, nan=np.inf if fn is np.max else 0.0)))
+            for k, v in ds.data_vars.items()
+        }
         name = (max if fn is np.max else min)(vals, key=vals.get)
         return vals[name], name
 
@@ -103,8 +111,79 @@ def diagnose(idata: az.InferenceData, var_names: list[str]) -> Diagnostics:
         chains=int(post.sizes["chain"]),
         converged=not problems,
         problems=problems,
-        worst={"rhat": {rhat_var: max_rhat}, "ess_bulk": {bulk_var: min_bulk},
-               "ess_tail": {tail_var: min_tail}},
+        worst={
+            "rhat": {rhat_var: max_rhat},
+            "ess_bulk": {bulk_var: min_bulk},
+            "ess_tail": {tail_var: min_tail},
+        },
+    )
+
+
+class CompileCache:
+    """Compiled nutpie models by structure key (``forecast.model.structure_key``).
+
+    numba compilation takes 30-60 s per model structure; a fit whose model differs from a cached
+    one only in the values of its ``pm.Data`` containers (evidence rows added, removed or changed)
+    reuses the compiled model with the new data swapped in.
+    """
+
+    def __init__(self) -> None:
+        self._compiled: dict[str, Any] = {}
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._compiled
+
+    def __len__(self) -> int:
+        return len(self._compiled)
+
+    def get(self, key: str, model: pm.Model) -> Any:
+        """The compiled model for ``key`` holding ``model``'s data, compiling it if needed."""
+        if key not in self._compiled:
+            self._compiled[key] = compile_nutpie(model)
+            return self._compiled[key]
+        data = {v.name: v.get_value() for v in model.data_vars}
+        return self._compiled[key].with_data(**data) if data else self._compiled[key]
+
+
+PROCESS_CACHE = CompileCache()
+
+
+def compile_nutpie(model: pm.Model) -> Any:
+    """Compile ``model`` for nutpie (numba backend; ``pm.Data`` stays swappable)."""
+    import nutpie
+
+    return nutpie.compile_pymc_model(model)
+
+
+def sample_compiled(
+    compiled: Any,
+    settings: SamplerSettings,
+    var_names: list[str],
+    on_phase: Callable[[str], None] | None = None,
+) -> Fit:
+    """Sample a compiled nutpie model (e.g. ``compiled.with_data(...)``) and run the gate on
+    ``var_names`` (the model's free parameters)."""
+    import nutpie
+
+    phase = on_phase or (lambda _msg: None)
+    phase(f"sampling {settings.chains} chains x {settings.draws} draws")
+    t0 = time.perf_counter()
+    idata = nutpie.sample(
+        compiled,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        cores=settings.cores,
+        seed=settings.seed,
+        target_accept=settings.target_accept,
+        low_rank_modified_mass_matrix=settings.low_rank_mass_matrix,
+        save_warmup=False,
+        progress_bar=False,
+    )
+    timings = {"sample_s": time.perf_counter() - t0}
+    phase("checking convergence")
+    return Fit(
+        idata=idata, diagnostics=diagnose(idata, var_names), settings=settings, timings=timings
     )
 
 
@@ -112,47 +191,48 @@ def sample(
     model: pm.Model,
     settings: SamplerSettings,
     on_phase: Callable[[str], None] | None = None,
+    *,
+    cache: CompileCache | None = None,
+    key: str | None = None,
 ) -> Fit:
-    """Fit ``model`` with the configured sampler and run the diagnostics gate."""
-    phase = on_phase or (lambda _msg: None)
-    timings: dict[str, float] = {}
-    if settings.sampler == "nutpie":
-        import nutpie
+    """Fit ``model`` with the configured sampler and run the diagnostics gate.
 
-        phase("compiling model (nutpie/numba)")
+    With nutpie, a model built by ``build_model`` (or any model given a ``key``, its
+    ``structure_key``) is compiled once per process: a later model of the same structure reuses
+    the compiled one from ``cache`` (default: a cache shared by the whole process) with its own
+    data swapped in.
+    """
+    phase = on_phase or (lambda _msg: None)
+    var_names = free_parameter_names(model)
+    if settings.sampler == "nutpie":
         t0 = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(model)
-        timings["compile_s"] = time.perf_counter() - t0
-        phase(f"sampling {settings.chains} chains x {settings.draws} draws")
-        t0 = time.perf_counter()
-        idata = nutpie.sample(
-            compiled,
+        key = key or model_structure_key(model)
+        cache = PROCESS_CACHE if cache is None else cache
+        if key is not None:
+            phase("reusing compiled model" if key in cache else "compiling model (nutpie/numba)")
+            compiled = cache.get(key, model)
+        else:
+            phase("compiling model (nutpie/numba)")
+            compiled = compile_nutpie(model)
+        compile_s = time.perf_counter() - t0
+        fit = sample_compiled(compiled, settings, var_names, on_phase=phase)
+        fit.timings["compile_s"] = compile_s
+        return fit
+    phase(f"sampling with pm.sample ({settings.chains} chains x {settings.draws} draws)")
+    t0 = time.perf_counter()
+    with model:
+        idata = pm.sample(
             draws=settings.draws,
             tune=settings.tune,
             chains=settings.chains,
             cores=settings.cores,
-            seed=settings.seed,
+            random_seed=settings.seed,
             target_accept=settings.target_accept,
-            low_rank_modified_mass_matrix=settings.low_rank_mass_matrix,
-            save_warmup=False,
-            progress_bar=False,
+            progressbar=False,
+            compute_convergence_checks=False,
         )
-        timings["sample_s"] = time.perf_counter() - t0
-    else:
-        phase(f"sampling with pm.sample ({settings.chains} chains x {settings.draws} draws)")
-        t0 = time.perf_counter()
-        with model:
-            idata = pm.sample(
-                draws=settings.draws,
-                tune=settings.tune,
-                chains=settings.chains,
-                cores=settings.cores,
-                random_seed=settings.seed,
-                target_accept=settings.target_accept,
-                progressbar=False,
-                compute_convergence_checks=False,
-            )
-        timings["sample_s"] = time.perf_counter() - t0
+    timings = {"sample_s": time.perf_counter() - t0}
     phase("checking convergence")
-    diagnostics = diagnose(idata, free_parameter_names(model))
-    return Fit(idata=idata, diagnostics=diagnostics, settings=settings, timings=timings)
+    return Fit(
+        idata=idata, diagnostics=diagnose(idata, var_names), settings=settings, timings=timings
+    )

@@ -1,4 +1,4 @@
-"""Scenario + evidence → PyMC model: latent factor random walks, outcome hazards, evidence terms.
+"""Scenario + evidence → PyMC model: latent factor paths, outcome hazards, evidence terms.
 
 The parametrization is chosen for NUTS: factor paths and every hierarchical effect are
 non-centred, each factor's monthly volatility is fixed by the scenario (it sets the factor's unit,
@@ -7,16 +7,36 @@ Observation noise scales get log-normal priors that keep them off zero: with a h
 indicator a half-normal noise prior opens a funnel. Factors may mean-revert (AR(1)); a random walk
 lets coded events, which are mostly one-directional, pile up into levels far outside the
 standardized range, and makes 24-month projections wider than anything observed.
+
+Three choices keep sparse evidence logs (a few rows per term, posteriors close to the prior in
+many directions) free of divergences; on the mini fixture they took nutpie from ~70 divergent
+transitions in 4 x 1000 draws to a handful:
+
+- Crowd and expert forecasts have a per-source bias pooled over sources. The biases enter linearly
+  with Normal priors, so they are integrated out: the forecast rows are jointly Normal with a
+  covariance carrying the shared and per-source bias. Sampled biases made a funnel whenever a
+  source has few rows (its noise shrinks until the bias is pinned to one value). The joint density
+  is written row by row as sequential conditionals, so each row keeps its own log-likelihood term.
+- Every HalfNormal scale (pooled loading strengths, loadings, candidate spread, forecast bias
+  spread) is sampled through a softplus rather than a log transform (``SoftplusTransform``).
+- Rating cutpoints are a Normal first cutpoint plus LogNormal gaps, not ordered iid Normals.
+
+Every evidence array is a ``pm.Data`` container (see ``model_data``), so a compiled model can be
+refitted to new evidence of the same structure (``structure_key``) without recompiling.
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+import weakref
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 from scipy.special import logit
 
-from forecast.design import Design
+from forecast.design import Design, Units
 from forecast.scenario import Scenario
 
 # Default prior scales of indicator loadings (an indicator's `loading_scale` overrides them), per
@@ -24,6 +44,53 @@ from forecast.scenario import Scenario
 # ~0 to hundreds per month spans ~6 log units over a factor range of a few sd, hence wider scales.
 DEFAULT_LOADING_SCALE = {"normal": 1.0, "count": 2.0, "rating": 2.0}
 SIGN = {"+": 1.0, "-": -1.0, "free": 0.0}
+
+# Fixed priors of the evidence terms (the simulator in forecast/simulate.py draws from the same).
+NORMAL_INTERCEPT_SD = 1.0  # standardized indicators: the intercept is near 0
+NORMAL_SD_LOG = (np.log(0.3), 0.5)  # LogNormal(mu, sigma) of a normal indicator's noise sd
+COUNT_INTERCEPT_SD = 1.5  # around log(baseline)
+COUNT_INV_DISPERSION_LOG = (np.log(0.5), 0.75)  # LogNormal of 1 / NegativeBinomial alpha
+# rating cutpoints: the first ~ Normal(mean, sd); the gaps to the next ~ LogNormal around an even
+# spacing of the cutpoints over [-2, 2]
+CUTPOINT_FIRST = (-2.0, 2.0)
+CUTPOINT_GAP_LOG_SD = 0.75
+FORECAST_NOISE_LOG_SD = 0.5  # LogNormal(log noise_scale, this) per forecast source
+
+
+class SoftplusTransform(pm.distributions.transforms.Transform):
+    """Positive values as ``softplus(y)`` of an unconstrained ``y``: log-like near 0, identity far
+    from it.
+
+    Used for every HalfNormal scale. Under the usual log transform a HalfNormal's density in
+    ``y = log(x)`` is ``exp(y - exp(2y) / 2 sd^2)``, whose curvature grows like ``exp(2y)`` in the
+    right tail: a scale that the data barely inform (a pooled strength with one loading, the
+    forecast bias spread with one source) then sends NUTS trajectories into a wall, the source of
+    most divergences on small evidence logs. Under softplus the right tail is Gaussian in ``y``.
+    """
+
+    name = "softplus"
+
+    def forward(self, value, *inputs):
+        return value + pt.log1mexp(-value)  # log(expm1(value)), stable
+
+    def backward(self, value, *inputs):
+        return pt.softplus(value)
+
+    def log_jac_det(self, value, *inputs):
+        return -pt.softplus(-value)  # log(sigmoid(value))
+
+
+SOFTPLUS = SoftplusTransform()
+
+
+def half_normal(name: str, sigma, **kwargs) -> pt.TensorVariable:
+    """A HalfNormal prior sampled through ``SoftplusTransform``."""
+    return pm.HalfNormal(name, sigma=sigma, default_transform=SOFTPLUS, **kwargs)
+
+
+def cutpoint_spacing(n_levels: int) -> float:
+    """Prior median gap between a rating's neighbouring cutpoints: even spacing over [-2, 2]."""
+    return 4.0 / max(n_levels - 2, 1)
 
 
 def reversions(s: Scenario) -> np.ndarray:
@@ -37,9 +104,24 @@ def ar_matrix(rho: np.ndarray, n: int) -> np.ndarray:
     return np.where(lag >= 0, rho[:, None, None] ** np.maximum(lag, 0), 0.0)
 
 
-def hazard_arrays(s: Scenario, d: Design) -> dict[str, np.ndarray]:
+def factor_loading_scales(s: Scenario) -> np.ndarray:
+    """HalfNormal scale of each factor's pooled loading strength tau[k]."""
+    return np.array([f.loading_scale.value if f.loading_scale else 1.0 for f in s.factors.values()])
+
+
+def indicator_loading_scales(s: Scenario, names: list[str]) -> np.ndarray:
+    inds = [s.indicators[n] for n in names]
+    return np.array(
+        [
+            i.loading_scale.value if i.loading_scale else DEFAULT_LOADING_SCALE[i.likelihood]
+            for i in inds
+        ]
+    )
+
+
+def hazard_arrays(s: Scenario, units: Units) -> dict[str, np.ndarray]:
     """Constant arrays of the hazard part: priors, signs and which loadings exist."""
-    outs = d.units.outcomes
+    outs = units.outcomes
     ks = list(s.factors)
     sign = np.zeros((len(outs), len(ks)))
     scale = np.zeros((len(outs), len(ks)))
@@ -57,7 +139,7 @@ def hazard_arrays(s: Scenario, d: Design) -> dict[str, np.ndarray]:
                 free[j, k] = float(ld.sign == "free")
                 scale[j, k] = ld.scale
     cand_mu, cand_sd, cand_pooled, cand_outcome = [], [], [], []
-    for label in d.units.candidates:
+    for label in units.candidates:
         oname, cname = label.split(":")
         o = s.outcomes[oname]
         c = o.candidates[cname]
@@ -76,16 +158,22 @@ def hazard_arrays(s: Scenario, d: Design) -> dict[str, np.ndarray]:
             for o in outs
         ]
     )
+    has = scale > 0
     return {
         "sign": sign,
         "scale": scale,
         "free": free,
+        "signed_idx": np.nonzero(has & (free == 0)),
+        "free_idx": np.nonzero(free > 0),
         "base_mu": base_mu,
         "base_sd": base_sd,
         "cand_mu": np.array(cand_mu),
         "cand_sd": np.array(cand_sd),
         "cand_pooled": np.array(cand_pooled),
         "cand_outcome": np.array(cand_outcome, int),
+        "pooled_outcomes": sorted(
+            {int(j) for j, p in zip(cand_outcome, cand_pooled, strict=True) if p > 0}
+        ),
         "spread": spread,
     }
 
@@ -104,196 +192,300 @@ def coords(s: Scenario, d: Design) -> dict[str, list[str]]:
     return {k: v for k, v in c.items() if len(v)}
 
 
-def _log_survival_per_month(x: pt.TensorVariable) -> pt.TensorVariable:
-    """log(1 - sigmoid(x)), stable."""
-    return -pt.softplus(x)
+def model_data(d: Design) -> dict[str, np.ndarray]:
+    """The value of every ``pm.Data`` container of ``build_model``, by name.
 
-
-def _logit_prob_by(
-    x_t: pt.TensorVariable, mask: np.ndarray, horizon: np.ndarray, persist: np.ndarray
-) -> pt.TensorVariable:
-    """Logit of P(outcome by t+H), holding each unit's hazard at its month-t value.
-
-    ``x_t`` is (row x unit) logit hazards; ``mask`` picks the units that make up each target.
-    For persistence outcomes the target is survival (the state still holds), so the sign flips.
+    Only the evidence terms that have rows get containers (a term without rows is left out of the
+    model), so the set of names is part of the model's structure.
     """
-    a = horizon * pt.sum(mask * pt.softplus(x_t), axis=1)  # -log S, > 0
-    logit_event = a + pt.log1mexp(-a)  # log(expm1(a)) = logit(1 - S)
-    return pt.switch(persist > 0, -logit_event, logit_event)
+    out: dict[str, np.ndarray] = {}
+    if d.normal_names and len(d.normal_y):
+        out |= {"normal_ind": d.normal_ind, "normal_month": d.normal_month, "normal_y": d.normal_y}
+    if d.count_names and len(d.count_y):
+        out |= {"count_ind": d.count_ind, "count_weight": d.count_weight, "count_y": d.count_y}
+    for name, blk in d.rating.items():
+        if len(blk["y"]):
+            out |= {f"rating_{name}_month": blk["month"], f"rating_{name}_y": blk["y"]}
+    if len(d.event_value):
+        out |= {
+            "event_factor": d.event_factor,
+            "event_month": d.event_month,
+            "event_value": d.event_value,
+        }
+    if len(d.surv_y):
+        out |= {"surv_unit": d.surv_unit, "surv_month": d.surv_month, "surv_y": d.surv_y}
+    if len(d.fc_logit):
+        out |= {
+            "fc_mask": d.fc_mask,
+            "fc_month": d.fc_month,
+            "fc_horizon": d.fc_horizon,
+            "fc_persist": d.fc_persist,
+            "fc_source": d.fc_source,
+            "fc_logit": d.fc_logit,
+        }
+    if len(d.lr_log):
+        out |= {
+            "lr_mask": d.lr_mask,
+            "lr_month": d.lr_month,
+            "lr_horizon": d.lr_horizon,
+            "lr_persist": d.lr_persist,
+            "lr_log": d.lr_log,
+        }
+    return {k: np.asarray(v) for k, v in out.items()}
 
 
-def _log_prob_by(
-    x_t: pt.TensorVariable, mask: np.ndarray, horizon: np.ndarray, persist: np.ndarray
-) -> tuple[pt.TensorVariable, pt.TensorVariable]:
-    """(log p, log(1-p)) for the target of each row (event: happened by t+H; persistence: holds)."""
-    a = horizon * pt.sum(mask * pt.softplus(x_t), axis=1)
+def structure_key(s: Scenario, d: Design) -> str:
+    """What a compiled model depends on besides its data: scenario, coords and which terms exist.
+
+    Two designs with the same key give the same model up to the values in ``model_data`` (which may
+    differ in their number of rows), so one compiled model serves both.
+    """
+    payload = {
+        "scenario": s.model_dump(mode="json"),
+        "coords": coords(s, d),
+        "data": {k: v.ndim for k, v in model_data(d).items()},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _one_hot(idx, n: int):
+    """(len(idx) x n) 0/1 matrix with a 1 at (r, idx[r])."""
+    if isinstance(idx, np.ndarray):
+        return (idx[:, None] == np.arange(n)[None, :]).astype(float)
+    return pt.cast(pt.eq(idx[:, None], pt.arange(n)[None, :]), "float64")
+
+
+def _rows_of(m: pt.TensorVariable, idx) -> pt.TensorVariable:
+    """``m[idx]`` for a matrix ``m`` and index data ``idx``, as a product with a one-hot matrix.
+
+    Indexing the rows of a matrix with a ``pm.Data`` vector differentiates to an
+    ``AdvancedIncSubtensor1`` whose Python implementation (used by ``pm.sample``) wrongly rejects
+    a single row as runtime broadcasting; a matrix product has no such corner and is as cheap here.
+    """
+    return pt.dot(_one_hot(idx, m.shape[0]), m)
+
+
+_STRUCTURE_KEYS: weakref.WeakKeyDictionary[pm.Model, str] = weakref.WeakKeyDictionary()
+
+
+def model_structure_key(model: pm.Model) -> str | None:
+    """The ``structure_key`` of a model made by ``build_model`` (``None`` for other models)."""
+    return _STRUCTURE_KEYS.get(model)
+
+
+def _prob_by(
+    x_t: pt.TensorVariable, mask, horizon, persist
+) -> tuple[pt.TensorVariable, pt.TensorVariable, pt.TensorVariable]:
+    """(logit p, log p, log(1 - p)) of each row's target, holding hazards at their month-t value.
+
+    ``x_t`` is (row x unit) logit hazards; ``mask`` picks the units that make up each target. The
+    target is "happened by t + H" for events and "still holds at t + H" for persistence outcomes.
+    """
+    a = horizon * pt.sum(mask * pt.softplus(x_t), axis=1)  # -log S > 0
     log_s, log_1ms = -a, pt.log1mexp(-a)
-    return pt.switch(persist > 0, log_s, log_1ms), pt.switch(persist > 0, log_1ms, log_s)
+    is_persist = persist > 0
+    logit_event = log_1ms + a  # log(expm1(a)) = logit(1 - S)
+    return (
+        pt.switch(is_persist, -logit_event, logit_event),
+        pt.switch(is_persist, log_s, log_1ms),
+        pt.switch(is_persist, log_1ms, log_s),
+    )
 
 
 def build_model(s: Scenario, d: Design) -> pm.Model:
     """Build the PyMC model of a scenario from its evidence design."""
-    K, T = len(s.factors), d.n_months
-    facs = list(s.factors.values())
-    h = hazard_arrays(s, d)
     with pm.Model(coords=coords(s, d)) as model:
-        # --- factors: non-centred monthly random walks ------------------------------------------
-        m0 = np.array([f.initial.mean for f in facs])
-        s0 = np.array([f.initial.sd for f in facs])
-        vol = np.array([f.volatility.value for f in facs])
-        z = pm.Normal("z", 0.0, 1.0, dims=("factor", "month"))
-        steps = pt.concatenate(
-            [(m0 + s0 * z[:, 0])[:, None], vol[:, None] * z[:, 1:]], axis=1
-        )
-        decay = ar_matrix(reversions(s), T)  # (K, T, T)
-        f = pm.Deterministic(
-            "f", pt.sum(decay * steps[:, None, :], axis=2), dims=("factor", "month")
-        )
-
-        # --- outcome hazards ---------------------------------------------------------------------
-        tau = pm.HalfNormal(
-            "tau",
-            sigma=np.array([x.loading_scale.value if x.loading_scale else 1.0 for x in facs]),
-            dims="factor",
-        )
-        has = (h["scale"] > 0).astype(float)
-        n_signed = int(((has > 0) & (h["free"] == 0)).sum())
-        n_free = int((h["free"] > 0).sum())
-        beta = pt.zeros((len(d.units.outcomes), K))
-        if n_signed:
-            mag = pm.HalfNormal("loading_abs_raw", 1.0, shape=n_signed)
-            idx = np.nonzero((has > 0) & (h["free"] == 0))
-            beta = pt.set_subtensor(beta[idx], mag)
-        if n_free:
-            raw = pm.Normal("loading_free_raw", 0.0, 1.0, shape=n_free)
-            idx = np.nonzero(h["free"] > 0)
-            beta = pt.set_subtensor(beta[idx], raw)
-        signs = np.where(h["free"] > 0, 1.0, h["sign"])
-        lam = pm.Deterministic(
-            "loading", signs * h["scale"] * tau[None, :] * beta, dims=("outcome", "factor")
-        )
-        alpha_raw = pm.Normal("alpha_raw", 0.0, 1.0, dims="outcome")
-        alpha = pm.Deterministic("alpha", h["base_mu"] + h["base_sd"] * alpha_raw, dims="outcome")
-        u_unit = pt.zeros(len(d.units.labels))
-        if len(d.units.candidates):
-            pooled_outcomes = sorted({int(j) for j in h["cand_outcome"][h["cand_pooled"] > 0]})
-            tau_u_all = pt.ones(len(d.units.outcomes))
-            if pooled_outcomes:
-                tau_u = pm.HalfNormal(
-                    "candidate_spread",
-                    sigma=h["spread"][pooled_outcomes],
-                    shape=len(pooled_outcomes),
-                )
-                tau_u_all = pt.set_subtensor(tau_u_all[pooled_outcomes], tau_u)
-            u_raw = pm.Normal("candidate_raw", 0.0, 1.0, dims="candidate")
-            scale_c = pt.switch(
-                h["cand_pooled"] > 0, tau_u_all[h["cand_outcome"]], h["cand_sd"]
-            )
-            u = pm.Deterministic("candidate_offset", h["cand_mu"] + scale_c * u_raw, dims="candidate")
-            has_c = d.units.candidate_idx >= 0
-            u_unit = pt.set_subtensor(u_unit[np.nonzero(has_c)], u[d.units.candidate_idx[has_c]])
-        # logit hazard, (unit x month)
-        x = pm.Deterministic(
-            "logit_hazard",
-            alpha[d.units.outcome_idx][:, None] + u_unit[:, None] + pt.dot(lam, f)[d.units.outcome_idx],
-            dims=("unit", "month"),
-        )
-
-        # --- evidence terms ----------------------------------------------------------------------
-        _indicator_terms(s, d, f)
-        _event_term(s, d, z)
-        if len(d.surv_y):
+        data = {k: pm.Data(k, v) for k, v in model_data(d).items()}
+        f, z = _factors(s, d)
+        x = _hazards(s, d, f)
+        _indicator_terms(s, d, f, data)
+        _event_term(s, data, z)
+        if "surv_y" in data:
             pm.Bernoulli(
                 "resolution",
-                logit_p=x[d.surv_unit, d.surv_month],
-                observed=d.surv_y,
+                logit_p=x[data["surv_unit"], data["surv_month"]],
+                observed=data["surv_y"],
             )
-        if len(d.fc_logit):
-            fn = s.forecast_noise
-            bias_mu = pm.Normal("forecast_bias_mu", 0.0, fn.bias_sd.value)
-            bias_sd = pm.HalfNormal("forecast_bias_sd", fn.bias_sd.value)
-            bias_raw = pm.Normal("forecast_bias_raw", 0.0, 1.0, dims="forecaster")
-            bias = pm.Deterministic(
-                "forecast_bias", bias_mu + bias_sd * bias_raw, dims="forecaster"
-            )
-            noise = pm.LogNormal(
-                "forecast_noise", np.log(fn.noise_scale.value), 0.5, dims="forecaster"
-            )
-            mu = _logit_prob_by(x[:, d.fc_month].T, d.fc_mask, d.fc_horizon, d.fc_persist)
-            pm.Normal(
-                "forecast",
-                mu=mu + bias[d.fc_source],
-                sigma=noise[d.fc_source],
-                observed=d.fc_logit,
-            )
-        if len(d.lr_log):
-            log_p, log_q = _log_prob_by(x[:, d.lr_month].T, d.lr_mask, d.lr_horizon, d.lr_persist)
+        if "fc_logit" in data:
+            _forecast_term(s, d, x, data)
+        if "lr_log" in data:
+            x_t = _rows_of(x.T, data["lr_month"])
+            _, log_p, log_q = _prob_by(x_t, data["lr_mask"], data["lr_horizon"], data["lr_persist"])
             # P(evidence) is proportional to p * LR + (1 - p): Bayes' rule for a binary hypothesis
-            pm.Potential("likelihood_ratio", pt.logaddexp(log_p + d.lr_log, log_q))
+            pm.Potential("likelihood_ratio", pt.logaddexp(log_p + data["lr_log"], log_q))
+    _STRUCTURE_KEYS[model] = structure_key(s, d)
     return model
 
 
-def _loading_scales(s: Scenario, names: list[str]) -> np.ndarray:
-    inds = [s.indicators[n] for n in names]
-    return np.array(
-        [i.loading_scale.value if i.loading_scale else DEFAULT_LOADING_SCALE[i.likelihood] for i in inds]
+def _factors(s: Scenario, d: Design) -> tuple[pt.TensorVariable, pt.TensorVariable]:
+    """Non-centred monthly AR(1) / random-walk factor paths: (f, z), both (factor x month)."""
+    facs = list(s.factors.values())
+    m0 = np.array([f.initial.mean for f in facs])
+    s0 = np.array([f.initial.sd for f in facs])
+    vol = np.array([f.volatility.value for f in facs])
+    z = pm.Normal("z", 0.0, 1.0, dims=("factor", "month"))
+    steps = pt.concatenate([(m0 + s0 * z[:, 0])[:, None], vol[:, None] * z[:, 1:]], axis=1)
+    rho = reversions(s)
+    if np.all(rho == 1.0):
+        path = pt.cumsum(steps, axis=1)
+    else:
+        decay = ar_matrix(rho, d.n_months)  # (K, T, T)
+        path = pt.sum(decay * steps[:, None, :], axis=2)
+    f = pm.Deterministic("f", path, dims=("factor", "month"))
+    return f, z
+
+
+def _hazards(s: Scenario, d: Design, f: pt.TensorVariable) -> pt.TensorVariable:
+    """Logit monthly hazard of every unit, (unit x month)."""
+    K = len(s.factors)
+    h = hazard_arrays(s, d.units)
+    tau = half_normal("tau", factor_loading_scales(s), dims="factor")
+    beta = pt.zeros((len(d.units.outcomes), K))
+    if len(h["signed_idx"][0]):
+        mag = half_normal("loading_abs_raw", 1.0, shape=len(h["signed_idx"][0]))
+        beta = pt.set_subtensor(beta[h["signed_idx"]], mag)
+    if len(h["free_idx"][0]):
+        raw = pm.Normal("loading_free_raw", 0.0, 1.0, shape=len(h["free_idx"][0]))
+        beta = pt.set_subtensor(beta[h["free_idx"]], raw)
+    signs = np.where(h["free"] > 0, 1.0, h["sign"])
+    lam = pm.Deterministic(
+        "loading", signs * h["scale"] * tau[None, :] * beta, dims=("outcome", "factor")
+    )
+    alpha_raw = pm.Normal("alpha_raw", 0.0, 1.0, dims="outcome")
+    alpha = pm.Deterministic("alpha", h["base_mu"] + h["base_sd"] * alpha_raw, dims="outcome")
+    u_unit = pt.zeros(len(d.units.labels))
+    if len(d.units.candidates):
+        pooled = h["pooled_outcomes"]
+        tau_u_all = pt.ones(len(d.units.outcomes))
+        if pooled:
+            tau_u = half_normal("candidate_spread", h["spread"][pooled], shape=len(pooled))
+            tau_u_all = pt.set_subtensor(tau_u_all[pooled], tau_u)
+        u_raw = pm.Normal("candidate_raw", 0.0, 1.0, dims="candidate")
+        scale_c = pt.switch(h["cand_pooled"] > 0, tau_u_all[h["cand_outcome"]], h["cand_sd"])
+        u = pm.Deterministic("candidate_offset", h["cand_mu"] + scale_c * u_raw, dims="candidate")
+        has_c = d.units.candidate_idx >= 0
+        u_unit = pt.set_subtensor(u_unit[np.nonzero(has_c)], u[d.units.candidate_idx[has_c]])
+    oi = d.units.outcome_idx
+    return pm.Deterministic(
+        "logit_hazard",
+        alpha[oi][:, None] + u_unit[:, None] + pt.dot(lam, f)[oi],
+        dims=("unit", "month"),
     )
 
 
-def _indicator_terms(s: Scenario, d: Design, f: pt.TensorVariable) -> None:
+def _indicator_terms(s: Scenario, d: Design, f: pt.TensorVariable, data: dict) -> None:
     inds = s.indicators
+    K = len(s.factors)
     kfac = {k: i for i, k in enumerate(s.factors)}
     if d.normal_names:
-        fk = np.array([kfac[inds[n].factor] for n in d.normal_names])
-        sg = np.array([SIGN[inds[n].sign] for n in d.normal_names])
-        a = pm.Normal("normal_intercept", 0.0, 1.0, dims="normal_indicator")
-        b = pm.HalfNormal("normal_loading_abs", _loading_scales(s, d.normal_names), dims="normal_indicator")
-        sd = pm.LogNormal("normal_sd", np.log(0.3), 0.5, dims="normal_indicator")
-        if len(d.normal_y):
-            i = d.normal_ind
-            mu = a[i] + sg[i] * b[i] * f[fk[i], d.normal_month]
-            pm.Normal("indicator", mu=mu, sigma=sd[i], observed=d.normal_y)
+        fk = pt.as_tensor(np.array([kfac[inds[n].factor] for n in d.normal_names]))
+        sg = pt.as_tensor(np.array([SIGN[inds[n].sign] for n in d.normal_names]))
+        a = pm.Normal("normal_intercept", 0.0, NORMAL_INTERCEPT_SD, dims="normal_indicator")
+        b = half_normal(
+            "normal_loading_abs",
+            indicator_loading_scales(s, d.normal_names),
+            dims="normal_indicator",
+        )
+        sd = pm.LogNormal("normal_sd", *NORMAL_SD_LOG, dims="normal_indicator")
+        if "normal_y" in data:
+            i = data["normal_ind"]
+            mu = a[i] + sg[i] * b[i] * f[fk[i], data["normal_month"]]
+            pm.Normal("indicator", mu=mu, sigma=sd[i], observed=data["normal_y"])
     if d.count_names:
-        fk = np.array([kfac[inds[n].factor] for n in d.count_names])
+        fk_np = np.array([kfac[inds[n].factor] for n in d.count_names])
         sg = np.array([SIGN[inds[n].sign] for n in d.count_names])
         base = np.log([inds[n].baseline.value for n in d.count_names])  # type: ignore[union-attr]
-        a = pm.Normal("count_intercept", base, 1.5, dims="count_indicator")
-        b = pm.HalfNormal("count_loading_abs", _loading_scales(s, d.count_names), dims="count_indicator")
-        inv_disp = pm.LogNormal("count_inv_dispersion", np.log(0.5), 0.75, dims="count_indicator")
-        if len(d.count_y):
-            i = d.count_ind
-            # rate per month for each (row, month), weighted by the share of the month counted
-            log_rate = a[i][:, None] + sg[i][:, None] * b[i][:, None] * f[fk[i], :]
-            mu = pt.sum(d.count_weight * pt.exp(log_rate), axis=1) + 1e-6
-            pm.NegativeBinomial("count", mu=mu, alpha=1.0 / inv_disp[i], observed=d.count_y)
+        a = pm.Normal("count_intercept", base, COUNT_INTERCEPT_SD, dims="count_indicator")
+        b = half_normal(
+            "count_loading_abs", indicator_loading_scales(s, d.count_names), dims="count_indicator"
+        )
+        inv_disp = pm.LogNormal(
+            "count_inv_dispersion", *COUNT_INV_DISPERSION_LOG, dims="count_indicator"
+        )
+        if "count_y" in data:
+            i = data["count_ind"]
+            # monthly rate of each indicator, then each row's expected count: the rates of the
+            # months it covers weighted by the share of each month counted (gathers are written
+            # as products with one-hot matrices: see _rows_of)
+            f_ind = pt.dot(_one_hot(fk_np, K), f)  # (indicator x month)
+            rate = pt.exp(a[:, None] + (sg * b)[:, None] * f_ind)
+            mu = pt.sum(data["count_weight"] * _rows_of(rate, i), axis=1) + 1e-6
+            pm.NegativeBinomial("count", mu=mu, alpha=1.0 / inv_disp[i], observed=data["count_y"])
     for name, blk in d.rating.items():
         ind = inds[name]
         assert ind.levels is not None
         k = kfac[ind.factor]
-        n_cut = len(ind.levels) - 1
-        init = np.linspace(-2.0, 2.0, n_cut)
-        b = pm.HalfNormal(f"rating_loading_abs_{name}", _loading_scales(s, [name])[0])
-        cut = pm.Normal(
-            f"cutpoints_{name}",
-            mu=init,
-            sigma=2.0,
-            transform=pm.distributions.transforms.ordered,
-            shape=n_cut,
-        )
+        b = half_normal(f"rating_loading_abs_{name}", indicator_loading_scales(s, [name])[0])
+        cut = _cutpoints(name, len(ind.levels))
         if len(blk["y"]):
-            eta = SIGN[ind.sign] * b * f[k, blk["month"]]
+            eta = SIGN[ind.sign] * b * f[k, data[f"rating_{name}_month"]]
             pm.OrderedLogistic(
-                f"rating_{name}", eta=eta, cutpoints=cut, observed=blk["y"], compute_p=False
+                f"rating_{name}",
+                eta=eta,
+                cutpoints=cut,
+                observed=data[f"rating_{name}_y"],
+                compute_p=False,
             )
 
 
-def _event_term(s: Scenario, d: Design, z: pt.TensorVariable) -> None:
+def _cutpoints(name: str, n_levels: int) -> pt.TensorVariable:
+    """Ordered cutpoints of a rating: the first one Normal, the gaps between them LogNormal.
+
+    Every unconstrained coordinate (the first cutpoint, the log gaps) is Normal a priori. The
+    ordered transform of iid Normals used before puts an exponential inside a Gaussian on the log
+    gaps, which with few rating rows left a region of fast-changing curvature (and divergences).
+    """
+    first = pm.Normal(f"cutpoint_first_{name}", CUTPOINT_FIRST[0], CUTPOINT_FIRST[1])
+    if n_levels == 2:
+        return pm.Deterministic(f"cutpoints_{name}", first[None])
+    gap_mu = np.log(cutpoint_spacing(n_levels))
+    gaps = pm.LogNormal(f"cutpoint_gaps_{name}", gap_mu, CUTPOINT_GAP_LOG_SD, shape=n_levels - 2)
+    return pm.Deterministic(
+        f"cutpoints_{name}", pt.concatenate([first[None], first + pt.cumsum(gaps)])
+    )
+
+
+def _event_term(s: Scenario, data: dict, z: pt.TensorVariable) -> None:
     """A coded event of signed strength v is a noisy reading of the month's innovation z / gain."""
-    if len(d.event_value):
+    if "event_value" in data:
         sig = s.event_signal
         pm.Normal(
             "event",
-            mu=z[d.event_factor, d.event_month] / sig.gain.value,
+            mu=z[data["event_factor"], data["event_month"]] / sig.gain.value,
             sigma=sig.noise.value,
-            observed=d.event_value,
+            observed=data["event_value"],
         )
+
+
+def _forecast_term(s: Scenario, d: Design, x: pt.TensorVariable, data: dict) -> None:
+    """Forecast rows: logit p_obs = logit p_model + bias[source] + noise[source] * eps.
+
+    bias[source] = mu + sd * raw with mu ~ N(0, bias_sd), sd ~ HalfNormal(bias_sd), raw ~ N(0, 1):
+    integrated out, the rows are jointly Normal with covariance
+    ``diag(noise[src]^2) + sd^2 [same source] + bias_sd^2``. With ``L`` its Cholesky factor and
+    ``e = L^-1 (y - m)``, the density is the product over rows of
+    ``Normal(y_i | m_i + sum_{j<i} L_ij e_j, L_ii)`` (rows in date order).
+    """
+    fn = s.forecast_noise
+    bias_sd = half_normal("forecast_bias_sd", fn.bias_sd.value)
+    noise = pm.LogNormal(
+        "forecast_noise", np.log(fn.noise_scale.value), FORECAST_NOISE_LOG_SD, dims="forecaster"
+    )
+    x_t = _rows_of(x.T, data["fc_month"])
+    m, _, _ = _prob_by(x_t, data["fc_mask"], data["fc_horizon"], data["fc_persist"])
+    src = data["fc_source"]
+    y = data["fc_logit"]
+    same = pt.eq(src[:, None], src[None, :])
+    mu_var = fn.bias_sd.value**2  # prior variance of the bias shared by every source
+    cov = pt.diag(noise[src] ** 2) + bias_sd**2 * same + mu_var
+    chol = pt.linalg.cholesky(cov, lower=True)
+    e = pt.linalg.solve_triangular(chol, y - m, lower=True)
+    diag = pt.diagonal(chol)
+    shift = pt.dot(chol - pt.diag(diag), e)  # sum_{j<i} L_ij e_j
+    pm.Normal("forecast", mu=m + shift, sigma=diag, observed=y)
+    # E[bias | draw]: the bias each source would need, given the rows (Rao-Blackwellized)
+    n_src = len(d.fc_sources)
+    onehot = pt.eq(pt.arange(n_src)[:, None], src[None, :])  # (source x row)
+    cov_b = bias_sd**2 * onehot + mu_var  # Cov(bias[s], y_i)
+    w = pt.linalg.solve_triangular(chol.T, e, lower=False)  # cov^-1 (y - m)
+    pm.Deterministic("forecast_bias", pt.dot(cov_b, w), dims="forecaster")

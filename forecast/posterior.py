@@ -1,8 +1,9 @@
 """Posterior → forecasts: P(outcome by origin + H) from projected factor paths, as xarray.
 
-For every posterior draw, ``n_paths`` future factor paths are simulated from the fitted random walk;
-the per-draw probability averages over those paths, so the credible interval reflects uncertainty
-about the parameters and the point value is the posterior predictive probability.
+For every posterior draw, ``n_paths`` future factor paths are simulated from the factors' monthly
+AR(1) / random-walk dynamics; the per-draw probability averages over those paths, so the credible
+interval reflects uncertainty about the parameters and the point value is the posterior predictive
+probability.
 """
 
 from __future__ import annotations
@@ -87,8 +88,10 @@ def project(
             u_off[:, has] = cand[:, units.candidate_idx[has]]
         oi = units.outcome_idx
         # logit hazard per (S, M, H, unit)
-        x = alpha[:, None, None, oi] + u_off[:, None, None, :] + np.einsum(
-            "smhk,suk->smhu", paths, lam[:, oi, :]
+        x = (
+            alpha[:, None, None, oi]
+            + u_off[:, None, None, :]
+            + np.einsum("smhk,suk->smhu", paths, lam[:, oi, :])
         )
         log_surv = np.cumsum(-np.logaddexp(0.0, x), axis=2)  # (S, M, H, U)
         hz = np.array(horizons) - 1
