@@ -115,7 +115,8 @@ class Plan:
 
 
 def _half_normal(rng: np.random.Generator, scale, size=None) -> np.ndarray:
-    return np.abs(rng.normal(0.0, 1.0, size)) * scale
+    """HalfNormal draws, one per element of ``scale`` unless ``size`` says otherwise."""
+    return np.abs(rng.normal(0.0, 1.0, np.shape(scale) if size is None else size)) * scale
 
 
 def _target_units(units: Units, target: str) -> list[int]:
@@ -223,6 +224,8 @@ def _draw_prior(s: Scenario, plan: Plan, rng: np.random.Generator) -> dict[str, 
             np.log(cutpoint_spacing(len(levels))), CUTPOINT_GAP_LOG_SD, len(levels) - 2
         )
         out[f"cutpoints_{name}"] = first + np.concatenate([[0.0], np.cumsum(gaps)])
+        if len(gaps):
+            out[f"cutpoint_gaps_{name}"] = gaps
 
     # forecast sources: bias = mu + sd * raw, mu ~ N(0, b), sd ~ HalfNormal(b)
     if plan.forecasts:

@@ -1,0 +1,320 @@
+"""The model's structure and terms, without sampling: structure keys, the marginalized forecast
+term, the softplus transform, and the simulator against the model's own prior."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pymc as pm
+import pytest
+from scipy import stats
+from scipy.special import expit, logit
+from sim import MINI_MONTHS, mini_inputs, with_rows
+
+from forecast.design import build_design
+from forecast.model import (
+    SOFTPLUS,
+    build_model,
+    model_data,
+    model_structure_key,
+    structure_key,
+)
+from forecast.simulate import ForecastRow, Plan, RatioRow, draw_truth, sbc_scenario, simulate
+
+
+@pytest.fixture(scope="module")
+def inputs():
+    return mini_inputs()
+
+
+def design(inputs, rows=(), n_months=MINI_MONTHS):
+    return build_design(inputs.scenario, with_rows(inputs.evidence, list(rows)), n_months=n_months)
+
+
+def test_every_evidence_array_is_swappable_data(inputs):
+    d = design(inputs)
+    m = build_model(inputs.scenario, d)
+    data = model_data(d)
+    assert {v.name for v in m.data_vars} == set(data)
+    for v in m.data_vars:
+        np.testing.assert_array_equal(v.get_value(), data[v.name])
+    observed = {v.name for v in m.observed_RVs}
+    assert observed == {
+        "indicator",
+        "count",
+        "rating_attack_level",
+        "event",
+        "resolution",
+        "forecast",
+    }
+    assert "likelihood_ratio" in {p.name for p in m.potentials}
+    assert model_structure_key(m) == structure_key(inputs.scenario, d)
+
+
+def test_structure_key_ignores_rows_but_not_structure(inputs):
+    s = inputs.scenario
+    key = structure_key(s, design(inputs))
+    more = design(
+        inputs,
+        [
+            dict(month=3, kind="indicator", target="stockpile", value=80.0),
+            dict(month=9, kind="event", target="appetite", value=-2.0),
+            dict(
+                month=12,
+                kind="forecast",
+                target="deal",
+                value=0.4,
+                horizon_months=6.0,
+                forecaster="crowd",
+            ),
+        ],
+    )
+    assert structure_key(s, more) == key
+    new_source = design(
+        inputs,
+        [
+            dict(
+                month=12,
+                kind="forecast",
+                target="deal",
+                value=0.4,
+                horizon_months=6.0,
+                forecaster="market",
+            )
+        ],
+    )
+    assert structure_key(s, new_source) != key
+    assert structure_key(s, design(inputs, n_months=MINI_MONTHS + 1)) != key
+
+
+def test_single_rows_differentiate_in_every_backend():
+    """One row of a kind used to break ``pm.sample``'s gradient (a false runtime-broadcast error
+    in the Python implementation of pytensor's AdvancedIncSubtensor1 for gathered rows)."""
+    s = sbc_scenario()
+    plan = Plan(
+        n_months=6,
+        indicator_months={"level": (1,), "hits": (2,), "mood": (3,)},
+        event_months={"g": (4,)},
+        forecasts=(ForecastRow("deal", 2, 6, "crowd"),),
+        ratios=(RatioRow("deal:a", 3, 6, 2.0),),
+    )
+    ev, _ = simulate(s, plan, np.random.default_rng(0))
+    d = build_design(s, ev, n_months=6)
+    assert len(d.fc_logit) == len(d.lr_log) == len(d.count_y) == len(d.normal_y) == 1
+    m = build_model(s, d)
+    dlogp = m.compile_dlogp(mode="FAST_COMPILE")
+    assert np.all(np.isfinite(dlogp(m.initial_point())))
+
+
+def test_softplus_transform_roundtrip_and_jacobian():
+    x = np.array([1e-6, 0.01, 0.5, 1.0, 3.0, 40.0])
+    y = SOFTPLUS.forward(x).eval()
+    np.testing.assert_allclose(SOFTPLUS.backward(y).eval(), x, rtol=1e-9)
+    h = 1e-6
+    yy = np.array([-8.0, -1.0, 0.0, 2.0, 9.0])
+    deriv = (SOFTPLUS.backward(yy + h).eval() - SOFTPLUS.backward(yy - h).eval()) / (2 * h)
+    np.testing.assert_allclose(SOFTPLUS.log_jac_det(yy).eval(), np.log(deriv), atol=1e-8)
+
+
+def test_forecast_term_is_the_marginal_over_source_biases(inputs):
+    """Integrating the per-source biases out must give the joint Normal density of the rows."""
+    s = inputs.scenario
+    rows = [
+        dict(
+            month=10,
+            kind="forecast",
+            target="deal",
+            value=0.35,
+            horizon_months=6.0,
+            forecaster="crowd",
+        ),
+        dict(
+            month=14,
+            kind="forecast",
+            target="bases_kept",
+            value=0.8,
+            horizon_months=12.0,
+            forecaster="market",
+        ),
+        dict(
+            month=15,
+            kind="forecast",
+            target="deal:alpha",
+            value=0.1,
+            horizon_months=3.0,
+            forecaster="market",
+        ),
+    ]
+    d = design(inputs, rows)
+    m = build_model(s, d)
+    rng = np.random.default_rng(4)
+    point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in m.initial_point().items()}
+    logp = m.compile_fn(
+        m.logp(vars=[m["forecast"]]), inputs=m.value_vars, on_unused_input="ignore"
+    )(point)
+    x, noise, bias_sd = m.compile_fn(
+        m.replace_rvs_by_values([m["logit_hazard"], m["forecast_noise"], m["forecast_bias_sd"]]),
+        inputs=m.value_vars,
+        on_unused_input="ignore",
+    )(point)
+    # the model's probability of each row's target, hazards held at the row's month
+    mean = []
+    for r in range(len(d.fc_logit)):
+        a = d.fc_horizon[r] * np.sum(d.fc_mask[r] * np.logaddexp(0, x[:, d.fc_month[r]]))
+        p_event = -np.expm1(-a)
+        mean.append(logit(1 - p_event) if d.fc_persist[r] else logit(p_event))
+    src = d.fc_source
+    b = s.forecast_noise.bias_sd.value
+    cov = np.diag(noise[src] ** 2) + bias_sd**2 * (src[:, None] == src[None, :]) + b**2
+    want = stats.multivariate_normal(np.array(mean), cov).logpdf(d.fc_logit)
+    np.testing.assert_allclose(logp, want, rtol=1e-8)
+
+
+def test_simulated_evidence_has_every_kind_and_round_trips(inputs):
+    s = inputs.scenario
+    plan = Plan.every_month(
+        s,
+        MINI_MONTHS,
+        forecasts=(ForecastRow("deal:alpha", 6, 12, "crowd"),),
+        ratios=(RatioRow("deal", 8, 12, 2.0),),
+    )
+    ev, truth = simulate(s, plan, np.random.default_rng(1))
+    kinds = ev.frame["kind"].value_counts()
+    assert set(kinds.index) == {
+        "indicator",
+        "count",
+        "rating",
+        "event",
+        "forecast",
+        "likelihood_ratio",
+        "resolution",
+    }
+    assert kinds["resolution"] == 3  # one per hazard unit
+    d = build_design(s, ev, n_months=MINI_MONTHS)
+    assert structure_key(s, d) == structure_key(s, design(inputs))
+    # a normal indicator's standardized values sit around intercept + loading * f
+    mu = truth["normal_intercept"][0] + truth["normal_loading_abs"][0] * truth["f"][0]
+    resid = (d.normal_y - mu[d.normal_month]) / truth["normal_sd"][0]
+    assert abs(resid.mean()) < 1.0 and 0.4 < resid.std() < 1.8
+    assert np.all(d.count_y >= 0) and d.count_weight.max() == pytest.approx(1.0)
+    assert set(d.rating["attack_level"]["y"]) <= {0, 1, 2}
+    # the model's density on the simulated data is finite
+    m = build_model(s, d)
+    assert np.isfinite(m.compile_logp()(m.initial_point()))
+
+
+def test_simulator_draws_the_models_prior(inputs):
+    """Prior draws of the simulator (numpy) and of the PyMC model agree in distribution."""
+    s = inputs.scenario
+    d = design(inputs)
+    m = build_model(s, d)
+    # intercepts and cutpoints have their priors as Potentials (forecast.model._intercept), which
+    # forward sampling ignores: test_density_at_the_truth_matches_numpy covers them
+    names = [
+        "f",
+        "tau",
+        "loading",
+        "alpha",
+        "candidate_offset",
+        "normal_sd",
+        "count_loading_abs",
+        "count_inv_dispersion",
+        "cutpoint_gaps_attack_level",
+        "forecast_bias_sd",
+    ]
+    n = 1500
+    model_draws = dict(
+        zip(names, pm.draw([m[v] for v in names], draws=n, random_seed=2), strict=True)
+    )
+    plan = Plan(n_months=MINI_MONTHS, forecasts=(ForecastRow("deal", 1, 1, "crowd"),))
+    rng = np.random.default_rng(3)
+    sims = [draw_truth(s, plan, rng) for _ in range(n)]
+    checked = 0
+    for v in names:
+        a = model_draws[v].reshape(n, -1)
+        b = np.stack([np.ravel(t[v]) for t in sims])
+        for j in range(a.shape[1]):
+            if np.all(a[:, j] == 0) and np.all(b[:, j] == 0):
+                continue  # a structural zero (no loading)
+            p = stats.ks_2samp(a[:, j], b[:, j]).pvalue
+            assert p > 1e-4, (v, j, p)
+            checked += 1
+        # the joint too, not only each marginal: differences between components
+        cols = [j for j in range(a.shape[1]) if np.any(a[:, j] != 0)]
+        for j, k in itertools.pairwise(cols):
+            p = stats.ks_2samp(a[:, j] - a[:, k], b[:, j] - b[:, k]).pvalue
+            assert p > 1e-4, (v, j, k, p)
+    assert checked > 40
+
+
+def test_likelihood_ratio_tilts_the_simulated_prior(inputs):
+    s = inputs.scenario
+    rng = np.random.default_rng(8)
+    plain = Plan(n_months=MINI_MONTHS)
+    tilted = Plan(n_months=MINI_MONTHS, ratios=(RatioRow("deal:alpha", 10, 12, 30.0),))
+    h0 = [expit(draw_truth(s, plain, rng)["logit_hazard"][0, 10]) for _ in range(800)]
+    h1 = [expit(draw_truth(s, tilted, rng)["logit_hazard"][0, 10]) for _ in range(800)]
+    assert np.median(h1) > 1.5 * np.median(h0)
+
+
+def test_density_at_the_truth_matches_numpy(inputs):
+    """Every likelihood term, and the priors written as Potentials, evaluated by the model at the
+    true parameters equal an independent scipy computation on the simulated data."""
+    s = inputs.scenario
+    plan = Plan.every_month(s, MINI_MONTHS, ratios=(RatioRow("deal", 8, 12, 3.0),))
+    ev, tr = simulate(s, plan, np.random.default_rng(4))
+    d = build_design(s, ev, n_months=MINI_MONTHS)
+    m = build_model(s, d)
+    F, cut = tr["f"], tr["cutpoints_attack_level"]
+    b_n, b_c, b_r = (
+        tr["normal_loading_abs"][0],
+        tr["count_loading_abs"][0],
+        tr["rating_loading_abs_attack_level"],
+    )
+    truth = dict(tr)
+    truth |= {
+        "normal_intercept_level": tr["normal_intercept"] + b_n * F[0].mean(),
+        "count_intercept_level": tr["count_intercept"] + b_c * F[0].mean(),
+        "cutpoint_first_attack_level_level": cut[0] - b_r * F[0].mean(),
+        "cutpoint_gaps_attack_level": np.diff(cut),
+    }
+    point = {}
+    for rv in m.free_RVs:
+        value = m.rvs_to_values[rv]
+        x = np.asarray(truth[rv.name], float).reshape(m.initial_point()[value.name].shape)
+        tf = m.rvs_to_transforms[rv]
+        point[value.name] = tf.forward(x).eval() if tf is not None else x
+    got = m.point_logps(point, round_vals=12)
+    x = tr["logit_hazard"]
+    mu_c = np.exp(tr["count_intercept"][0] + b_c * F[0])
+    mu_c = (d.count_weight * mu_c).sum(axis=1) + 1e-6
+    alpha = 1 / tr["count_inv_dispersion"][0]
+    blk = d.rating["attack_level"]
+    eta = b_r * F[0, blk["month"]]
+    cdf = np.column_stack(
+        [np.zeros(len(eta)), expit(cut[None, :] - eta[:, None]), np.ones(len(eta))]
+    )
+    rows = np.arange(len(eta))
+    xs = x[d.surv_unit, d.surv_month]
+    a_lr = d.lr_horizon * np.sum(d.lr_mask * np.logaddexp(0, x[:, d.lr_month].T), axis=1)
+    p_lr = -np.expm1(-a_lr)
+    want = {
+        "indicator": stats.norm(
+            tr["normal_intercept"][0] + b_n * F[0, d.normal_month], tr["normal_sd"][0]
+        )
+        .logpdf(d.normal_y)
+        .sum(),
+        "count": stats.nbinom(alpha, alpha / (alpha + mu_c)).logpmf(d.count_y).sum(),
+        "rating_attack_level": np.log(cdf[rows, blk["y"] + 1] - cdf[rows, blk["y"]]).sum(),
+        "event": stats.norm(tr["z"][d.event_factor, d.event_month], 1.0)
+        .logpdf(d.event_value)
+        .sum(),
+        "resolution": np.sum(np.where(d.surv_y == 1, -np.logaddexp(0, -xs), -np.logaddexp(0, xs))),
+        "likelihood_ratio": np.log(p_lr * 3.0 + 1 - p_lr).sum(),
+        "normal_intercept_prior": stats.norm(0, 1).logpdf(tr["normal_intercept"]).sum(),
+        "count_intercept_prior": stats.norm(np.log(20), 1.5).logpdf(tr["count_intercept"]).sum(),
+        "cutpoint_first_attack_level_prior": stats.norm(-2, 2).logpdf(cut[0]),
+    }
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, rel=1e-7, abs=1e-8), k

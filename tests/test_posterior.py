@@ -1,0 +1,240 @@
+"""Forecasts from posteriors.
+
+Fast part: coherence of ``project``/``summarize`` on synthetic posteriors (``arviz.from_dict``
+with a seeded generator, no sampling). Sampling part: each evidence kind moves the posterior the
+right way, comparing small fits of the mini scenario with and without added rows; every fit shares
+one compiled model (see tests/sim.py).
+"""
+
+from __future__ import annotations
+
+import arviz as az
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sim import MINI_MONTHS, chain_draw, fit_design, mean_se, mini_inputs, projection, with_rows
+
+from forecast.design import build_design
+from forecast.posterior import project, summarize
+
+# --- coherence on synthetic posteriors ---------------------------------------------------------
+
+
+def synthetic_posterior(s, d, rng: np.random.Generator, spread: float, chains=2, draws=50):
+    """Posterior-shaped draws of every variable ``project`` reads, for the mini scenario."""
+    K, T, J = len(s.factors), d.n_months, len(d.units.outcomes)
+    C = len(d.units.candidates)
+
+    def norm(*shape, loc=0.0, sd=1.0):
+        return rng.normal(loc, sd * spread, (chains, draws, *shape))
+
+    post = {
+        "f": np.cumsum(norm(K, T, sd=0.3), axis=-1),
+        "loading": norm(J, K),
+        "alpha": norm(J, loc=-3.5),
+        "candidate_offset": norm(C),
+        "count_intercept": norm(len(d.count_names), loc=3.0, sd=0.5),
+        "count_loading_abs": np.abs(norm(len(d.count_names))),
+        "count_inv_dispersion": np.exp(norm(len(d.count_names), loc=-0.7, sd=0.5)),
+        "normal_intercept": norm(len(d.normal_names)),
+        "normal_loading_abs": np.abs(norm(len(d.normal_names))),
+        "normal_sd": np.exp(norm(len(d.normal_names), loc=-1.2, sd=0.3)),
+    }
+    dims = {
+        "f": ["factor", "month"],
+        "loading": ["outcome", "factor"],
+        "alpha": ["outcome"],
+        "candidate_offset": ["candidate"],
+        "count_intercept": ["count_indicator"],
+        "count_loading_abs": ["count_indicator"],
+        "count_inv_dispersion": ["count_indicator"],
+        "normal_intercept": ["normal_indicator"],
+        "normal_loading_abs": ["normal_indicator"],
+        "normal_sd": ["normal_indicator"],
+    }
+    coords = {
+        "factor": list(s.factors),
+        "month": d.months,
+        "outcome": d.units.outcomes,
+        "candidate": d.units.candidates,
+        "count_indicator": d.count_names,
+        "normal_indicator": d.normal_names,
+    }
+    return az.from_dict(posterior=post, dims=dims, coords=coords)
+
+
+@pytest.fixture(scope="module")
+def mini():
+    inputs = mini_inputs()
+    return inputs, build_design(inputs.scenario, inputs.evidence)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(seed=st.integers(0, 2**32 - 1), spread=st.floats(0.05, 3.0))
+def test_projection_is_coherent_for_any_posterior(mini, seed, spread):
+    inputs, d = mini
+    s = inputs.scenario
+    idata = synthetic_posterior(s, d, np.random.default_rng(seed), spread)
+    proj = project(s, d, idata, seed=seed % 1000, n_paths=4)
+    p = proj.probability  # (sample, target, horizon), horizons increasing
+    assert list(p["horizon"].values) == sorted(s.horizons)
+    assert np.all((p.values >= 0) & (p.values <= 1))
+    steps = np.diff(p.values, axis=2)
+    for t in p["target"].values:
+        kind = s.outcomes[t.split(":")[0]].kind
+        step = steps[:, list(p["target"].values).index(t)]
+        # per draw, not only on average: every horizon uses the same projected paths
+        if kind == "persistence":
+            assert np.all(step <= 1e-12), t
+        else:  # event and state outcomes: "by the horizon" can only become more likely
+            assert np.all(step >= -1e-12), t
+    # a resolved candidate is certain and drops out of "any open candidate"
+    beta = p.sel(target="deal:beta").values
+    assert np.all(beta == 1.0)
+    np.testing.assert_array_equal(p.sel(target="deal").values, p.sel(target="deal:alpha").values)
+    table = summarize(proj)
+    assert len(table) == len(p["target"]) * len(s.horizons)
+    assert (table["lower"] <= table["probability"]).all()
+    assert (table["probability"] <= table["upper"]).all()
+    assert table[["lower", "upper"]].stack().between(0, 1).all()
+    mono = table.sort_values("horizon_months").groupby(["outcome", "candidate"], dropna=False)
+    for (outcome, _), g in mono:
+        diffs = np.diff(g["probability"].to_numpy())
+        if s.outcomes[outcome].kind == "persistence":
+            assert np.all(diffs <= 1e-12)
+        else:
+            assert np.all(diffs >= -1e-12)
+
+
+def test_projection_is_reproducible_with_a_seed(mini):
+    inputs, d = mini
+    idata = synthetic_posterior(inputs.scenario, d, np.random.default_rng(5), 1.0)
+    a = project(inputs.scenario, d, idata, seed=3).probability.values
+    b = project(inputs.scenario, d, idata, seed=3).probability.values
+    c = project(inputs.scenario, d, idata, seed=4).probability.values
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_holding_a_positively_loaded_factor_high_raises_the_outcome(mini):
+    inputs, d = mini
+    s = inputs.scenario
+    idata = synthetic_posterior(s, d, np.random.default_rng(9), 0.5)
+    idata.posterior["loading"].loc[{"outcome": "deal", "factor": "appetite"}] = 1.0
+    low = project(s, d, idata, seed=1, hold={"appetite": -2.0}).probability
+    high = project(s, d, idata, seed=1, hold={"appetite": 2.0}).probability
+    assert np.all(high.sel(target="deal:alpha").values > low.sel(target="deal:alpha").values)
+
+
+# --- each evidence kind moves the posterior (sampling) -----------------------------------------
+
+H12 = 12  # horizon compared
+
+
+@pytest.fixture(scope="module")
+def base():
+    inputs = mini_inputs()
+    d, fit = fit_design(inputs, inputs.evidence)
+    return inputs, d, fit
+
+
+def refit(inputs, rows):
+    return fit_design(inputs, with_rows(inputs.evidence, rows))
+
+
+def prob(inputs, d, fit, target, horizon=H12):
+    p = projection(inputs, d, fit).probability.sel(target=target, horizon=horizon).values
+    return mean_se(chain_draw(p, fit))
+
+
+def factor_at_origin(fit, factor):
+    return mean_se(fit.idata.posterior["f"].sel(factor=factor).isel(month=-1).values)
+
+
+def assert_moved(before, after, direction, min_effect):
+    """``after - before`` has the sign ``direction`` and exceeds both ``min_effect`` and five
+    combined Monte Carlo standard errors."""
+    (m0, se0), (m1, se1) = before, after
+    change = direction * (m1 - m0)
+    assert change > max(min_effect, 5 * np.hypot(se0, se1)), (m0, se0, m1, se1)
+
+
+def test_base_fit_is_usable(base):
+    _, _, fit = base
+    dg = fit.diagnostics
+    assert dg.max_rhat < 1.05 and dg.min_ess_bulk > 100, dg
+
+
+def test_resolved_candidate_is_certain_and_excluded(base):
+    inputs, d, fit = base
+    p = projection(inputs, d, fit).probability
+    assert np.all(p.sel(target="deal:beta").values == 1.0)  # resolved 2023-01
+    np.testing.assert_array_equal(p.sel(target="deal").values, p.sel(target="deal:alpha").values)
+    assert 0 < float(p.sel(target="bases_kept").mean()) < 1  # still held as of 2023-06
+
+
+def test_resolution_not_yet_lowers_the_hazard(base):
+    inputs, d, fit = base
+    d2, fit2 = refit(inputs, [dict(month=17, kind="resolution", target="deal:alpha", value=0.0)])
+    before, after = prob(inputs, d, fit, "deal:alpha"), prob(inputs, d2, fit2, "deal:alpha")
+    assert_moved(before, after, -1, 0.02)
+
+
+def test_positive_events_on_appetite_raise_the_deal(base):
+    inputs, d, fit = base
+    rows = [dict(month=t, kind="event", target="appetite", value=3.0) for t in range(12, 18)]
+    d2, fit2 = refit(inputs, rows)
+    assert_moved(factor_at_origin(fit, "appetite"), factor_at_origin(fit2, "appetite"), 1, 1.0)
+    assert_moved(prob(inputs, d, fit, "deal:alpha"), prob(inputs, d2, fit2, "deal:alpha"), 1, 0.03)
+
+
+def test_more_attacks_lower_the_chance_of_calm(base):
+    inputs, d, fit = base
+    rows = [dict(month=t, kind="count", target="attacks", value=150.0) for t in range(12, 18)]
+    for r in rows:
+        r["exposure_days"] = 28.0  # within the month whatever its length
+    d2, fit2 = refit(inputs, rows)
+    assert_moved(factor_at_origin(fit, "tension"), factor_at_origin(fit2, "tension"), 1, 0.3)
+    assert_moved(prob(inputs, d, fit, "calm"), prob(inputs, d2, fit2, "calm"), -1, 0.05)
+
+
+def test_confident_crowd_forecast_raises_the_outcome(base):
+    inputs, d, fit = base
+    row = dict(month=17, kind="forecast", target="deal:alpha", value=0.9, horizon_months=12.0)
+    d2, fit2 = refit(inputs, [row | {"forecaster": "crowd"}])
+    assert_moved(prob(inputs, d, fit, "deal:alpha"), prob(inputs, d2, fit2, "deal:alpha"), 1, 0.05)
+
+
+def test_likelihood_ratio_above_one_raises_the_outcome(base):
+    inputs, d, fit = base
+    row = dict(month=17, kind="likelihood_ratio", target="deal:alpha", value=20.0)
+    d2, fit2 = refit(inputs, [row | {"horizon_months": 12.0}])
+    assert_moved(prob(inputs, d, fit, "deal:alpha"), prob(inputs, d2, fit2, "deal:alpha"), 1, 0.03)
+
+
+def test_high_indicator_values_raise_their_factor(base):
+    inputs, _d, fit = base
+    # stockpile measures tension with sign +; e^6.5 kg is 2.5 spreads above its center
+    rows = [dict(month=t, kind="indicator", target="stockpile", value=665.0) for t in (15, 16, 17)]
+    _d2, fit2 = refit(inputs, rows)
+    assert_moved(factor_at_origin(fit, "tension"), factor_at_origin(fit2, "tension"), 1, 0.5)
+
+
+def test_high_ratings_raise_their_factor(base):
+    inputs, _d, fit = base
+    rows = [dict(month=t, kind="rating", target="attack_level", value=2.0) for t in range(12, 18)]
+    _d2, fit2 = refit(inputs, rows)
+    assert_moved(factor_at_origin(fit, "tension"), factor_at_origin(fit2, "tension"), 1, 0.3)
+
+
+def test_refits_share_one_compiled_model(base):
+    from forecast.inference import PROCESS_CACHE
+    from forecast.model import build_model, model_structure_key
+
+    inputs, d, _ = base
+    key = model_structure_key(build_model(inputs.scenario, d))
+    assert key in PROCESS_CACHE
+    assert d.n_months == MINI_MONTHS
