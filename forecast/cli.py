@@ -578,3 +578,98 @@ def evidence_add(
     out.print(
         f"Added {data / file}:{n} ({kind} {target} = {value}). Run `forecast update` to refit."
     )
+
+
+@app.command()
+def backtest(
+    questions: Annotated[Path, typer.Option(help="Question file (CSV, one row per question).")],
+    crowd: Annotated[Path, typer.Option(help="Crowd probability history (CSV).")],
+    leads: Annotated[str, typer.Option(help="Days before resolution, comma-separated.")] = "7,30",
+    scenario: ScenarioOpt = DEFAULT_SCENARIO,
+    root: RootOpt = Path("."),
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write forecasts, scores and plots here.")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of a running Dask scheduler (default: local).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Local Dask worker processes.")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed (fits and bootstrap).")] = 1,
+    factors: Annotated[
+        bool, typer.Option(help="Use scenario factor fits (--no-factors: crowd calibration only).")
+    ] = True,
+    format: FormatOpt = Format.table,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Rolling-origin backtest on resolved questions, scored against the crowd and baselines.
+
+    For each question and lead the origin is that many days before resolution; each forecast uses
+    only evidence, crowd points and resolved questions dated before its origin month. With
+    --format json the last line is one JSON object with the scores per lead.
+
+    Examples:
+      forecast backtest --questions ../shared/data/questions/questions_dev.csv \\
+          --crowd ../shared/data/questions/crowd_series_dev.csv --leads 7,30 --out backtest
+      forecast backtest --questions q.csv --crowd c.csv --scheduler tcp://10.0.0.5:8786
+    """
+    from forecast.backtest import BacktestSettings, run_backtest
+    from forecast.backtest_report import print_scores, write_backtest
+    from forecast.links import links_path, load_links
+    from forecast.questions import load_questions
+
+    try:
+        lead_days = tuple(sorted({int(x) for x in leads.split(",") if x.strip()}))
+        if not lead_days or min(lead_days) < 0:
+            raise ValueError
+    except ValueError:
+        err.print(f"[red]--leads must be whole days >= 0, comma-separated, got {leads!r}[/red]")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    inputs = _inputs(scenario, root)
+    try:
+        qs = load_questions(questions, crowd)
+        links = load_links(links_path(scenario, root), inputs.scenario)
+    except InputError as exc:
+        for p in exc.problems:
+            err.print(str(p), markup=False, highlight=False)
+        err.print(f"[red]{len(exc.problems)} problem(s) found; nothing was run.[/red]")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    settings = BacktestSettings(leads=lead_days, seed=seed, use_factors=factors)
+    status, on_phase = _phase_printer(quiet)
+    client = _dask_client(scheduler, workers)
+    try:
+        if status:
+            status.start()
+        result = run_backtest(qs, inputs, links, settings, client=client, on_phase=on_phase)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    finally:
+        if status:
+            status.stop()
+        client.close()
+    if out_dir is not None:
+        write_backtest(
+            result,
+            out_dir,
+            inputs=inputs,
+            extra_files=[questions, crowd, links_path(scenario, root)],
+            settings=settings,
+        )
+        if not quiet:
+            err.print(f"Wrote {out_dir}")
+    if format is Format.json:
+        print(json.dumps({"leads": {str(k): v for k, v in result.scores.items()}}))
+    else:
+        print_scores(result, out)
+
+
+def _dask_client(scheduler: str | None, workers: int):
+    """A client of the given Dask scheduler, or of a new local cluster of worker processes."""
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler)
+    cluster = LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    return Client(cluster)

@@ -137,10 +137,17 @@ def _exposure_weights(s: Scenario, starts: pd.Series, days: pd.Series, n_months:
     return w
 
 
-def build_design(s: Scenario, ev: Evidence, n_months: int | None = None) -> Design:
+def build_design(
+    s: Scenario,
+    ev: Evidence,
+    n_months: int | None = None,
+    fc_sources: list[str] | None = None,
+) -> Design:
     """Translate validated evidence into the arrays of every likelihood term.
 
-    ``n_months`` defaults to the months from the scenario start through the latest evidence month.
+    ``n_months`` defaults to the months from the scenario start through the latest evidence month;
+    ``fc_sources`` (default: those in ``ev``) fixes the forecast sources, so that designs of one
+    log cut at different dates share a model structure (a source without rows keeps its prior).
     """
     fr = ev.frame
     n = n_months if n_months is not None else ev.last_month + 1
@@ -214,7 +221,7 @@ def build_design(s: Scenario, ev: Evidence, n_months: int | None = None) -> Desi
         kw[f"{prefix}_rows"] = rows.index.to_numpy(int)
         if kind == "forecast":
             p = rows["value"].to_numpy(float)
-            sources = sorted(set(rows["forecaster"]))
+            sources = sorted(set(rows["forecaster"]) | set(fc_sources or []))
             kw.update(
                 fc_logit=np.log(p) - np.log1p(-p),
                 fc_sources=sources,

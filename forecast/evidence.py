@@ -74,6 +74,18 @@ class Evidence:
     def of_kind(self, kind: str) -> pd.DataFrame:
         return self.frame[self.frame["kind"] == kind]
 
+    def until(self, cutoff: date) -> Evidence:
+        """The rows known on ``cutoff``: dated on or before it, and counts whose whole exposure
+        period has ended by then (a count covering later days would carry later events)."""
+        fr = self.frame
+        when = pd.Timestamp(cutoff)
+        start = pd.to_datetime(fr["date"])
+        month_end = start + pd.offsets.MonthEnd(0)
+        days = pd.to_numeric(fr["exposure_days"], errors="coerce")
+        covered = (start + pd.to_timedelta(days - 1, unit="D")).where(days.notna(), month_end)
+        keep = (start <= when) & ((fr["kind"] != "count") | (covered <= when))
+        return Evidence(frame=fr[keep].reset_index(drop=True), files=self.files)
+
     @property
     def last_month(self) -> int:
         """Index of the latest month with evidence (the forecast origin)."""

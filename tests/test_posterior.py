@@ -201,6 +201,7 @@ def test_more_attacks_lower_the_chance_of_calm(base):
     assert_moved(prob(inputs, d, fit, "calm"), prob(inputs, d2, fit2, "calm"), -1, 0.05)
 
 
+@pytest.mark.slow  # this refit samples slowly (10 min on a busy 2-core machine): see the notes
 def test_confident_crowd_forecast_raises_the_outcome(base):
     inputs, d, fit = base
     row = dict(month=17, kind="forecast", target="deal:alpha", value=0.9, horizon_months=12.0)
