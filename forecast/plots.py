@@ -108,8 +108,9 @@ def history_chart(
             c = HORIZON_COLORS[i % len(HORIZON_COLORS)]
             if len(runs) > 1:
                 ax.fill_between(x, g["lower"], g["upper"], color=c, alpha=0.12, lw=0)
-            else:  # a band needs two runs; one run shows its interval as a bar
-                ax.vlines(x + (i - 1) * 0.05, g["lower"], g["upper"], color=c, alpha=0.5)
+            else:  # a band needs two runs; one run shows its intervals as bars side by side
+                x = x + (i - 1) * 0.06
+                ax.vlines(x, g["lower"], g["upper"], color=c, alpha=0.6, lw=2)
             ax.plot(x, g["probability"], color=c, marker="o", ms=4, label=f"{h} mo")
             bad = ~g["converged"].astype(bool).to_numpy()
             if bad.any():
@@ -173,35 +174,39 @@ def loadings_forest(
     idata: az.InferenceData,
     labels: Mapping[str, str] | None = None,
     hdi: float = 0.9,
+    ncols: int = 2,
 ) -> Figure:
-    """Forest plot of each outcome's loading on each factor (median and central ``hdi`` interval);
-    pairs the scenario does not link (loading fixed at 0) are left out."""
+    """Forest plot of each outcome's loadings on the factors (median and central ``hdi``
+    interval), one panel per outcome; pairs the scenario does not link (loading fixed at 0) are
+    left out."""
     labels = labels or {}
     lo_q, hi_q = (1 - hdi) / 2, 1 - (1 - hdi) / 2
     lam = idata.posterior["loading"]
-    rows = []
+    panels: dict[str, list[tuple]] = {}
     for o in lam["outcome"].values:
         for k in lam["factor"].values:
             v = lam.sel(outcome=o, factor=k).values.ravel()
-            if np.all(v == 0):
-                continue
-            rows.append((str(o), str(k), *np.quantile(v, [lo_q, 0.5, hi_q])))
-    fig = Figure(figsize=(8, 0.32 * len(rows) + 1.2), layout="constrained")
-    ax = fig.subplots()
-    y = np.arange(len(rows))
-    lo, mid, hi = (np.array([r[i] for r in rows]) for i in (2, 3, 4))
-    colors = [HORIZON_COLORS[list(lam["outcome"].values).index(r[0]) % 5] for r in rows]
-    ax.hlines(y, lo, hi, colors=colors, lw=2)
-    ax.scatter(mid, y, color=colors, zorder=3, s=18)
-    ax.axvline(0, color="0.4", lw=0.8)
-    ax.set_yticks(
-        y,
-        [f"{_wrap(labels.get(o, o), 30)} ← {_wrap(labels.get(k, k), 30)}" for o, k, *_ in rows],
-        fontsize=7,
+            if not np.all(v == 0):
+                panels.setdefault(str(o), []).append((str(k), *np.quantile(v, [lo_q, 0.5, hi_q])))
+    tallest = max(len(rows) for rows in panels.values())
+    fig, axes = _grid(len(panels), ncols, (4.6, 0.45 * tallest + 1.0))
+    for i, (ax, (o, rows)) in enumerate(zip(axes, panels.items(), strict=True)):
+        y = np.arange(len(rows))
+        lo, mid, hi = (np.array([r[j] for r in rows]) for j in (1, 2, 3))
+        c = HORIZON_COLORS[i % len(HORIZON_COLORS)]
+        ax.hlines(y, lo, hi, color=c, lw=2)
+        ax.scatter(mid, y, color=c, zorder=3, s=18)
+        ax.axvline(0, color="0.4", lw=0.8)
+        ax.set_yticks(y, [_wrap(labels.get(k, k), 28) for k, *_ in rows], fontsize=7)
+        ax.set_ylim(len(rows) - 0.5, -0.5)
+        ax.set_title(_wrap(labels.get(o, o), 42), fontsize=9)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.grid(axis="x", alpha=0.3)
+    fig.supxlabel(
+        f"loading: change in the outcome's logit hazard per standard unit of the factor "
+        f"(median and {hdi:.0%} interval)",
+        fontsize=9,
     )
-    ax.invert_yaxis()
-    ax.grid(axis="x", alpha=0.3)
-    ax.set_xlabel(f"loading (logit hazard per standard unit; median and {hdi:.0%} interval)")
     return fig
 
 

@@ -109,6 +109,12 @@ def _pct(p: float) -> str:
     return f"{p:.0%}"
 
 
+def _cell(p: float, lo: float, hi: float) -> dict:
+    """A headline cell; a certain value (the outcome already resolved) says so."""
+    iv = "already resolved" if lo == hi == p and p in (0.0, 1.0) else f"90%: {_pct(lo)}–{_pct(hi)}"
+    return {"p": _pct(p), "interval": iv}
+
+
 def headline(forecast: pd.DataFrame, s: Scenario) -> tuple[list[int], list[dict]]:
     """Rows of the headline table: each outcome (then its candidates) with a cell per horizon."""
     horizons = sorted(int(h) for h in forecast["horizon_months"].unique())
@@ -122,14 +128,7 @@ def headline(forecast: pd.DataFrame, s: Scenario) -> tuple[list[int], list[dict]
                 "label": out.candidates[cand].label if cand else out.label,
                 "candidate": cand is not None,
                 "meaning": "" if cand else MEANING[out.kind],
-                "cells": [
-                    {
-                        "p": _pct(by_h.loc[h, "probability"]),
-                        "lo": _pct(by_h.loc[h, "lower"]),
-                        "hi": _pct(by_h.loc[h, "upper"]),
-                    }
-                    for h in horizons
-                ],
+                "cells": [_cell(*by_h.loc[h, ["probability", "lower", "upper"]]) for h in horizons],
             }
         )
     return horizons, rows

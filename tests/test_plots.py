@@ -90,11 +90,14 @@ def test_factor_paths_fitted_then_projected(idata):
 
 
 def test_loadings_forest_leaves_out_unlinked_pairs(idata):
-    fig = plots.loadings_forest(idata)
-    (ax,) = visible_axes(fig)
-    labels = [t.get_text() for t in ax.get_yticklabels()]
+    fig = plots.loadings_forest(idata, {"deal": "A deal"})
+    deal, bases = visible_axes(fig)
     # mini links deal to both factors and bases_kept to tension only; calm is a state outcome
-    assert labels == ["deal ← tension", "deal ← appetite", "bases_kept ← tension"]
+    assert (deal.get_title(), bases.get_title()) == ("A deal", "bases_kept")
+    assert [t.get_text() for t in deal.get_yticklabels()] == ["tension", "appetite"]
+    assert [t.get_text() for t in bases.get_yticklabels()] == ["tension"]
+    lam = idata.posterior["loading"].sel(outcome="bases_kept", factor="tension").values
+    assert bases.collections[1].get_offsets()[0, 0] == pytest.approx(np.median(lam))
     assert renders(fig)
 
 
