@@ -413,6 +413,34 @@ def rank_plot(
     return fig
 
 
+def predictive_check(
+    observed: Mapping[str, np.ndarray],
+    simulated: Mapping[str, np.ndarray],
+    ncols: int = 3,
+    log: Sequence[str] = (),
+) -> Figure:
+    """Prior or posterior predictive check: per quantity, the histogram of each simulated data set
+    (``simulated[name]``: draws x rows, thin lines) against the observed rows (black). Quantities
+    named in ``log`` are compared on a log scale."""
+    fig, axes = _grid(len(observed), ncols, (3.4, 2.4))
+    for ax, (name, obs) in zip(axes, observed.items(), strict=True):
+        sim = np.asarray(simulated[name], dtype=float)
+        obs = np.asarray(obs, dtype=float)
+        if name in log:
+            sim, obs = np.log(np.maximum(sim, 1e-9)), np.log(np.maximum(obs, 1e-9))
+        lo, hi = np.nanquantile(sim, [0.005, 0.995])  # extreme simulations may fall outside,
+        lo, hi = min(lo, np.nanmin(obs)), max(hi, np.nanmax(obs))  # but no observed row
+        edges = np.linspace(lo, hi, 16)
+        for row in sim:
+            ax.stairs(np.histogram(row, edges)[0], edges, color="#6a8caf", alpha=0.15)
+        ax.stairs(np.histogram(obs, edges)[0], edges, color="black", lw=2)
+        ax.set_title(f"log {name}" if name in log else name, fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.supylabel("rows per bin", fontsize=9)
+    fig.supxlabel("blue: simulated data sets; black: the evidence", fontsize=9)
+    return fig
+
+
 def sbc_histograms(histogram: pd.DataFrame, n_reps: int) -> Figure:
     """Rank histograms of simulation-based calibration (``SBCResult.histogram``), with the 99%
     band a uniform rank distribution would stay within."""

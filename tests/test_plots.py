@@ -219,3 +219,15 @@ def test_sbc_histograms_has_a_panel_per_quantity():
     axes = visible_axes(fig)
     assert [ax.get_title() for ax in axes] == ["x", "y"]
     assert [b.get_height() for b in axes[0].containers[0]] == [3, 2, 5, 0]
+
+
+def test_predictive_check_draws_each_simulation_and_the_evidence():
+    rng = np.random.default_rng(31)
+    observed = {"level": rng.normal(size=40), "count": rng.poisson(20, 30) + 1}
+    simulated = {"level": rng.normal(size=(5, 40)), "count": rng.poisson(20, (5, 30)) + 1}
+    fig = plots.predictive_check(observed, simulated, log=["count"])
+    axes = visible_axes(fig)
+    assert [ax.get_title() for ax in axes] == ["level", "log count"]
+    steps = axes[0].patches
+    assert len(steps) == 6  # five simulated data sets and the observed one
+    assert sum(steps[-1].get_data().values) == 40  # every observed row counted
