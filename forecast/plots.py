@@ -253,11 +253,14 @@ def what_moved(
     return fig
 
 
-def whatif_chart(table: pd.DataFrame, horizon: int) -> Figure:
+def whatif_chart(
+    table: pd.DataFrame, horizon: int, labels: Mapping[str, str] | None = None
+) -> Figure:
     """Unconditional vs what-if forecasts at one horizon (``forecast.whatif.whatif`` table)."""
+    labels = labels or {}
     d = table[table["horizon_months"] == horizon]
     names = [
-        o if not isinstance(c, str) or not c else f"{o}: {c}"
+        labels.get(o, o) if not isinstance(c, str) or not c else f"{labels.get(o, o)}: {c}"
         for o, c in zip(d["outcome"], d["candidate"], strict=True)
     ]
     fig = Figure(figsize=(8, 0.4 * len(names) + 1.2), layout="constrained")

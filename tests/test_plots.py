@@ -134,8 +134,8 @@ def test_whatif_chart_shows_the_chosen_horizon():
             "probability_whatif": [0.4, 0.6, 0.45],
         }
     )
-    ax = visible_axes(plots.whatif_chart(table, 12))[0]
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["deal", "calm"]
+    ax = visible_axes(plots.whatif_chart(table, 12, {"calm": "Calm"}))[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["deal", "Calm"]
     arrows = [t for t in ax.texts if isinstance(t, Annotation)]
     assert [(a.xyann[0], a.xy[0]) for a in arrows] == [(0.3, 0.6), (0.5, 0.45)]
 
