@@ -519,6 +519,35 @@ def whatif(
     out.print(t)
 
 
+@app.command()
+def report(
+    runs: RunsOpt = Path("runs"),
+    out: Annotated[Path, typer.Option("--out", help="Folder to write index.html into.")] = Path(
+        "report"
+    ),
+) -> None:
+    """Write a self-contained HTML report of the latest run (one folder, no network needed).
+
+    Headline forecasts with intervals, convergence in plain words, the forecast history, factor
+    paths, what moved since the previous run and its evidence, the evidence log and the manifest.
+
+    Examples:
+      forecast report --runs runs --out report
+      forecast report --runs runs --out shared/forecast-report   # then send the folder
+    """
+    from forecast.report import write_report
+
+    found = _store_runs(runs)
+    try:
+        page = write_report(found, out)
+    except OSError as exc:
+        err.print(f"[red]{out}: cannot write the report ({exc.strerror or exc})[/red]")
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    if not found[-1].manifest["converged"]:
+        _not_converged_banner(found[-1].manifest)
+    err.print(f"Wrote {page}")
+
+
 evidence_app = typer.Typer(help="Work with the evidence log.", no_args_is_help=True)
 app.add_typer(evidence_app, name="evidence")
 

@@ -2,7 +2,7 @@
 
 Runs N replications (draw parameters and evidence of every kind from the prior, fit, rank each
 true value among thinned posterior draws), then writes the ranks, the per-fit diagnostics and a
-rank histogram per quantity (PNG with matplotlib, else CSV), and prints uniformity p-values.
+rank histogram per quantity (CSV and PNG), and prints uniformity p-values.
 
     python scripts/run_sbc.py --reps 200 --out sbc_out
 """
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from forecast.inference import SamplerSettings
+from forecast.plots import sbc_histograms
 from forecast.simulate import run_sbc
 
 
@@ -50,29 +51,8 @@ def main() -> None:
     hist.to_csv(args.out / "rank_histogram.csv")
     p = res.pvalues(args.bins)
     p.to_csv(args.out / "pvalues.csv", index=False)
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from scipy import stats
-    except ImportError:
-        print("matplotlib not installed: wrote rank_histogram.csv only")
-    else:
-        n = hist.shape[1]
-        fig, axes = plt.subplots(1, n, figsize=(2.2 * n, 2.4), sharey=True)
-        expected = args.reps / args.bins
-        band = stats.binom.interval(0.99, args.reps, 1 / args.bins)
-        for ax, q in zip(axes, hist.columns, strict=True):
-            ax.bar(range(args.bins), hist[q], width=1.0, color="#6a8caf", edgecolor="white")
-            ax.axhspan(*band, color="0.85", zorder=0)
-            ax.axhline(expected, color="0.3", lw=0.8)
-            ax.set_title(q, fontsize=8)
-            ax.set_xticks([])
-        fig.suptitle(f"SBC rank histograms ({args.reps} replications; grey: 99% band)", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(args.out / "rank_histograms.png", dpi=120)
-        print(f"wrote {args.out / 'rank_histograms.png'}")
+    sbc_histograms(hist, args.reps).savefig(args.out / "rank_histograms.png", dpi=120)
+    print(f"wrote {args.out / 'rank_histograms.png'}")
     fits = res.fits
     print(
         f"\n{args.reps} replications, {res.n_draws} thinned draws each, "

@@ -96,3 +96,37 @@ def hold_store_lock():
         p.kill()
         p.wait()
         p.stdout.close()
+
+
+ADDED_ROW = {
+    "date": "2023-06-15",
+    "kind": "likelihood_ratio",
+    "target": "deal:alpha",
+    "value": "40",
+    "horizon_months": "6",
+    "source": "Strong <b>signal</b> & co",
+    "source_url": "https://example.org/strong?a=1&b=2 ; https://example.org/second",
+}
+
+
+@pytest.fixture(scope="session")
+def mini_runs(tmp_path_factory) -> Path:
+    """A run store of the ``mini`` example with two short fits: the shipped evidence, then the same
+    plus ``ADDED_ROW`` (a strong, sourced row whose text needs HTML escaping). Read-only: copy it
+    before changing anything. Short chains: the runs are marked not converged."""
+    from forecast.append import append_row
+    from forecast.inference import SamplerSettings
+    from forecast.inputs import load_inputs, scenario_paths
+    from forecast.store import RunStore
+    from forecast.update import run_update
+
+    root = tmp_path_factory.mktemp("mini_runs")
+    for sub in ("priors", "data"):
+        shutil.copytree(MINI_ROOT / sub, root / sub)
+    store = RunStore(root / "runs")
+    settings = SamplerSettings(draws=300, tune=300, chains=2, seed=1)
+    run_update(load_inputs("mini", root), store, settings)
+    append_row(*scenario_paths("mini", root), "added.csv", ADDED_ROW)
+    run_update(load_inputs("mini", root), store, settings)
+    assert len(store.runs()) == 2
+    return store.root

@@ -1,0 +1,78 @@
+"""The report in a real browser: Debian's headless Chromium driven by Playwright.
+
+CI installs Chromium (.ci/run); without it this test fails. Set FORECAST_SKIP_BROWSER=1 to skip it
+on a machine that has no browser. The full-page screenshot is kept in the test's tmp folder (and
+copied to $FORECAST_SCREENSHOT_DIR when that is set) so a person can look at it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from forecast.report import write_report
+from forecast.store import RunStore
+
+CHROMIUM = Path(os.environ.get("FORECAST_CHROMIUM", "/usr/bin/chromium"))
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("FORECAST_SKIP_BROWSER")), reason="FORECAST_SKIP_BROWSER is set"
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.is_file(), f"{CHROMIUM} not found: apt-get install chromium (see .ci/run)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+def test_report_renders_in_chromium(browser, mini_runs, tmp_path):
+    page_file = write_report(RunStore(mini_runs).runs(), tmp_path / "report")
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(page_file.as_uri(), wait_until="load")
+
+    assert page.title().startswith("Mini test scenario")
+    headline = page.locator("#headline")
+    assert headline.is_visible()
+    assert headline.locator("tbody tr").count() == 5  # deal, alpha, beta, bases_kept, calm
+    assert page.locator("#convergence.bad").is_visible()  # short mini runs do not converge
+    sizes = page.eval_on_selector_all(
+        "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
+    )
+    assert len(sizes) == 5
+    assert all(done and w > 0 and h > 0 for done, w, h in sizes), sizes
+    assert page.locator("#added a[href='https://example.org/second']").count() == 1
+    assert requests == [page_file.as_uri()]  # nothing else fetched: the page is self-contained
+
+    shot = tmp_path / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 50_000
+    if os.environ.get("FORECAST_SCREENSHOT_DIR"):
+        dest = Path(os.environ["FORECAST_SCREENSHOT_DIR"])
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, dest / "report.png")
+    page.close()
+    assert problems == [], problems
