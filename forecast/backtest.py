@@ -189,7 +189,7 @@ def run_backtest(
     level_of = {m: lv for m, (lv, _) in zip(months, levels, strict=True)}
     fits = [info for _, info in levels]
     rows["factor_level"] = [
-        level_of[m][f] if f is not None and m in level_of else np.nan
+        level_of[m][f] if isinstance(f, str) and m in level_of else np.nan
         for m, f in zip(rows["month"], rows["factor"], strict=True)
     ]
     rows["factor_x"] = rows["sign"] * rows["factor_level"]
@@ -238,7 +238,7 @@ def _flags(r, use_factors: bool) -> str:
         flags.append("no crowd forecast at the origin")
     if r.link == "unrelated":
         flags.append("not related to the scenario: calibrated crowd or base rate only")
-    elif use_factors and r.factor is not None and not np.isfinite(r.factor_level):
+    elif use_factors and isinstance(r.factor, str) and not np.isfinite(r.factor_level):
         flags.append("origin outside the scenario's span: no factor information")
     return "; ".join(flags)
 

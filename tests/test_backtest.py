@@ -43,6 +43,7 @@ def base_questions() -> Questions:
             question("t:a", "Will there be an attack by June?", ["conflict"], "2022-06-15", 1),
             question("t:b", "Will a deal be signed?", ["diplomacy"], "2022-09-10", 0),
             question("t:c", "Will it rain?", ["weather"], "2022-11-20", 0),
+            question("t:d", "Will it snow?", ["weather"], "2023-03-25", 0),  # month of the target
             question(TARGET, "Will there be a strike?", ["conflict"], "2023-03-20", 1),
         ]
     )
@@ -130,7 +131,7 @@ def test_crowd_calibration_ignores_everything_after_the_origin(mini):
     assert target_forecast(ev, links, qs, crowd_only)["model"] == before["model"]
     ev, qs = shifted(ev, qs)
     assert target_forecast(ev, links, qs, crowd_only)["model"] == before["model"]
-    assert before["n_train"] == 3
+    assert before["n_train"] == 3  # a, b, c resolved before the target's origin month
 
 
 @pytest.mark.slow
@@ -193,7 +194,8 @@ def test_plan_origins_baselines_and_flags(mini):
     assert f.loc["t:a", "base_rate"] == pytest.approx(0.5)  # nothing resolved before
     assert "not related to the scenario" in f.loc["t:c", "flag"]
     sc = bt.scores[30]
-    assert sc["n"] == 4 and sc["half_brier"] == pytest.approx(0.25)
+    assert sc["n"] == 4 and sc["n_all"] == 5 and sc["half_brier"] == pytest.approx(0.25)
     assert sc["crowd_brier"] == pytest.approx(
         np.mean([(0.7 - 1) ** 2, 0.3**2, 0.1**2, (0.35 - 1) ** 2])
     )
+    assert "no crowd forecast" in f.loc["t:d", "flag"]
