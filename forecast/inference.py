@@ -22,6 +22,7 @@ import arviz as az
 import numpy as np
 import pymc as pm
 
+import forecast.numba_ops  # noqa: F401  (registers a cacheable digamma: see its docstring)
 from forecast.model import model_structure_key
 
 RHAT_MAX = 1.01
