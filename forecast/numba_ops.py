@@ -34,10 +34,10 @@ def digamma(x: float) -> float:
         result -= 1.0 / x
         x += 1.0
     f = 1.0 / (x * x)
-    # Bernoulli terms -B_2k / (2k x^2k), k = 1..6
-    series = f * (
-        -1 / 12 + f * (1 / 120 + f * (-1 / 252 + f * (1 / 240 + f * (-1 / 132 + f * 691 / 32760))))
-    )
+    # asymptotic series: -sum_k B_2k / (2k x^2k), k = 1..6
+    series = 0.0
+    for c in (691 / 32760, -1 / 132, 1 / 240, -1 / 252, 1 / 120, -1 / 12):
+        series = f * (c + series)
     return result + math.log(x) - 0.5 / x + series
 
 
