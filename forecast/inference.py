@@ -8,7 +8,9 @@ Every fit is checked against the gate below; a fit that fails it is returned all
 marked not converged, so callers can refuse to present it silently.
 
 A compiled nutpie model can be refitted to new data of the same structure (``CompileCache``,
-``sample_compiled``): the evidence enters the model as ``pm.Data``.
+``sample_compiled``): the evidence enters the model as ``pm.Data``. Across processes, PyTensor's
+disk cache keeps the numba-compiled logp and gradient (``forecast.numba_ops`` makes the model
+cacheable); nutpie's C wrapper around them is still compiled in every process.
 """
 
 from __future__ import annotations
