@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytensor.tensor as pt
+import pytest
 import scipy.special
 from sim import FAST, MINI_MONTHS, chain_draw, mean_se, mini_inputs, projection, with_rows
 
@@ -102,6 +103,7 @@ def test_cache_reuses_same_structure_and_rebuilds_when_the_scenario_changes(mini
     assert compiled == [k1, k3] and len(cache) == 2
 
 
+@pytest.mark.slow  # a second numba compilation of the mini model: minutes on a shared machine
 def test_cached_fit_agrees_with_a_fresh_compile():
     """A refit through the process cache (compiled model, new data swapped in) gives the same
     forecasts, within Monte Carlo error, as a model compiled afresh for that data."""
