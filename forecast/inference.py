@@ -8,7 +8,9 @@ Every fit is checked against the gate below; a fit that fails it is returned all
 marked not converged, so callers can refuse to present it silently.
 
 A compiled nutpie model can be refitted to new data of the same structure (``CompileCache``,
-``sample_compiled``): the evidence enters the model as ``pm.Data``.
+``sample_compiled``): the evidence enters the model as ``pm.Data``. Across processes, PyTensor's
+disk cache keeps the numba-compiled logp and gradient (``forecast.numba_ops`` makes the model
+cacheable); nutpie's C wrapper around them is still compiled in every process.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import arviz as az
 import numpy as np
 import pymc as pm
 
+import forecast.numba_ops  # noqa: F401  (registers a cacheable digamma: see its docstring)
 from forecast.model import model_structure_key
 
 RHAT_MAX = 1.01
@@ -68,6 +71,7 @@ class Fit:
     diagnostics: Diagnostics
     settings: SamplerSettings
     timings: dict[str, float]
+    reused: dict[str, str] = field(default_factory=dict)  # what was not built afresh (manifest)
 
 
 def free_parameter_names(model: pm.Model) -> list[str]:
@@ -148,6 +152,18 @@ class CompileCache:
 PROCESS_CACHE = CompileCache()
 
 
+def reuse_note(key: str | None, in_process: bool) -> dict[str, str]:
+    """What a nutpie fit reused instead of compiling: for the run manifest."""
+    if in_process:
+        return {"compiled_model": f"in-process cache, structure key {key}"}
+    from pytensor import config
+    from pytensor.link.numba.cache import NUMBA_CACHE_PATH
+
+    if not config.numba__cache:
+        return {}
+    return {"numba_functions": f"PyTensor's disk cache where present ({NUMBA_CACHE_PATH})"}
+
+
 def compile_nutpie(model: pm.Model) -> Any:
     """Compile ``model`` for nutpie (numba backend; ``pm.Data`` stays swappable)."""
     import nutpie
@@ -208,8 +224,9 @@ def sample(
         t0 = time.perf_counter()
         key = key or model_structure_key(model)
         cache = PROCESS_CACHE if cache is None else cache
+        in_process = key is not None and key in cache
         if key is not None:
-            phase("reusing compiled model" if key in cache else "compiling model (nutpie/numba)")
+            phase("reusing compiled model" if in_process else "compiling model (nutpie/numba)")
             compiled = cache.get(key, model)
         else:
             phase("compiling model (nutpie/numba)")
@@ -217,6 +234,7 @@ def sample(
         compile_s = time.perf_counter() - t0
         fit = sample_compiled(compiled, settings, var_names, on_phase=phase)
         fit.timings["compile_s"] = compile_s
+        fit.reused.update(reuse_note(key, in_process))
         return fit
     phase(f"sampling with pm.sample ({settings.chains} chains x {settings.draws} draws)")
     t0 = time.perf_counter()

@@ -22,7 +22,7 @@ from forecast.design import build_design
 from forecast.inference import Fit, SamplerSettings, sample
 from forecast.inputs import Inputs
 from forecast.loglik import add_log_likelihood
-from forecast.model import build_model
+from forecast.model import build_model, model_structure_key
 from forecast.posterior import Projection, project, summarize
 from forecast.store import Run, RunStore, new_run_id
 
@@ -65,18 +65,28 @@ def fit_inputs(
     inputs: Inputs,
     settings: SamplerSettings,
     on_phase: Callable[[str], None] | None = None,
-) -> tuple[Fit, Projection]:
-    """Build and fit the scenario's model, add pointwise log-likelihoods, project forecasts."""
+) -> tuple[Fit, Projection, str]:
+    """Build and fit the scenario's model, add pointwise log-likelihoods, project forecasts.
+
+    Also returns the model's structure key (what a compiled model depends on).
+    """
     phase = on_phase or (lambda _msg: None)
     phase("building model")
+    t0 = time.perf_counter()
     design = build_design(inputs.scenario, inputs.evidence)
     model = build_model(inputs.scenario, design)
+    build_s = time.perf_counter() - t0
     fit = sample(model, settings, on_phase=phase)
     phase("computing pointwise log-likelihood")
+    t0 = time.perf_counter()
     add_log_likelihood(fit.idata, model, design)
+    loglik_s = time.perf_counter() - t0
     phase("projecting forecasts")
+    t0 = time.perf_counter()
     proj = project(inputs.scenario, design, fit.idata, seed=settings.seed)
-    return fit, proj
+    project_s = time.perf_counter() - t0
+    fit.timings.update(build_s=build_s, log_likelihood_s=loglik_s, project_s=project_s)
+    return fit, proj, model_structure_key(model)
 
 
 def copy_inputs(inputs: Inputs, folder: Path) -> None:
@@ -126,7 +136,7 @@ def run_update(
         if existing is not None:
             return UpdateResult(existing, fitted=False, converged=existing.manifest["converged"])
         t0 = time.perf_counter()
-        fit, proj = fit_inputs(inputs, settings, on_phase=on_phase)
+        fit, proj, structure_key = fit_inputs(inputs, settings, on_phase=on_phase)
         table = summarize(proj)
         input_hash = inputs.input_hash()
         run_id = new_run_id(input_hash)
@@ -144,6 +154,8 @@ def run_update(
             "diagnostics": fit.diagnostics.to_dict(),
             "converged": fit.diagnostics.converged,
             "timings": {k: round(v, 3) for k, v in fit.timings.items()},
+            "structure_key": structure_key,
+            "reused": fit.reused,
             "origin_date": origin.date().isoformat() if len(inputs.evidence.frame) else None,
             "horizons": list(s.horizons),
             "evidence_rows": len(inputs.evidence.frame),
