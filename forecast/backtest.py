@@ -20,7 +20,7 @@ import pandas as pd
 
 from forecast.calibration import calibrate
 from forecast.design import build_design
-from forecast.inference import SamplerSettings, sample
+from forecast.inference import Diagnostics, SamplerSettings, sample
 from forecast.inputs import Inputs
 from forecast.links import QuestionLinks
 from forecast.model import build_model
@@ -115,16 +115,7 @@ def factor_levels(
     fit = sample(build_model(s, d), settings)
     t = s.month_index(_month_start(month).date())
     f = fit.idata.posterior["f"].mean(("chain", "draw")).values[:, t]
-    dg = fit.diagnostics
-    info = {
-        "fit": "scenario",
-        "month": str(month),
-        "rows": len(ev.frame),
-        "converged": dg.converged,
-        "max_rhat": dg.max_rhat,
-        "min_ess_bulk": dg.min_ess_bulk,
-        "divergences": dg.divergences,
-    }
+    info = _fit_info("scenario", month, len(ev.frame), fit.diagnostics)
     return dict(zip(s.factors, map(float, f), strict=True)), info
 
 
@@ -137,17 +128,20 @@ def calibrate_month(
 ) -> tuple[np.ndarray, dict]:
     """Calibration fit on ``train`` (resolved before ``month``) and predictions for ``test``."""
     out = calibrate(train, test, links, settings)
-    dg = out.diagnostics
-    info = {
-        "fit": "calibration",
+    return out.probability, _fit_info("calibration", month, out.n_train, out.diagnostics)
+
+
+def _fit_info(kind: str, month: pd.Period, rows: int, dg: Diagnostics) -> dict:
+    """One row of the backtest's fit table."""
+    return {
+        "fit": kind,
         "month": str(month),
-        "rows": out.n_train,
+        "rows": rows,
         "converged": dg.converged,
         "max_rhat": dg.max_rhat,
         "min_ess_bulk": dg.min_ess_bulk,
         "divergences": dg.divergences,
     }
-    return out.probability, info
 
 
 def _seeded(settings: SamplerSettings, seed: int, month: pd.Period) -> SamplerSettings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -51,10 +51,15 @@ def _inputs(scenario: str, root: Path) -> Inputs:
     try:
         return load_inputs(scenario, root)
     except InputError as exc:
-        for p in exc.problems:
-            err.print(str(p), markup=False, highlight=False)
-        err.print(f"[red]{len(exc.problems)} problem(s) found; nothing was run.[/red]")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        _bad_input(exc)
+
+
+def _bad_input(exc: InputError) -> NoReturn:
+    """Print every located problem and exit with the bad-input code."""
+    for p in exc.problems:
+        err.print(str(p), markup=False, highlight=False)
+    err.print(f"[red]{len(exc.problems)} problem(s) found; nothing was run.[/red]")
+    raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
 @app.command()
@@ -658,10 +663,7 @@ def backtest(
         qs = load_questions(questions, crowd)
         links = load_links(links_path(scenario, root), inputs.scenario)
     except InputError as exc:
-        for p in exc.problems:
-            err.print(str(p), markup=False, highlight=False)
-        err.print(f"[red]{len(exc.problems)} problem(s) found; nothing was run.[/red]")
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        _bad_input(exc)
     settings = BacktestSettings(leads=lead_days, seed=seed, use_factors=factors)
     status, on_phase = _phase_printer(quiet)
     client = _dask_client(scheduler, workers)
