@@ -48,6 +48,10 @@ def workspace(tmp_path_factory) -> Path:
     ws = tmp_path_factory.mktemp("notebooks")
     for sub in ("notebooks", "priors", "data"):
         shutil.copytree(REPO / sub, ws / sub, ignore=shutil.ignore_patterns("runs", "report"))
+    # the forecast-skill notebook reads the shared questions in place, beside the repository
+    shared = ws.parent / "shared"
+    if not shared.exists():
+        shared.symlink_to(REPO.parent / "shared")
     return ws
 
 
