@@ -10,11 +10,14 @@ Run from the repository root (about 15 minutes on 2 cores)::
 2. Cold update: ``forecast update`` of the default scenario in a new process with empty PyTensor
    and numba caches (a private ``base_compiledir``).
 3. Warm update: ``forecast update`` in a new process after one new evidence row, with the caches
-   the cold run left behind.
+   and the run the cold update left behind. It reweights the cold run's posterior by the new row
+   (``forecast.reweight``) when that passes the gate, and samples afresh otherwise; the table
+   says which.
 
-ESS is the minimum bulk ESS over the model's free parameters; ESS per second divides it by wall
-time including compilation (for the project, the cold update's compile + sampling time). The last
-line printed is one JSON object with the results.
+ESS is the minimum bulk ESS over the model's free parameters (for a reweighted run, the base
+run's ESS times the importance-sampling efficiency); ESS per second divides it by the time spent
+producing the draws (compile + sampling, or reweighting). The last line printed is one JSON object
+with the results.
 """
 
 from __future__ import annotations
@@ -84,10 +87,16 @@ def update(project: Path, runs: Path, env: dict, seed: int) -> dict:
     return {"wall_s": wall, "manifest": json.loads((newest / "manifest.json").read_text())}
 
 
-def row(name: str, compile_s: float, sample_s: float, wall_s: float, ess: float, rss: float):
+def draw_s(m: dict) -> float:
+    """Seconds a run spent producing its draws: compile + sampling, or reweighting."""
+    t = m["timings"]
+    return t.get("compile_s", 0.0) + t.get("sample_s", 0.0) + t.get("reweight_s", 0.0)
+
+
+def row(name: str, draws_s: float, wall_s: float, ess: float, rss: float, how: str) -> None:
     print(
-        f"{name:<26}{compile_s:>10.1f}{sample_s:>10.1f}{wall_s:>10.1f}"
-        f"{ess:>10.0f}{ess / (compile_s + sample_s):>10.2f}{rss:>10.0f}"
+        f"{name:<24}{draws_s:>10.1f}{wall_s:>10.1f}{ess:>10.0f}{ess / draws_s:>10.2f}"
+        f"{rss:>10.0f}  {how}"
     )
 
 
@@ -120,26 +129,25 @@ def main() -> None:
         f"default scenario, seed {args.seed}; project sampler: {settings['sampler']}, "
         f"{settings['chains']} chains x {settings['tune']} tune + {settings['draws']} draws"
     )
-    print(f"{'':<26}{'compile s':>10}{'sample s':>10}{'wall s':>10}{'min ESS':>10}"
-          f"{'ESS/s':>10}{'RSS MB':>10}")  # fmt: skip
+    print(f"{'':<24}{'draws s':>10}{'wall s':>10}{'min ESS':>10}{'ESS/s':>10}{'RSS MB':>10}  how")
     if base:
-        row("pm.sample (defaults)", base["compile_s"], base["sample_s"], base["wall_s"],
-            base["min_ess_bulk"], base["peak_rss_mb"])  # fmt: skip
+        row("pm.sample (defaults)", base["wall_s"], base["wall_s"], base["min_ess_bulk"],
+            base["peak_rss_mb"], "compile + NUTS")  # fmt: skip
     for name, r in (("forecast update, cold", cold), ("forecast update, warm", warm)):
         m = r["manifest"]
-        row(name, m["timings"]["compile_s"], m["timings"]["sample_s"], r["wall_s"],
-            m["diagnostics"]["min_ess_bulk"], m["peak_rss_mb"])  # fmt: skip
+        how = {"nuts": "compile + NUTS", "psis": "PSIS reweighting"}[m["diagnostics"]["method"]]
+        row(name, draw_s(m), r["wall_s"], m["diagnostics"]["min_ess_bulk"], m["peak_rss_mb"], how)
     for name, m in (("cold", cm), ("warm", wm)):
         d = m["diagnostics"]
         print(
             f"{name}: converged={m['converged']} R-hat {d['max_rhat']:.3f} bulk ESS "
             f"{d['min_ess_bulk']:.0f} tail ESS {d['min_ess_tail']:.0f} divergences "
-            f"{d['divergences']}; timings {m['timings']}; reused {m.get('reused')}"
+            f"{d['divergences']} Pareto k {d.get('pareto_k')}; timings {m['timings']};"
+            f" reused {m.get('reused')}; failed attempts {m.get('failed_attempts')}"
         )
 
     def ess_per_s(m: dict) -> float:
-        t = m["timings"]
-        return m["diagnostics"]["min_ess_bulk"] / (t["compile_s"] + t["sample_s"])
+        return m["diagnostics"]["min_ess_bulk"] / draw_s(m)
 
     project_eps = ess_per_s(cm)
     base_eps = base["min_ess_bulk"] / base["wall_s"] if base else None
@@ -151,6 +159,9 @@ def main() -> None:
         "warm_update_s": round(warm["wall_s"], 1),
         "cold_update_s": round(cold["wall_s"], 1),
         "warm_converged": wm["converged"],
+        "warm_method": wm["diagnostics"]["method"],
+        "warm_pareto_k": wm["diagnostics"].get("pareto_k"),
+        "warm_importance_efficiency": wm["diagnostics"].get("importance_efficiency"),
         "cold_converged": cm["converged"],
         "peak_rss_mb": max(cm["peak_rss_mb"], wm["peak_rss_mb"]),
         "baseline_peak_rss_mb": round(base["peak_rss_mb"]) if base else None,

@@ -137,10 +137,26 @@ def update(
     tune: Annotated[int, typer.Option(help="Warm-up draws per chain.")] = 1000,
     chains: Annotated[int, typer.Option(help="Number of chains.")] = 4,
     sampler: Annotated[str, typer.Option(help="nutpie (default) or pymc.")] = "nutpie",
+    retries: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Refits after a failed diagnostics gate, each with smaller steps (higher"
+            " target_accept) and 1.5x the draws; failed attempts are kept in the manifest.",
+        ),
+    ] = 1,
     force: Annotated[bool, typer.Option("--force", help="Refit even if nothing changed.")] = False,
+    cold: Annotated[
+        bool, typer.Option("--cold", help="Always sample; never reweight a previous run.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Fit the scenario to its evidence and store a dated run.
+
+    When only evidence rows changed since a converged run (same months, terms and sources), that
+    run's posterior is reweighted by the change (Pareto-smoothed importance sampling) in seconds;
+    if the reweighting fails its gate (Pareto k̂ > 0.7 or too few effective draws), or with
+    --cold, the model is sampled afresh.
 
     Exit codes: 0 ok (or nothing changed), 2 bad input, 3 the fit did not converge,
     4 another update holds the store.
@@ -158,17 +174,20 @@ def update(
         raise typer.Exit(EXIT_BAD_INPUT)
     inputs = _inputs(scenario, root)
     settings = SamplerSettings(
-        sampler=sampler,
+        sampler=sampler,  # type: ignore[arg-type]
         draws=draws,
         tune=tune,
         chains=chains,
-        seed=seed,  # type: ignore[arg-type]
+        seed=seed,
+        retries=retries,
     )
     status, on_phase = _phase_printer(quiet)
     try:
         if status:
             status.start()
-        result = run_update(inputs, RunStore(runs), settings, force=force, on_phase=on_phase)
+        result = run_update(
+            inputs, RunStore(runs), settings, force=force, cold=cold, on_phase=on_phase
+        )
     except StoreBusy as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(EXIT_BUSY) from None

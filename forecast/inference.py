@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import arviz as az
@@ -45,6 +45,7 @@ class SamplerSettings:
     seed: int = 1
     target_accept: float = 0.9
     low_rank_mass_matrix: bool = True  # nutpie: adapts to the loading/factor correlations
+    retries: int = 0  # refits after a failed gate, each more careful (see ``escalate``)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class Diagnostics:
     converged: bool
     problems: list[str] = field(default_factory=list)
     worst: dict[str, dict[str, float]] = field(default_factory=dict)
+    method: str = "nuts"  # or "psis": a NUTS base run reweighted (forecast.reweight)
+    pareto_k: float | None = None
+    importance_efficiency: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -72,6 +76,7 @@ class Fit:
     settings: SamplerSettings
     timings: dict[str, float]
     reused: dict[str, str] = field(default_factory=dict)  # what was not built afresh (manifest)
+    failed_attempts: list[dict] = field(default_factory=list)  # fits the gate refused, in order
 
 
 def free_parameter_names(model: pm.Model) -> list[str]:
@@ -203,6 +208,17 @@ def sample_compiled(
     )
 
 
+def escalate(settings: SamplerSettings) -> SamplerSettings:
+    """Settings for a refit after a failed gate: half the distance to acceptance 1 (smaller steps,
+    for divergences) and 1.5 times the draws (for R-hat and ESS)."""
+    return replace(
+        settings,
+        target_accept=round(1.0 - (1.0 - settings.target_accept) / 2, 4),
+        draws=settings.draws * 3 // 2,
+        retries=settings.retries - 1,
+    )
+
+
 def sample(
     model: pm.Model,
     settings: SamplerSettings,
@@ -211,7 +227,43 @@ def sample(
     cache: CompileCache | None = None,
     key: str | None = None,
 ) -> Fit:
-    """Fit ``model`` with the configured sampler and run the diagnostics gate.
+    """Fit ``model`` and run the diagnostics gate; refit up to ``settings.retries`` times with
+    escalated settings while the gate fails. A refit must pass the gate on its own; the failed
+    attempts are kept in ``Fit.failed_attempts`` for the manifest."""
+    phase = on_phase or (lambda _msg: None)
+    failed: list[dict] = []
+    fit = _sample_once(model, settings, phase, cache=cache, key=key)
+    while not fit.diagnostics.converged and fit.settings.retries > 0:
+        failed.append(
+            {
+                "target_accept": fit.settings.target_accept,
+                "draws": fit.settings.draws,
+                "problems": fit.diagnostics.problems,
+                "timings": fit.timings,
+            }
+        )
+        nxt = escalate(fit.settings)
+        phase(
+            f"gate failed ({'; '.join(fit.diagnostics.problems)}): refitting with target_accept"
+            f" {nxt.target_accept} and {nxt.draws} draws"
+        )
+        fit = _sample_once(model, nxt, phase, cache=cache, key=key)
+    for attempt in failed:
+        for k, v in attempt["timings"].items():
+            fit.timings[k] = fit.timings.get(k, 0.0) + v
+    fit.failed_attempts.extend(failed)
+    return fit
+
+
+def _sample_once(
+    model: pm.Model,
+    settings: SamplerSettings,
+    on_phase: Callable[[str], None] | None = None,
+    *,
+    cache: CompileCache | None = None,
+    key: str | None = None,
+) -> Fit:
+    """One fit of ``model`` with the configured sampler, and the diagnostics gate.
 
     With nutpie, a model built by ``build_model`` (or any model given a ``key``, its
     ``structure_key``) is compiled once per process: a later model of the same structure reuses

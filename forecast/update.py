@@ -24,6 +24,7 @@ from forecast.inputs import Inputs
 from forecast.loglik import add_log_likelihood
 from forecast.model import build_model, model_structure_key
 from forecast.posterior import Projection, project, summarize
+from forecast.reweight import find_base, reweight
 from forecast.store import Run, RunStore, new_run_id
 
 PACKAGES = ("forecast", "pymc", "pytensor", "arviz", "nutpie", "numpy", "pandas", "xarray")
@@ -65,28 +66,53 @@ def fit_inputs(
     inputs: Inputs,
     settings: SamplerSettings,
     on_phase: Callable[[str], None] | None = None,
+    *,
+    store: RunStore | None = None,
 ) -> tuple[Fit, Projection, str]:
     """Build and fit the scenario's model, add pointwise log-likelihoods, project forecasts.
 
-    Also returns the model's structure key (what a compiled model depends on).
+    With a ``store``, a converged NUTS run of the same model structure and settings is first
+    reweighted by the changed evidence (``forecast.reweight``); NUTS samples only if that fails
+    the gate or there is no such run. Also returns the model's structure key.
     """
     phase = on_phase or (lambda _msg: None)
     phase("building model")
     t0 = time.perf_counter()
     design = build_design(inputs.scenario, inputs.evidence)
     model = build_model(inputs.scenario, design)
-    build_s = time.perf_counter() - t0
-    fit = sample(model, settings, on_phase=phase)
-    phase("computing pointwise log-likelihood")
-    t0 = time.perf_counter()
-    add_log_likelihood(fit.idata, model, design)
-    loglik_s = time.perf_counter() - t0
+    key = model_structure_key(model)
+    timings = {"build_s": time.perf_counter() - t0}
+    fit, refused = None, None
+    base = find_base(store, key, settings) if store is not None and key else None
+    if base is not None:
+        phase(f"reweighting run {base.id} by the changed evidence")
+        t0 = time.perf_counter()
+        candidate, ok = reweight(
+            base.posterior(), base.manifest["diagnostics"], model, design, settings
+        )
+        timings["reweight_s"] = time.perf_counter() - t0
+        d = candidate.diagnostics
+        note = f"run {base.id} (NUTS) reweighted: Pareto k̂ {d.pareto_k:.2f}, importance "
+        note += f"efficiency {d.importance_efficiency:.2f}"
+        if ok:
+            fit = candidate
+            fit.reused["posterior"] = note
+        else:
+            refused = f"{note}; refused ({'; '.join(d.problems)}), sampled afresh"
+    if fit is None:
+        fit = sample(model, settings, on_phase=phase)
+        phase("computing pointwise log-likelihood")
+        t0 = time.perf_counter()
+        add_log_likelihood(fit.idata, model, design)
+        timings["log_likelihood_s"] = time.perf_counter() - t0
+        if refused:
+            fit.reused["posterior"] = refused
     phase("projecting forecasts")
     t0 = time.perf_counter()
     proj = project(inputs.scenario, design, fit.idata, seed=settings.seed)
-    project_s = time.perf_counter() - t0
-    fit.timings.update(build_s=build_s, log_likelihood_s=loglik_s, project_s=project_s)
-    return fit, proj, model_structure_key(model)
+    timings["project_s"] = time.perf_counter() - t0
+    fit.timings.update(timings)
+    return fit, proj, key
 
 
 def copy_inputs(inputs: Inputs, folder: Path) -> None:
@@ -127,16 +153,28 @@ def run_update(
     settings: SamplerSettings,
     *,
     force: bool = False,
+    cold: bool = False,
     on_phase: Callable[[str], None] | None = None,
 ) -> UpdateResult:
-    """Fit and store a run, unless an identical run exists (then return it, unless ``force``)."""
+    """Fit and store a run, unless an identical run exists (then return it, unless ``force``).
+
+    A previous run of the same structure is reweighted when that passes the gate, unless ``cold``.
+    """
     key = fit_key(inputs, settings)
     with store.locked():
         existing = None if force else store.find(key)
+        if (
+            cold
+            and existing is not None
+            and existing.manifest["diagnostics"].get("method") == "psis"
+        ):
+            existing = None  # asked for a sampled fit; the stored one was reweighted
         if existing is not None:
             return UpdateResult(existing, fitted=False, converged=existing.manifest["converged"])
         t0 = time.perf_counter()
-        fit, proj, structure_key = fit_inputs(inputs, settings, on_phase=on_phase)
+        fit, proj, structure_key = fit_inputs(
+            inputs, settings, on_phase=on_phase, store=None if cold else store
+        )
         table = summarize(proj)
         input_hash = inputs.input_hash()
         run_id = new_run_id(input_hash)
@@ -150,12 +188,14 @@ def run_update(
             "files": inputs.file_hashes(),
             "seed": settings.seed,
             "sampler": asdict(settings),
+            "sampler_used": asdict(fit.settings),  # after any retries (see failed_attempts)
             "versions": package_versions(),
             "diagnostics": fit.diagnostics.to_dict(),
             "converged": fit.diagnostics.converged,
             "timings": {k: round(v, 3) for k, v in fit.timings.items()},
             "structure_key": structure_key,
             "reused": fit.reused,
+            "failed_attempts": fit.failed_attempts,
             "origin_date": origin.date().isoformat() if len(inputs.evidence.frame) else None,
             "horizons": list(s.horizons),
             "evidence_rows": len(inputs.evidence.frame),

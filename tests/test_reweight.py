@@ -1,0 +1,179 @@
+"""Warm updates by Pareto-smoothed importance reweighting, and refits after a failed gate.
+
+The gate arithmetic and resampling are checked directly; the reweighted posterior is checked
+against a fresh NUTS fit of the same evidence; and the update run is checked to reweight only when
+it is sound (same structure, a converged NUTS base) and to sample otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from sim import FAST, MINI_MONTHS, chain_draw, mean_se, mini_inputs, projection, with_rows
+
+import forecast.inference as inference
+from forecast.append import append_row
+from forecast.design import build_design
+from forecast.inference import Diagnostics, Fit, SamplerSettings, escalate, sample
+from forecast.inputs import load_inputs, scenario_paths
+from forecast.loglik import add_log_likelihood
+from forecast.model import build_model
+from forecast.reweight import _diagnostics, find_base, reweight, systematic_resample
+from forecast.store import RunStore
+from forecast.update import run_update
+
+BASE = {
+    "max_rhat": 1.003,
+    "min_ess_bulk": 1500.0,
+    "min_ess_tail": 1800.0,
+    "divergences": 0,
+    "draws": 1000,
+    "chains": 4,
+    "problems": [],
+}
+
+
+def test_systematic_resample_keeps_each_draw_close_to_its_share():
+    rng = np.random.default_rng(3)
+    w = rng.gamma(0.3, size=500)
+    w /= w.sum()
+    idx = systematic_resample(w, np.random.default_rng(5))
+    counts = np.bincount(idx, minlength=len(w))
+    assert len(idx) == len(w) and np.all(np.diff(idx) >= 0)
+    expected = len(w) * w
+    assert np.all(counts >= np.floor(expected) - 1) and np.all(counts <= np.ceil(expected) + 1)
+    assert np.array_equal(idx, systematic_resample(w, np.random.default_rng(5)))  # seeded
+
+
+def test_gate_scales_ess_by_importance_efficiency_and_refuses_bad_weights():
+    ok = _diagnostics(BASE, k_hat=0.2, efficiency=0.5)
+    assert ok.converged and ok.method == "psis"
+    assert ok.min_ess_bulk == pytest.approx(750.0) and ok.min_ess_tail == pytest.approx(900.0)
+
+    heavy = _diagnostics(BASE, k_hat=0.9, efficiency=0.5)
+    assert not heavy.converged and any("Pareto" in p for p in heavy.problems)
+
+    thin = _diagnostics(BASE, k_hat=0.2, efficiency=0.2)  # 1500 * 0.2 = 300 < 400
+    assert not thin.converged and any("ESS after reweighting" in p for p in thin.problems)
+
+    bad_base = _diagnostics({**BASE, "problems": ["2 divergent transitions"]}, 0.1, 0.9)
+    assert not bad_base.converged
+
+
+def test_escalate_halves_the_distance_to_acceptance_one_and_adds_draws():
+    s = escalate(SamplerSettings(target_accept=0.9, draws=1000, retries=2))
+    assert (s.target_accept, s.draws, s.retries) == (0.95, 1500, 1)
+    assert escalate(s).target_accept == 0.975
+
+
+def _fake_fit(settings: SamplerSettings, converged: bool) -> Fit:
+    diag = Diagnostics(1.0, 500.0, 500.0, 0 if converged else 2, 10, 2, converged)
+    if not converged:
+        diag = replace(diag, problems=["2 divergent transitions"])
+    return Fit(idata=None, diagnostics=diag, settings=settings, timings={"sample_s": 1.0})
+
+
+def test_a_failed_gate_refits_with_escalated_settings_and_keeps_the_failure(monkeypatch):
+    calls = []
+
+    def once(model, settings, on_phase, **_kw):
+        calls.append(settings)
+        return _fake_fit(settings, converged=len(calls) > 1)
+
+    monkeypatch.setattr(inference, "_sample_once", once)
+    fit = sample(None, SamplerSettings(retries=2))
+    assert [s.target_accept for s in calls] == [0.9, 0.95]  # stopped once the gate passed
+    assert fit.diagnostics.converged and fit.timings["sample_s"] == 2.0
+    assert [a["target_accept"] for a in fit.failed_attempts] == [0.9]
+    assert fit.failed_attempts[0]["problems"] == ["2 divergent transitions"]
+
+    calls.clear()
+    monkeypatch.setattr(inference, "_sample_once", lambda m, s, p, **kw: _fake_fit(s, False))
+    fit = sample(None, SamplerSettings(retries=1))
+    assert not fit.diagnostics.converged and len(fit.failed_attempts) == 1
+
+    fit = sample(None, SamplerSettings(retries=0))
+    assert not fit.diagnostics.converged and fit.failed_attempts == []
+
+
+def test_reweighted_posterior_agrees_with_a_fresh_fit():
+    """A likelihood-ratio row on deal:alpha: the base fit reweighted by it gives the forecast a
+    fresh NUTS fit gives, within Monte Carlo error, and differs clearly from the base forecast."""
+    inputs = mini_inputs()
+    row = dict(month=16, kind="likelihood_ratio", target="deal:alpha", value=5.0)
+    row["horizon_months"] = 12
+
+    def fitted(rows):
+        d = build_design(inputs.scenario, with_rows(inputs.evidence, rows), n_months=MINI_MONTHS)
+        m = build_model(inputs.scenario, d)
+        return d, m
+
+    d0, m0 = fitted([])
+    base = sample(m0, FAST)
+    add_log_likelihood(base.idata, m0, d0)
+    d1, m1 = fitted([row])
+    rw, _ = reweight(base.idata, {**BASE, "chains": 2, "draws": 400}, m1, d1, FAST)
+    fresh = sample(m1, FAST)
+    assert 0.3 < rw.diagnostics.importance_efficiency <= 1.0 and rw.diagnostics.pareto_k < 0.7
+
+    def prob(d, fit):
+        p = projection(inputs, d, fit).probability.sel(target="deal:alpha", horizon=12).values
+        return mean_se(chain_draw(p, fit))
+
+    (m_b, se_b), (m_f, se_f) = prob(d0, base), prob(d1, fresh)
+    m_r, _ = prob(d1, rw)
+    se_r = se_b / np.sqrt(rw.diagnostics.importance_efficiency)  # resampling hides duplicates
+    assert abs(m_r - m_f) < 4 * np.hypot(se_r, se_f), (m_r, se_r, m_f, se_f)
+    assert m_r - m_b > 5 * np.hypot(se_b, se_r), (m_b, m_r)
+
+
+def _row(date: str, **kw) -> dict:
+    row = {"date": date, "source": "test", "source_url": "https://example.org/t"}
+    return row | kw
+
+
+@pytest.fixture
+def passing_gate(monkeypatch):
+    """Mini fits are too short to pass the gate; pretend they do, so runs can serve as a base."""
+    real = inference.diagnose
+
+    def diagnose(idata, var_names):
+        d = real(idata, var_names)
+        return replace(d, converged=True, problems=[], min_ess_bulk=2000.0, min_ess_tail=2000.0)
+
+    monkeypatch.setattr(inference, "diagnose", diagnose)
+
+
+def test_update_reweights_only_when_sound(mini_copy, passing_gate):
+    store = RunStore(mini_copy / "runs")
+    settings = SamplerSettings(draws=300, tune=300, chains=2, seed=1)
+    paths = scenario_paths("mini", mini_copy)
+
+    def update(**kw):
+        res = run_update(load_inputs("mini", mini_copy), store, settings, **kw)
+        return res.run.manifest
+
+    base = update()
+    assert base["diagnostics"]["method"] == "nuts" and "reweight_s" not in base["timings"]
+
+    lr = dict(kind="likelihood_ratio", target="deal:alpha", value="2")
+    append_row(*paths, "added.csv", _row("2023-05-20", horizon_months="12", **lr))
+    warm = update()
+    assert warm["diagnostics"]["method"] == "psis", warm["reused"]
+    assert base["id"] in warm["reused"]["posterior"] and "sample_s" not in warm["timings"]
+    assert warm["converged"] and warm["diagnostics"]["pareto_k"] <= 0.7
+
+    append_row(*paths, "added.csv", _row("2023-06-10", horizon_months="12", **lr))
+    again = update()  # reweights the NUTS base again, never a reweighted run
+    assert again["diagnostics"]["method"] == "psis" and base["id"] in again["reused"]["posterior"]
+
+    cold = update(cold=True)
+    assert cold["diagnostics"]["method"] == "nuts" and "posterior" not in cold["reused"]
+
+    # another structure (e.g. a row in a new month grows the model) or other sampler settings:
+    # nothing to reweight, so the update samples
+    assert find_base(store, base["structure_key"], settings).id == cold["id"]  # the latest
+    assert find_base(store, "another structure", settings) is None
+    assert find_base(store, base["structure_key"], replace(settings, seed=2)) is None
