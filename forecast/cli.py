@@ -260,6 +260,8 @@ def summary(
             f"[green]converged[/green]: R-hat {d['max_rhat']:.3f}, "
             f"min ESS {min(d['min_ess_bulk'], d['min_ess_tail']):.0f}, 0 divergences"
         )
+        if d.get("method") == "psis":
+            out.print(f"warm update: {m['reused']['posterior']}")
     else:
         out.print(f"[bold]Run {run.id}[/bold] ({m['scenario']})")
         _not_converged_banner(m)

@@ -59,6 +59,19 @@ def png_data_uri(fig: Figure, dpi: int = 110) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _reweighted(manifest: dict) -> list[str]:
+    """A sentence for a warm update (an earlier sampled run reweighted), if this run was one."""
+    d = manifest.get("diagnostics", {})
+    if d.get("method") != "psis":
+        return []
+    return [
+        "This update did not sample afresh: it reweighted the draws of an earlier sampled run by "
+        f"the evidence that changed since ({manifest.get('reused', {}).get('posterior', '')}). "
+        f"The reweighting is trusted because its Pareto k̂ ({d['pareto_k']:.2f}) is at most 0.7; "
+        "the ESS above is the earlier run's, scaled by the reweighting's efficiency."
+    ]
+
+
 def convergence(manifest: dict) -> dict:
     """The diagnostics gate's verdict as plain sentences: ``{"ok": bool, "lines": [...]}``."""
     d = manifest.get("diagnostics", {})
@@ -75,6 +88,7 @@ def convergence(manifest: dict) -> dict:
                 f"effectively independent draws (smallest ESS {ess:.0f}, minimum {ESS_MIN}) and "
                 "the sampler reported no divergent transitions.",
                 "The numbers below can be relied on as far as the model and its evidence go.",
+                *_reweighted(manifest),
             ],
         }
     lines = []

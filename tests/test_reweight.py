@@ -20,6 +20,7 @@ from forecast.inference import Diagnostics, Fit, SamplerSettings, escalate, samp
 from forecast.inputs import load_inputs, scenario_paths
 from forecast.loglik import add_log_likelihood
 from forecast.model import build_model
+from forecast.report import convergence
 from forecast.reweight import _diagnostics, find_base, reweight, systematic_resample
 from forecast.store import RunStore
 from forecast.update import run_update
@@ -164,6 +165,8 @@ def test_update_reweights_only_when_sound(mini_copy, passing_gate):
     assert warm["diagnostics"]["method"] == "psis", warm["reused"]
     assert base["id"] in warm["reused"]["posterior"] and "sample_s" not in warm["timings"]
     assert warm["converged"] and warm["diagnostics"]["pareto_k"] <= 0.7
+    assert "reweighted the draws of an earlier sampled run" in convergence(warm)["lines"][-1]
+    assert not any("reweighted" in line for line in convergence(base)["lines"])
 
     append_row(*paths, "added.csv", _row("2023-06-10", horizon_months="12", **lr))
     again = update()  # reweights the NUTS base again, never a reweighted run

@@ -40,6 +40,7 @@ def test_digamma_gives_pytensor_a_numba_cache_key():
     assert key is not None
 
 
+@pytest.mark.slow  # a numba compilation of the mini model's gradient alone: about two minutes
 def test_numba_gradient_matches_the_c_backend():
     """The mini model's logp gradient (with digamma from its count term) under numba and C."""
     inputs = mini_inputs()
