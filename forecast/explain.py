@@ -8,7 +8,6 @@ weights says whether the approximation can be trusted (k̂ > 0.7: refit without 
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import arviz as az
@@ -19,6 +18,7 @@ from forecast.design import build_design
 from forecast.evidence import COLUMNS
 from forecast.inputs import Inputs
 from forecast.loglik import row_log_likelihood
+from forecast.reweight import psis_weights
 from forecast.store import Run
 
 K_HAT_OK = 0.7
@@ -50,13 +50,8 @@ def _target_probs(idata: az.InferenceData, outcome: str, candidate: str | None) 
 
 def _psis_effect(ll_rows: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, float]:
     """(P_full - P_without, k̂) for leaving out rows whose summed log-lik per draw is ``ll_rows``."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        log_w, k_hat = az.psislw(-ll_rows.copy())
-    w = np.exp(log_w - log_w.max())
-    w /= w.sum()
-    without = w @ probs
-    return probs.mean(axis=0) - without, float(k_hat)
+    w, k_hat = psis_weights(-ll_rows)
+    return probs.mean(axis=0) - w @ probs, k_hat
 
 
 def evidence_label(frame: pd.DataFrame, row: int) -> str:

@@ -49,6 +49,15 @@ def total_log_likelihood(ll: xr.Dataset) -> np.ndarray:
     return sum((v.values.reshape(n, -1).sum(axis=1) for v in ll.data_vars.values()), np.zeros(n))
 
 
+def psis_weights(log_ratios: np.ndarray) -> tuple[np.ndarray, float]:
+    """Pareto-smoothed importance weights (normalized) for per-draw log ratios, and their k̂."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # psislw warns about large k̂; callers report it
+        log_w, k_hat = az.psislw(log_ratios.copy())
+    w = np.exp(log_w - log_w.max())
+    return w / w.sum(), float(k_hat)
+
+
 def systematic_resample(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``len(weights)`` draw indices resampled by normalized ``weights`` (sorted, low variance)."""
     n = len(weights)
@@ -75,28 +84,24 @@ def reweight(
     model: pm.Model,
     design: Design,
     settings: SamplerSettings,
-) -> tuple[Fit, bool]:
-    """The base posterior reweighted to ``model``'s evidence: (fit, whether it passes the gate).
+) -> Fit:
+    """The base posterior reweighted to ``model``'s evidence, with the gate's verdict in its
+    diagnostics.
 
     ``model`` must have the base run's structure; its evidence may differ in any rows.
     """
     new = az.InferenceData(posterior=base.posterior)
     add_log_likelihood(new, model, design)
     log_w = total_log_likelihood(new.log_likelihood) - total_log_likelihood(base.log_likelihood)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # psislw warns about large k̂; the gate reports it
-        lw, k_hat = az.psislw(log_w.copy())
-    w = np.exp(lw - lw.max())
-    w /= w.sum()
+    w, k_hat = psis_weights(log_w)
     efficiency = float(1.0 / np.sum(w**2) / len(w))
     idx = systematic_resample(w, np.random.default_rng(settings.seed))
     idata = az.InferenceData(
         **{g: _take(base[g], idx) for g in GROUPS if g in base.groups()},
         log_likelihood=_take(new.log_likelihood, idx),
     )
-    diagnostics = _diagnostics(base_diagnostics, float(k_hat), efficiency)
-    fit = Fit(idata=idata, diagnostics=diagnostics, settings=settings, timings={})
-    return fit, diagnostics.converged
+    diagnostics = _diagnostics(base_diagnostics, k_hat, efficiency)
+    return Fit(idata=idata, diagnostics=diagnostics, settings=settings, timings={})
 
 
 def _diagnostics(base: dict, k_hat: float, efficiency: float) -> Diagnostics:

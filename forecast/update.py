@@ -87,14 +87,14 @@ def fit_inputs(
     if base is not None:
         phase(f"reweighting run {base.id} by the changed evidence")
         t0 = time.perf_counter()
-        candidate, ok = reweight(
+        candidate = reweight(
             base.posterior(), base.manifest["diagnostics"], model, design, settings
         )
         timings["reweight_s"] = time.perf_counter() - t0
         d = candidate.diagnostics
         note = f"run {base.id} (NUTS) reweighted: Pareto k̂ {d.pareto_k:.2f}, importance "
         note += f"efficiency {d.importance_efficiency:.2f}"
-        if ok:
+        if d.converged:
             fit = candidate
             fit.reused["posterior"] = note
         else:

@@ -115,7 +115,7 @@ def test_reweighted_posterior_agrees_with_a_fresh_fit():
     base = sample(m0, FAST)
     add_log_likelihood(base.idata, m0, d0)
     d1, m1 = fitted([row])
-    rw, _ = reweight(base.idata, {**BASE, "chains": 2, "draws": 400}, m1, d1, FAST)
+    rw = reweight(base.idata, {**BASE, "chains": 2, "draws": 400}, m1, d1, FAST)
     fresh = sample(m1, FAST)
     assert 0.3 < rw.diagnostics.importance_efficiency <= 1.0 and rw.diagnostics.pareto_k < 0.7
 
