@@ -20,6 +20,7 @@ import pandas as pd
 
 from forecast.calibration import calibrate
 from forecast.design import build_design
+from forecast.evidence import Evidence
 from forecast.inference import Diagnostics, SamplerSettings, sample
 from forecast.inputs import Inputs
 from forecast.links import QuestionLinks
@@ -63,7 +64,7 @@ def _month_start(month: pd.Period) -> pd.Timestamp:
 def plan(questions: Questions, links: QuestionLinks, leads: Sequence[int]) -> pd.DataFrame:
     """One row per resolved question and lead: its origin, crowd forecast there, link, topics."""
     rows = []
-    for q in questions.questions.itertuples(index=False):
+    for q in questions.questions.itertuples():
         if not np.isfinite(q.resolution):
             continue
         link = links.link(q.key, q.title, q.tags)
@@ -91,10 +92,27 @@ def plan(questions: Questions, links: QuestionLinks, leads: Sequence[int]) -> pd
     return pd.DataFrame(rows)
 
 
+def evidence_cutoff(month: pd.Period) -> date:
+    """The last day a fit for origin month ``month`` may see: the day before the month begins."""
+    return (_month_start(month) - pd.Timedelta(days=1)).date()
+
+
+def known_evidence(evidence: Evidence, month: pd.Period) -> Evidence:
+    """The evidence known before ``month`` began: rows dated up to :func:`evidence_cutoff`, and
+    count rows only if their whole counting period had ended by then (``Evidence.until``)."""
+    return evidence.until(evidence_cutoff(month))
+
+
+def calibration_split(rows: pd.DataFrame, month: pd.Period) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The plan rows a calibration fit for ``month`` trains on (questions whose outcome was known,
+    ``resolved``, before the month began) and the rows it forecasts (origins in ``month``)."""
+    return rows[rows["resolved"] < _month_start(month)], rows[rows["month"] == month]
+
+
 def scenario_months(inputs: Inputs, plan_rows: pd.DataFrame) -> list[pd.Period]:
     """Origin months of linked questions that fall inside the scenario's span."""
     s = inputs.scenario
-    lo, hi = pd.Period(s.start, "M"), pd.Period(s.end, "M")
+    lo, hi = pd.Period(s.start_date, "M"), pd.Period(s.end_date, "M")
     linked = plan_rows[plan_rows["factor"].notna()]
     return sorted({m for m in linked["month"] if lo <= m <= hi})
 
@@ -107,8 +125,7 @@ def factor_levels(
     the log, so every month's fit shares one compiled model; months after the evidence are
     projected by the factor dynamics."""
     s = inputs.scenario
-    cutoff = (_month_start(month) - pd.Timedelta(days=1)).date()
-    ev = inputs.evidence.until(cutoff)
+    ev = known_evidence(inputs.evidence, month)
     n_months = s.month_index(date.fromisoformat(f"{s.end}-01")) + 1
     sources = sorted(set(inputs.evidence.of_kind("forecast")["forecaster"]))
     d = build_design(s, ev, n_months=n_months, fc_sources=sources)
@@ -192,20 +209,22 @@ def run_backtest(
     phase(f"{len(origin_months)} calibration fits (one per origin month)")
     calls = []
     for m in origin_months:
-        train = rows[rows["resolved"] < _month_start(m)]
-        test = rows[rows["month"] == m]
+        train, test = calibration_split(rows, m)
         calls.append((m, train, test, links, _seeded(settings.calibration, settings.seed, m)))
     results = _map(client, calibrate_month, calls)
-    rows["model"] = np.nan
-    rows["n_train"] = 0
-    for (_, train, test, *_), (p, info) in zip(calls, results, strict=True):
-        rows.loc[test.index, "model"] = p
-        rows.loc[test.index, "n_train"] = len(train)
-        fits.append(info)
+    # every row's month has its fit: together the fits' test rows are all rows
+    fitted = pd.concat(
+        [
+            pd.DataFrame({"model": p, "n_train": len(train)}, index=test.index)
+            for (_, train, test, *_), (p, _) in zip(calls, results, strict=True)
+        ]
+    )
+    rows["model"], rows["n_train"] = fitted["model"], fitted["n_train"]
+    fits += [info for _, info in results]
 
     rows["base_rate"] = [_base_rate(rows, _month_start(m)) for m in rows["month"]]
     rows["half"] = 0.5
-    rows["flag"] = [_flags(r, settings.use_factors) for r in rows.itertuples(index=False)]
+    rows["flag"] = [_flags(r, settings.use_factors) for r in rows.itertuples()]
     scores = {lead: score_lead(rows[rows["lead"] == lead], settings) for lead in settings.leads}
     compared = rows[rows["crowd"].notna()]
     rel = pd.concat(

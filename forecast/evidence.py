@@ -18,6 +18,7 @@ import csv
 import io
 import math
 import re
+import stat
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -469,11 +470,51 @@ def _overlapping_counts(records: list[dict], problems: list[Problem]) -> None:
 
 
 def evidence_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.glob("*.csv") if p.is_file())
+    """The log's files: every ``*.csv`` file in ``directory``, sorted.
+
+    Nothing that looks like part of the log is skipped silently, since its rows would be left out
+    of every fit: a name ending in ``.CSV`` (any case but lower), a broken symbolic link, or a
+    directory (or pipe, device) named ``*.csv`` raises ``InputError`` locating each such entry.
+    """
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError as exc:
+        raise InputError(
+            [Problem(str(directory), "(dir)", "directory", exc.strerror or str(exc))]
+        ) from None
+    files, problems = [], []
+    for p in entries:
+        if not p.name.lower().endswith(".csv"):
+            continue
+
+        def bad(msg: str, _p: Path = p) -> None:
+            problems.append(Problem(str(_p), "(file)", "file", msg))
+
+        if not p.name.endswith(".csv"):
+            bad(f"evidence files must end in lower-case .csv (rename it {p.stem}.csv)")
+            continue
+        try:
+            st = p.stat()  # follows symbolic links
+        except FileNotFoundError:
+            bad("broken symbolic link (its target does not exist)")
+            continue
+        except OSError as exc:
+            bad(exc.strerror or str(exc))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            bad("a directory, not a CSV file (evidence files are *.csv files)")
+        elif not stat.S_ISREG(st.st_mode):
+            bad("not a regular file (a pipe or device?), not a CSV file")
+        else:
+            files.append(p)
+    if problems:
+        raise InputError(problems)
+    return files
 
 
 def load_evidence(directory: str | Path, scenario: Scenario) -> Evidence:
-    """Read and check every ``*.csv`` in ``directory``; raise ``InputError`` with all problems."""
+    """Read and check every ``*.csv`` in ``directory``; raise ``InputError`` with all problems
+    (an entry named like an evidence file that is not one is a problem too: ``evidence_files``)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(

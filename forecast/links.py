@@ -130,9 +130,16 @@ def links_path(scenario: str, root: Path | str = ".") -> Path:
 
 
 def load_links(path: str | Path, scenario: Scenario) -> QuestionLinks:
-    """Read and validate a question-links file against ``scenario``; raises ``InputError``."""
+    """Read and validate a question-links file against ``scenario``; raises ``InputError``.
+
+    The file names the scenario it was written for (top-level ``scenario``): a file for another
+    scenario is refused, as is a link to a factor the scenario does not have. Every problem is
+    reported at once.
+    """
     path = Path(path)
     file = str(path)
+    if path.is_dir():
+        raise InputError([Problem(file, "(file)", "file", "is a directory, not a TOML file")])
     try:
         text, where = decode_utf8(path.read_bytes())
     except OSError as exc:
@@ -140,22 +147,40 @@ def load_links(path: str | Path, scenario: Scenario) -> QuestionLinks:
     if text is None:
         raise InputError([Problem(file, "(file)", "encoding", f"not UTF-8 text: {where}")])
     try:
-        spec = LinksFile.model_validate(tomllib.loads(text))
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError([Problem(file, "(toml)", "syntax", f"malformed TOML: {exc}")]) from None
-    except ValidationError as exc:
-        problems = [Problem(file, *_loc(e["loc"]), _message(e)) for e in exc.errors()]
-        raise InputError(problems) from None
+    except RecursionError:
+        raise InputError(
+            [Problem(file, "(toml)", "syntax", "malformed TOML: values nested too deeply")]
+        ) from None
     problems = []
-    if spec.scenario != scenario.name:
+    named = raw.get("scenario")
+    if isinstance(named, str) and named != scenario.name:
         problems.append(
-            Problem(file, "(top)", "scenario", f"links {spec.scenario!r}, not {scenario.name!r}")
+            Problem(
+                file,
+                "(top)",
+                "scenario",
+                f"this file is for scenario {named!r}, not {scenario.name!r}",
+            )
         )
+    try:
+        spec = LinksFile.model_validate(raw)
+    except ValidationError as exc:
+        problems += [Problem(file, *_loc(e["loc"]), _message(e)) for e in exc.errors()]
+        raise InputError(problems) from None
     for where, items in (("rules", spec.rules), ("questions", spec.questions)):
         for i, item in enumerate(items):
             if item.factor not in scenario.factors:
                 problems.append(
-                    Problem(file, f"{where}[{i}]", "factor", f"unknown factor {item.factor!r}")
+                    Problem(
+                        file,
+                        f"{where}[{i}]",
+                        "factor",
+                        f"unknown factor {item.factor!r} (factors of {scenario.name}: "
+                        f"{', '.join(scenario.factors)})",
+                    )
                 )
     if problems:
         raise InputError(problems)

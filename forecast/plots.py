@@ -43,10 +43,19 @@ def _pct_axis(ax, axis: str = "y") -> None:
     fmt.set_major_formatter(lambda v, _pos: f"{v:.0%}")
 
 
-def _wrap(text: str, width: int = 40) -> str:
+def _plain(text: object) -> str:
+    """Text from a scenario, evidence or data file, shown literally: every ``$`` is escaped, so
+    matplotlib's mathtext never parses it (a ``$...$`` pair in a label would otherwise be read as
+    math, and fail to render if it is not valid TeX)."""
+    return str(text).replace("$", r"\$")
+
+
+def _wrap(text: object, width: int = 40) -> str:
+    """User text wrapped to ``width`` characters per line, shown literally (``_plain``)."""
     import textwrap
 
-    return "\n".join(textwrap.wrap(text, width)) or text
+    text = str(text)
+    return _plain("\n".join(textwrap.wrap(text, width)) or text)
 
 
 # --- forecasts -----------------------------------------------------------------------------------
@@ -119,7 +128,7 @@ def history_chart(
         ax.set_title(_wrap(labels.get(o, o), 55), fontsize=9)
         ax.set_ylim(0, 1)
         _pct_axis(ax)
-        ax.set_xticks(range(len(runs)), [str(v) for v in ticks["origin_date"]], fontsize=7)
+        ax.set_xticks(range(len(runs)), [_plain(v) for v in ticks["origin_date"]], fontsize=7)
         ax.set_xlim(-0.5, len(runs) - 0.5)
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=7, title="within", title_fontsize=7, loc="upper left")
@@ -319,7 +328,7 @@ def reliability_diagram(forecasts: pd.DataFrame, n_bins: int = 10) -> Figure:
         ax.plot(agg["mean_forecast"], agg["observed"], color=c, lw=1)
         ax.scatter(
             agg["mean_forecast"], agg["observed"], s=12 + 6 * agg["n"], color=c, alpha=0.8,
-            label=name,
+            label=_plain(name),
         )  # fmt: skip
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -349,7 +358,7 @@ def score_comparison(forecasts: pd.DataFrame) -> Figure:
             ses.append(s.std(ddof=1) / np.sqrt(len(s)) if len(s) > 1 else 0.0)
         x = np.arange(len(leads)) + (i - (len(groups) - 1) / 2) * width
         c = FORECASTER_COLORS.get(str(name), HORIZON_COLORS[i % len(HORIZON_COLORS)])
-        ax.bar(x, means, width, yerr=ses, color=c, capsize=3, label=name)
+        ax.bar(x, means, width, yerr=ses, color=c, capsize=3, label=_plain(name))
     ax.set_xticks(
         range(len(leads)), ["all" if lead is None else f"{lead} days ahead" for lead in leads]
     )
@@ -386,7 +395,7 @@ def convergence_plot(idata: az.InferenceData, var_names: Sequence[str] | None = 
     ax_r.barh(y, worst["rhat"] - 1, left=1, color=np.where(worst["rhat"] > RHAT_MAX, RED, "0.5"))
     ax_r.axvline(RHAT_MAX, color=RED, ls="--", lw=1)
     ax_r.set_xlabel(f"largest R-hat (gate ≤ {RHAT_MAX})")
-    ax_r.set_yticks(y, names, fontsize=7)
+    ax_r.set_yticks(y, [_plain(n) for n in names], fontsize=7)
     ax_r.invert_yaxis()
     low = worst[["ess_bulk", "ess_tail"]].min(axis=1) < ESS_MIN
     ax_e.scatter(worst["ess_bulk"], y, color=np.where(low, RED, "0.3"), s=14, label="bulk")
@@ -438,7 +447,7 @@ def predictive_check(
         for row in sim:
             ax.stairs(np.histogram(row, edges)[0], edges, color="#6a8caf", alpha=0.15)
         ax.stairs(np.histogram(obs, edges)[0], edges, color="black", lw=2)
-        ax.set_title(f"log {name}" if name in log else name, fontsize=9)
+        ax.set_title(_plain(f"log {name}" if name in log else name), fontsize=9)
         ax.tick_params(labelsize=7)
     fig.supylabel("rows per bin", fontsize=9)
     fig.supxlabel("blue: simulated data sets; black: the evidence", fontsize=9)
@@ -458,7 +467,7 @@ def sbc_histograms(histogram: pd.DataFrame, n_reps: int) -> Figure:
         ax.bar(range(n_bins), histogram[q], width=1.0, color="#6a8caf", edgecolor="white")
         ax.axhspan(*band, color="0.85", zorder=0)
         ax.axhline(n_reps / n_bins, color="0.3", lw=0.8)
-        ax.set_title(q, fontsize=8)
+        ax.set_title(_plain(q), fontsize=8)
         ax.set_xticks([])
     fig.suptitle(f"SBC rank histograms ({n_reps} replications; grey: 99% band)", fontsize=9)
     return fig

@@ -23,23 +23,33 @@ import xarray as xr
 from forecast.design import Design
 from forecast.inference import ESS_MIN, Diagnostics, Fit, SamplerSettings
 from forecast.loglik import add_log_likelihood
-from forecast.store import Run, RunStore
+from forecast.store import CorruptRunWarning, Run, RunStore, StoreError
 
 K_HAT_MAX = 0.7
 GROUPS = ("posterior", "sample_stats")
 
 
 def find_base(store: RunStore, structure_key: str, settings: SamplerSettings) -> Run | None:
-    """The latest converged NUTS run of this model structure with these sampler settings."""
-    for path in reversed(store.run_dirs()):
-        m = store.load(path.name, verify=False).manifest
+    """The latest converged NUTS run of this model structure with these sampler settings.
+
+    Runs whose manifest cannot be read are skipped (``RunStore.runs`` warns about them), and so is
+    a candidate whose files were altered since it was written (with a ``CorruptRunWarning``): the
+    next older one is tried, or the model is sampled afresh.
+    """
+    for run in reversed(store.runs()):
+        m = run.manifest
         if (
             m.get("structure_key") == structure_key
             and m.get("sampler") == asdict(settings)
             and m.get("converged")
             and m.get("diagnostics", {}).get("method", "nuts") == "nuts"
         ):
-            return store.load(path.name)
+            try:
+                return store.load(run.id)
+            except StoreError as exc:
+                warnings.warn(
+                    f"not reweighting run {run.id}: {exc}", CorruptRunWarning, stacklevel=2
+                )
     return None
 
 

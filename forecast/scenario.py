@@ -21,6 +21,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
     StringConstraints,
     ValidationError,
     field_validator,
@@ -36,6 +38,14 @@ BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_-]+$")  # TOML keys that need no quotes
 MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$", re.ASCII)
 MIN_YEAR, MAX_YEAR = 1900, 2200  # a scenario's months must lie in this span
 NAME_HELP = "lowercase letters, digits and _, starting with a letter, at most 64 characters"
+# Forecast horizons are at most ten years ahead: no evidence the model takes speaks to diplomacy
+# further out, and the projection's memory grows with the longest horizon (draws x targets x
+# months; [6, 100000] needed 21 GiB after the whole fit), so a typo must fail in `forecast check`.
+MAX_HORIZON_MONTHS = 120
+# Numbers are strict: a TOML boolean (``true`` is an int in Python) or a quoted "1.5" is refused
+# rather than read as 1 or 1.5; integers are accepted where a float is expected.
+Float = StrictFloat
+Int = StrictInt
 
 
 class _Strict(BaseModel):
@@ -51,38 +61,38 @@ class _Sourced(_Strict):
 class Number(_Sourced):
     """A single sourced number."""
 
-    value: float
+    value: Float
 
 
 class PositiveNumber(_Sourced):
-    value: float = Field(gt=0)
+    value: Float = Field(gt=0)
 
 
 class NormalPrior(_Sourced):
     """A Normal prior: mean and standard deviation, with its reasons."""
 
-    mean: float
-    sd: float = Field(gt=0)
+    mean: Float
+    sd: Float = Field(gt=0)
 
 
 class BaseRate(_Sourced):
     """Prior on an outcome's baseline monthly hazard: median rate and spread on the logit scale."""
 
-    monthly: float = Field(gt=0, lt=1)
-    logit_sd: float = Field(gt=0)
+    monthly: Float = Field(gt=0, lt=1)
+    logit_sd: Float = Field(gt=0)
 
 
 class Loading(_Sourced):
     """How an outcome depends on a factor: a sign fixed by theory (or ``free``), a prior scale."""
 
     sign: Sign
-    scale: float = Field(gt=0)
+    scale: Float = Field(gt=0)
 
 
 class Reversion(_Sourced):
     """Monthly autoregressive coefficient of a factor: 1 is a random walk, < 1 mean-reverting."""
 
-    value: float = Field(gt=0, le=1)
+    value: Float = Field(gt=0, le=1)
 
 
 class Factor(_Strict):
@@ -176,7 +186,7 @@ class Scenario(_Strict):
     description: str = ""
     start: str
     end: str
-    horizons: tuple[int, ...]
+    horizons: tuple[Int, ...]
     event_signal: EventSignal
     forecast_noise: ForecastNoise
     factors: dict[Name, Factor]
@@ -198,6 +208,10 @@ class Scenario(_Strict):
     def _horizons(cls, v: tuple[int, ...]) -> tuple[int, ...]:
         if not v or any(h <= 0 for h in v) or list(v) != sorted(set(v)):
             raise ValueError("horizons must be positive whole months in increasing order")
+        if v[-1] > MAX_HORIZON_MONTHS:
+            raise ValueError(
+                f"horizons must be at most {MAX_HORIZON_MONTHS} months (ten years), got {v[-1]}"
+            )
         return v
 
     # --- derived, read-only views -------------------------------------------------------------
@@ -342,6 +356,16 @@ def _message(e: dict) -> str:
     if e["type"] in ("model_type", "dict_type"):
         return f"expected a table, got {_toml_type(e['input'])}"
     ctx = e.get("ctx") or {}
+    if e["type"] in ("float_type", "int_type"):  # strict numbers: see ``Float`` and ``Int``
+        v = e["input"]
+        want = "a whole number" if e["type"] == "int_type" else "a number"
+        if isinstance(v, bool):
+            return f"expected {want}, got a boolean ({str(v).lower()})"
+        if isinstance(v, int | float):
+            return f"expected {want}, got {_toml_type(v)} ({v!r})"
+        return f"expected {want}, got {_toml_type(v)}"
+    if e["type"] == "finite_number":
+        return f"must be a finite number, got {e['input']!r}"
     if e["type"] == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
         return f"not a valid name {e['input']!r}: use {NAME_HELP}"
     return str(e["msg"]).removeprefix("Value error, ")

@@ -6,7 +6,6 @@ import hashlib
 import json
 import platform
 import resource
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -116,14 +115,18 @@ def fit_inputs(
 
 
 def copy_inputs(inputs: Inputs, folder: Path) -> None:
-    """Copy the scenario and evidence files into ``folder`` in the project layout."""
+    """Write the scenario and evidence files into ``folder`` in the project layout.
+
+    Writes the bytes ``load_inputs`` snapshotted and the fit used (not the files as they are on
+    disk now: a row may have been added since), so the copy matches the manifest's hashes.
+    """
     s = inputs.scenario
     (folder / "priors").mkdir(parents=True)
-    shutil.copyfile(inputs.scenario_file, folder / "priors" / f"{s.name}.toml")
+    (folder / "priors" / f"{s.name}.toml").write_bytes(inputs.scenario_bytes())
     data = folder / "data" / s.name
     data.mkdir(parents=True)
-    for f in inputs.evidence.files:
-        shutil.copyfile(f, data / f.name)
+    for name, content in inputs.evidence_bytes().items():
+        (data / name).write_bytes(content)
 
 
 def _attach(idata: az.InferenceData, proj: Projection, attrs: dict) -> az.InferenceData:

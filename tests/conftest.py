@@ -1,13 +1,20 @@
-"""Shared fixtures: where the repository's inputs and the small ``mini`` example live."""
+"""Shared fixtures: where the repository's inputs and the small ``mini`` example live; the test
+tiers (``fit`` marks tests that sample a model; ``-m "not fit"`` is the no-MCMC logic tier) and the
+hypothesis profiles (``HYPOTHESIS_PROFILE=ci`` derandomizes, so CI is repeatable)."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 REPO = Path(__file__).resolve().parents[1]
 MINI_ROOT = REPO / "tests" / "fixtures" / "mini"
@@ -130,3 +137,41 @@ def mini_runs(tmp_path_factory) -> Path:
     run_update(load_inputs("mini", root), store, settings)
     assert len(store.runs()) == 2
     return store.root
+
+
+FITTING_FIXTURES = {"mini_runs"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests and tests that use a fitted fixture fit a model too: mark them ``fit``, so that
+    ``-m "not fit"`` alone selects the logic tier."""
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        if item.get_closest_marker("slow") or FITTING_FIXTURES & uses:
+            item.add_marker(pytest.mark.fit)
+
+
+class FitInLogicTier(AssertionError):
+    """A test outside the ``fit`` tier tried to sample a model."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem):
+    """Keep the logic tier honest: a test not marked ``fit`` or ``slow`` that samples a model, in
+    its body or in any fixture it sets up, fails and says how to mark it."""
+    if item.get_closest_marker("fit"):
+        return (yield)
+    import nutpie
+    import pymc
+
+    def refuse(*_args, **_kwargs):
+        raise FitInLogicTier(f"{item.nodeid} samples a model: mark it @pytest.mark.fit (or slow)")
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(nutpie, "sample", refuse)
+    mp.setattr(nutpie, "compile_pymc_model", refuse)
+    mp.setattr(pymc, "sample", refuse)
+    try:
+        return (yield)
+    finally:
+        mp.undo()

@@ -122,6 +122,7 @@ def shifted(inputs, qs: Questions, days: int = 75):
     return with_evidence(inputs, fr), Questions(q, crowd)
 
 
+@pytest.mark.fit
 def test_crowd_calibration_ignores_everything_after_the_origin(mini):
     """The calibration path alone (fast): planted rows and shifted dates change nothing."""
     inputs, links = mini
@@ -180,6 +181,7 @@ def test_an_earlier_row_does_change_the_forecast(mini, baseline):
     assert after["model"] > baseline["model"] + 0.2
 
 
+@pytest.mark.fit  # crowd-calibration fits
 def test_plan_origins_baselines_and_flags(mini):
     inputs, links = mini
     qs = base_questions()

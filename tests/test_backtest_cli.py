@@ -9,17 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import needs
 import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data" / "questions"
 
 
 def dev_slice(tmp_path: Path, start: str, end: str) -> tuple[Path, Path]:
     """Dev questions resolved in [start, end) and their crowd series, in files of that format."""
-    q = pd.read_csv(SHARED / "questions_dev.csv", dtype=str, keep_default_na=False)
-    c = pd.read_csv(SHARED / "crowd_series_dev.csv", dtype=str, keep_default_na=False)
+    shared = needs.shared_data("questions")
+    q = pd.read_csv(shared / "questions_dev.csv", dtype=str, keep_default_na=False)
+    c = pd.read_csv(shared / "crowd_series_dev.csv", dtype=str, keep_default_na=False)
     sel = q[(q["resolve_date"] >= start) & (q["resolve_date"] < end)]
     keys = set(sel["platform"] + ":" + sel["id"])
     qf, cf = tmp_path / "questions.csv", tmp_path / "crowd.csv"
@@ -58,6 +59,7 @@ def check_results(proc, out: Path, leads: tuple[int, ...]) -> pd.DataFrame:
     return f
 
 
+@pytest.mark.fit  # crowd-calibration fits in Dask workers
 def test_crowd_calibration_backtest_on_a_dev_slice(tmp_path):
     qf, cf = dev_slice(tmp_path, "2024-06-01", "2025-09-01")
     out = tmp_path / "out"

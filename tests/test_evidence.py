@@ -690,8 +690,46 @@ def test_folder_without_csv(mini: Scenario, ev_dir: Path, ev_file: Path) -> None
     assert problems(ev_dir, mini) == [f"{ev_dir}:(dir): files: no *.csv evidence files"]
 
 
-def test_unreadable_file(mini: Scenario, ev_dir: Path) -> None:
-    bad = ev_dir / "broken.csv"
-    bad.symlink_to(ev_dir / "does_not_exist")
-    (ev_dir / "dir.csv").mkdir()  # a folder named *.csv is not an evidence file
-    assert len(load_evidence(ev_dir, mini).frame) == 10  # a dangling link is not a file either
+def test_entries_named_like_evidence_files_are_never_skipped(mini: Scenario, ev_dir: Path) -> None:
+    """What looks like part of the log but cannot be read as a *.csv file is a located problem
+    (its rows would silently be missing from every fit), never a skip or a traceback."""
+    (ev_dir / "broken.csv").symlink_to(ev_dir / "does_not_exist")
+    (ev_dir / "dir.csv").mkdir()
+    (ev_dir / "FOO.CSV").write_text(HEADER + "\n")
+    (ev_dir / "Bar.Csv").write_text(HEADER + "\n")
+    (ev_dir / "loop.csv").symlink_to(ev_dir / "loop.csv")
+    (ev_dir / "notes.txt").write_text("not evidence\n")  # other names are not the log's
+    expected = [
+        f"{ev_dir / 'Bar.Csv'}:(file): file: evidence files must end in lower-case .csv",
+        f"{ev_dir / 'FOO.CSV'}:(file): file: evidence files must end in lower-case .csv",
+        f"{ev_dir / 'broken.csv'}:(file): file: broken symbolic link",
+        f"{ev_dir / 'dir.csv'}:(file): file: a directory, not a CSV file",
+        f"{ev_dir / 'loop.csv'}:(file): file: ",
+    ]
+    for found in (problems(ev_dir, mini), _load_inputs_problems(ev_dir.parent.parent)):
+        assert len(found) == len(expected), found
+        for got, want in zip(found, expected, strict=True):
+            assert got.startswith(want), (got, want)
+
+
+def _load_inputs_problems(root: Path) -> list[str]:
+    with pytest.raises(InputError) as info:
+        load_inputs("mini", root)
+    return [str(p) for p in info.value.problems]
+
+
+def test_bad_entries_are_reported_by_check(ev_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from forecast.cli import EXIT_BAD_INPUT, app
+
+    (ev_dir / "FOO.CSV").write_text(HEADER + "\n")
+    (ev_dir / "x.csv").mkdir()
+    root = ev_dir.parent.parent
+    res = CliRunner().invoke(app, ["check", "-s", "mini", "--root", str(root)])
+    assert res.exit_code == EXIT_BAD_INPUT, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+    assert f"{ev_dir / 'FOO.CSV'}:(file): file: evidence files must end in lower-case .csv" in (
+        res.output
+    )
+    assert f"{ev_dir / 'x.csv'}:(file): file: a directory, not a CSV file" in res.output

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import nbformat
+import needs
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,6 +61,8 @@ def workspace(tmp_path_factory) -> Path:
 def test_notebook_runs_top_to_bottom(path, workspace):
     from nbclient import NotebookClient
 
+    if "shared/data" in path.read_text(encoding="utf-8"):
+        needs.shared_data()
     data_before = tree_hash(workspace / "data") + tree_hash(workspace / "priors")
     nb = nbformat.read(workspace / "notebooks" / path.name, as_version=4)
     client = NotebookClient(

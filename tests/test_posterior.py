@@ -162,12 +162,14 @@ def assert_moved(before, after, direction, min_effect):
     assert change > max(min_effect, 5 * np.hypot(se0, se1)), (m0, se0, m1, se1)
 
 
+@pytest.mark.fit
 def test_base_fit_is_usable(base):
     _, _, fit = base
     dg = fit.diagnostics
     assert dg.max_rhat < 1.05 and dg.min_ess_bulk > 100, dg
 
 
+@pytest.mark.fit
 def test_resolved_candidate_is_certain_and_excluded(base):
     inputs, d, fit = base
     p = projection(inputs, d, fit).probability
@@ -176,6 +178,7 @@ def test_resolved_candidate_is_certain_and_excluded(base):
     assert 0 < float(p.sel(target="bases_kept").mean()) < 1  # still held as of 2023-06
 
 
+@pytest.mark.fit
 def test_resolution_not_yet_lowers_the_hazard(base):
     inputs, d, fit = base
     d2, fit2 = refit(inputs, [dict(month=17, kind="resolution", target="deal:alpha", value=0.0)])
@@ -183,6 +186,7 @@ def test_resolution_not_yet_lowers_the_hazard(base):
     assert_moved(before, after, -1, 0.02)
 
 
+@pytest.mark.fit
 def test_positive_events_on_appetite_raise_the_deal(base):
     inputs, d, fit = base
     rows = [dict(month=t, kind="event", target="appetite", value=3.0) for t in range(12, 18)]
@@ -191,6 +195,7 @@ def test_positive_events_on_appetite_raise_the_deal(base):
     assert_moved(prob(inputs, d, fit, "deal:alpha"), prob(inputs, d2, fit2, "deal:alpha"), 1, 0.03)
 
 
+@pytest.mark.fit
 def test_more_attacks_lower_the_chance_of_calm(base):
     inputs, d, fit = base
     rows = [dict(month=t, kind="count", target="attacks", value=150.0) for t in range(12, 18)]
@@ -202,6 +207,7 @@ def test_more_attacks_lower_the_chance_of_calm(base):
 
 
 @pytest.mark.slow  # this refit samples slowly (10 min on a busy 2-core machine): see the notes
+@pytest.mark.fit
 def test_confident_crowd_forecast_raises_the_outcome(base):
     inputs, d, fit = base
     row = dict(month=17, kind="forecast", target="deal:alpha", value=0.9, horizon_months=12.0)
@@ -209,6 +215,7 @@ def test_confident_crowd_forecast_raises_the_outcome(base):
     assert_moved(prob(inputs, d, fit, "deal:alpha"), prob(inputs, d2, fit2, "deal:alpha"), 1, 0.05)
 
 
+@pytest.mark.fit
 def test_likelihood_ratio_above_one_raises_the_outcome(base):
     inputs, d, fit = base
     row = dict(month=17, kind="likelihood_ratio", target="deal:alpha", value=20.0)
@@ -216,6 +223,7 @@ def test_likelihood_ratio_above_one_raises_the_outcome(base):
     assert_moved(prob(inputs, d, fit, "deal:alpha"), prob(inputs, d2, fit2, "deal:alpha"), 1, 0.03)
 
 
+@pytest.mark.fit
 def test_high_indicator_values_raise_their_factor(base):
     inputs, _d, fit = base
     # stockpile measures tension with sign +; e^6.5 kg is 2.5 spreads above its center
@@ -224,6 +232,7 @@ def test_high_indicator_values_raise_their_factor(base):
     assert_moved(factor_at_origin(fit, "tension"), factor_at_origin(fit2, "tension"), 1, 0.5)
 
 
+@pytest.mark.fit
 def test_high_ratings_raise_their_factor(base):
     inputs, _d, fit = base
     rows = [dict(month=t, kind="rating", target="attack_level", value=2.0) for t in range(12, 18)]
@@ -231,6 +240,7 @@ def test_high_ratings_raise_their_factor(base):
     assert_moved(factor_at_origin(fit, "tension"), factor_at_origin(fit2, "tension"), 1, 0.3)
 
 
+@pytest.mark.fit
 def test_refits_share_one_compiled_model(base):
     from forecast.inference import PROCESS_CACHE
     from forecast.model import build_model, model_structure_key

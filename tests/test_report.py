@@ -44,7 +44,7 @@ class Page(HTMLParser):
 
 
 def report(runs: Path, out: Path) -> tuple[str, Page]:
-    res = runner.invoke(app, ["report", "--runs", str(runs), "--out", str(out)])
+    res = runner.invoke(app, ["report", "-s", "mini", "--runs", str(runs), "--out", str(out)])
     assert res.exit_code == 0, res.output
     html = (out / "index.html").read_text(encoding="utf-8")
     return html, Page(html)

@@ -99,6 +99,7 @@ def test_a_failed_gate_refits_with_escalated_settings_and_keeps_the_failure(monk
     assert not fit.diagnostics.converged and fit.failed_attempts == []
 
 
+@pytest.mark.fit
 def test_reweighted_posterior_agrees_with_a_fresh_fit():
     """A likelihood-ratio row on deal:alpha: the base fit reweighted by it gives the forecast a
     fresh NUTS fit gives, within Monte Carlo error, and differs clearly from the base forecast."""
@@ -147,6 +148,7 @@ def passing_gate(monkeypatch):
     monkeypatch.setattr(inference, "diagnose", diagnose)
 
 
+@pytest.mark.fit
 def test_update_reweights_only_when_sound(mini_copy, passing_gate):
     store = RunStore(mini_copy / "runs")
     settings = SamplerSettings(draws=300, tune=300, chains=2, seed=1)

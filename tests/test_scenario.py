@@ -187,7 +187,7 @@ RULES: dict[str, tuple[list[tuple[str, ...]], list[str]]] = {
     ),
     "wrong_type_number": (
         [("gain = { value = 1.0,", 'gain = { value = "high",')],
-        ["event_signal.gain: value: Input should be a valid number"],
+        ["event_signal.gain: value: expected a number, got a string"],
     ),
     "wrong_type_table": (
         [
@@ -200,7 +200,7 @@ RULES: dict[str, tuple[list[tuple[str, ...]], list[str]]] = {
     ),
     "wrong_type_list_item": (
         [("horizons = [6, 12, 24]", 'horizons = [6, "twelve", 24]')],
-        ["(top): horizons[1]: Input should be a valid integer"],
+        ["(top): horizons[1]: expected a whole number, got a string"],
     ),
     "wrong_literal": (
         [('likelihood = "count"', 'likelihood = "poisson"')],
@@ -208,7 +208,7 @@ RULES: dict[str, tuple[list[tuple[str, ...]], list[str]]] = {
     ),
     "not_finite": (
         [(TENSION, "volatility = { value = 0.3,", "volatility = { value = inf,")],
-        ["factors.tension.volatility: value: Input should be a finite number"],
+        ["factors.tension.volatility: value: must be a finite number, got inf"],
     ),
     "not_positive": (
         [
@@ -250,6 +250,34 @@ RULES: dict[str, tuple[list[tuple[str, ...]], list[str]]] = {
         ["(top): horizons:"],
     ),
     "horizons_empty": ([("horizons = [6, 12, 24]", "horizons = []")], ["(top): horizons:"]),
+    "horizons_too_long": (
+        [("horizons = [6, 12, 24]", "horizons = [6, 100000]")],
+        ["(top): horizons: horizons must be at most 120 months (ten years), got 100000"],
+    ),
+    "horizon_boolean": (
+        [("horizons = [6, 12, 24]", "horizons = [6, true]")],
+        ["(top): horizons[1]: expected a whole number, got a boolean (true)"],
+    ),
+    "horizon_float": (
+        [("horizons = [6, 12, 24]", "horizons = [6, 12.0]")],
+        ["(top): horizons[1]: expected a whole number, got a float (12.0)"],
+    ),
+    "number_boolean": (
+        [("gain = { value = 1.0,", "gain = { value = true,")],
+        ["event_signal.gain: value: expected a number, got a boolean (true)"],
+    ),
+    "number_quoted": (
+        [("gain = { value = 1.0,", 'gain = { value = "1.0",')],
+        ["event_signal.gain: value: expected a number, got a string"],
+    ),
+    "prior_sd_boolean": (
+        [(TENSION, "initial = { mean = 0.0, sd = 1.0,", "initial = { mean = 0.0, sd = false,")],
+        ["factors.tension.initial: sd: expected a number, got a boolean (false)"],
+    ),
+    "not_a_number": (
+        [(TENSION, "volatility = { value = 0.3,", "volatility = { value = nan,")],
+        ["factors.tension.volatility: value: must be a finite number, got nan"],
+    ),
     "unknown_factor_in_loading": (
         [("[outcomes.bases_kept.loadings.tension]", "[outcomes.bases_kept.loadings.tensoin]")],
         ["outcomes.bases_kept.loadings: tensoin: unknown factor 'tensoin'"],

@@ -13,7 +13,29 @@ from pathlib import Path
 
 import pytest
 
-from forecast.store import FORMAT_VERSION, RunStore, StoreBusy, StoreError, new_run_id
+from forecast.store import (
+    FORMAT_VERSION,
+    CorruptRunWarning,
+    RunStore,
+    StoreBusy,
+    StoreError,
+    UnknownRun,
+    new_run_id,
+)
+
+# The keys every run manifest has (forecast.update writes them; the store requires them).
+META = {
+    "scenario": "mini",
+    "created_at": "2026-01-01T00:00:00+00:00",
+    "converged": True,
+    "diagnostics": {"max_rhat": 1.0, "min_ess_bulk": 900, "min_ess_tail": 800, "divergences": 0},
+    "seed": 1,
+    "horizons": [6, 12],
+}
+
+
+def meta(**kw) -> dict:
+    return {**META, **kw}
 
 
 def _writer(text: str = "x"):
@@ -29,7 +51,7 @@ def _writer(text: str = "x"):
 def test_write_is_listed_and_verified(tmp_path):
     store = RunStore(tmp_path)
     with store.locked():
-        run = store.write(new_run_id("ab" * 32), {"fit_key": "k1", "converged": True}, _writer())
+        run = store.write(new_run_id("ab" * 32), meta(fit_key="k1"), _writer())
     assert [r.id for r in store.runs()] == [run.id]
     loaded = store.latest()
     assert loaded.manifest["fit_key"] == "k1"
@@ -41,7 +63,7 @@ def test_write_is_listed_and_verified(tmp_path):
 def test_altered_file_is_refused(tmp_path):
     store = RunStore(tmp_path)
     with store.locked():
-        run = store.write(new_run_id("cd" * 32), {"fit_key": "k"}, _writer())
+        run = store.write(new_run_id("cd" * 32), meta(fit_key="k"), _writer())
     (run.path / "forecast.csv").write_text("outcome,probability\na,0.9\n")
     with pytest.raises(StoreError, match="altered"):
         store.latest()
@@ -51,7 +73,7 @@ def test_altered_file_is_refused(tmp_path):
 def test_other_format_version_is_refused(tmp_path):
     store = RunStore(tmp_path)
     with store.locked():
-        run = store.write(new_run_id("ef" * 32), {"fit_key": "k"}, _writer())
+        run = store.write(new_run_id("ef" * 32), meta(fit_key="k"), _writer())
     m = json.loads((run.path / "manifest.json").read_text())
     m["format_version"] = FORMAT_VERSION + 1
     (run.path / "manifest.json").write_text(json.dumps(m))
@@ -92,7 +114,9 @@ def test_lock_of_killed_holder_does_not_block(tmp_path):
         pass
 
 
-KILL_SCRIPT = """
+KILL_SCRIPT = (
+    f"META = {META!r}\n"
+    + """
 import sys, time
 from pathlib import Path
 from forecast.store import RunStore, new_run_id
@@ -108,9 +132,10 @@ def write(folder: Path) -> None:
 i = 0
 while True:
     with store.locked(timeout=5):
-        store.write(new_run_id(f"{i:064x}"), {"fit_key": str(i), "converged": True}, write)
+        store.write(new_run_id(f"{i:064x}"), {**META, "fit_key": str(i)}, write)
     i += 1
 """
+)
 
 
 def test_sigkill_at_random_moments_leaves_only_complete_runs(tmp_path):
@@ -120,9 +145,9 @@ def test_sigkill_at_random_moments_leaves_only_complete_runs(tmp_path):
     root = tmp_path / "runs"
     rng = random.Random(7)
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    for _ in range(20):
+    for _ in range(12):
         p = subprocess.Popen([sys.executable, str(script), str(root)], env=env)
-        time.sleep(0.5 + rng.random() * 2.5)
+        time.sleep(0.5 + rng.random() * 1.5)
         p.send_signal(signal.SIGKILL)
         p.wait()
         store = RunStore(root)
@@ -131,6 +156,103 @@ def test_sigkill_at_random_moments_leaves_only_complete_runs(tmp_path):
     store = RunStore(root)
     assert len(store.runs()) > 0
     with store.locked():  # next writer proceeds and cleans leftovers
-        store.write(new_run_id("f" * 64), {"fit_key": "final"}, _writer())
+        store.write(new_run_id("f" * 64), meta(fit_key="final"), _writer())
     assert not any(p.name.startswith(".tmp-") for p in root.iterdir())
     assert store.latest().manifest["fit_key"] == "final"
+
+
+# --- unreadable runs are skipped; reads never mix scenarios ---------------------------------------
+
+
+def _store_with(tmp_path: Path, *metas: dict) -> tuple[RunStore, list[str]]:
+    """A store with one fake run per manifest (oldest first); returns it and the run ids."""
+    store = RunStore(tmp_path / "runs")
+    ids = []
+    with store.locked():
+        for i, m in enumerate(metas):
+            ids.append(store.write(new_run_id(f"{i:064x}"), m, _writer()).id)
+    return store, ids
+
+
+CORRUPT = {
+    "truncated": '{"scenario": "mi',
+    "null": "null",
+    "array": "[]",
+    "number": "3",
+    "empty": "",
+    "not_utf8": b"\xff\xfe{}",
+    "deeply_nested": "[" * 100_000,
+    "no_scenario": json.dumps({k: v for k, v in META.items() if k != "scenario"}),
+    "scenario_not_text": json.dumps(meta(scenario=3)),
+    "boolean_seed": json.dumps(meta(seed=True)),
+    "no_rhat": json.dumps(meta(diagnostics={"min_ess_bulk": 1})),
+}
+
+
+@pytest.mark.parametrize("name", list(CORRUPT))
+def test_unreadable_manifest_is_skipped_with_a_warning(tmp_path, name):
+    store, (good,) = _store_with(tmp_path, meta(fit_key="k"))
+    bad = store.root / new_run_id("e" * 64)  # newer than the good run
+    bad.mkdir()
+    text = CORRUPT[name]
+    mpath = bad / "manifest.json"
+    mpath.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.warns(CorruptRunWarning, match=bad.name):
+        assert [r.id for r in store.runs()] == [good]
+    with pytest.warns(CorruptRunWarning):
+        assert store.latest().id == good
+    with pytest.warns(CorruptRunWarning):
+        assert store.find("k").id == good
+    with pytest.warns(CorruptRunWarning):
+        assert [r.id for r in store.select("mini")] == [good]
+    with pytest.raises(StoreError, match="manifest"):  # asked for by id: an error, not a skip
+        store.load(bad.name)
+
+
+def test_runs_are_filtered_by_scenario_and_run(tmp_path):
+    store, ids = _store_with(
+        tmp_path, meta(scenario="a"), meta(scenario="b"), meta(scenario="a"), meta(scenario="b")
+    )
+    assert [r.id for r in store.runs(scenario="a")] == [ids[0], ids[2]]
+    assert store.latest(scenario="b").id == ids[3]
+    assert store.latest(scenario="c") is None
+    assert store.scenarios() == ["a", "b"]
+    assert [r.id for r in store.select("a")] == [ids[0], ids[2]]
+    assert [r.id for r in store.select("a", last=1)] == [ids[2]]
+    assert [r.id for r in store.select("b", ids[1])] == [ids[1]]  # up to the chosen run
+    assert store.select("c") == []
+    with pytest.raises(UnknownRun, match="of scenario 'b', not 'a'"):
+        store.select("a", ids[1])
+    for bad in ("nope", "../runs", new_run_id("0" * 64) + "\n", "", "\x00"):
+        with pytest.raises(UnknownRun, match="no run"):
+            store.select("a", bad)
+
+
+def test_load_refuses_a_manifest_listing_files_outside_the_run(tmp_path):
+    store, (rid,) = _store_with(tmp_path, meta())
+    mpath = store.root / rid / "manifest.json"
+    m = json.loads(mpath.read_text())
+    m["outputs"]["../../elsewhere"] = "0" * 64
+    mpath.write_text(json.dumps(m))
+    with pytest.raises(StoreError, match="outside the run"):
+        store.load(rid)
+
+
+def test_find_base_skips_unreadable_and_altered_runs(tmp_path):
+    """The warm update's base search tolerates damaged runs beside good ones."""
+    from dataclasses import asdict
+
+    from forecast.inference import SamplerSettings
+    from forecast.reweight import find_base
+
+    settings = SamplerSettings()
+    base = meta(structure_key="s", sampler=asdict(settings))
+    store, ids = _store_with(tmp_path, base, base)
+    (store.root / ids[1] / "forecast.csv").write_text("altered\n")
+    bad = store.root / new_run_id("e" * 64)
+    bad.mkdir()
+    (bad / "manifest.json").write_text("null")
+    with pytest.warns(CorruptRunWarning) as caught:
+        assert find_base(store, "s", settings).id == ids[0]
+    messages = " ".join(str(w.message) for w in caught)
+    assert bad.name in messages and f"not reweighting run {ids[1]}" in messages

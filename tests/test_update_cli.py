@@ -16,6 +16,8 @@ from typer.testing import CliRunner
 
 from forecast.cli import EXIT_BAD_INPUT, EXIT_BUSY, EXIT_NOT_CONVERGED, app
 
+pytestmark = pytest.mark.fit  # one store fitted a few times with short chains
+
 FIXTURE = Path(__file__).parent / "fixtures" / "mini"
 FAST = ["--draws", "300", "--tune", "300", "--chains", "2", "--quiet"]
 runner = CliRunner()
@@ -51,7 +53,7 @@ def runs_of(root: Path) -> list[Path]:
 
 
 def test_summary_json_lists_every_target_coherently(project):
-    res = cli("summary", "--runs", str(project / "runs"), "--format", "json")
+    res = cli("summary", "-s", "mini", "--runs", str(project / "runs"), "--format", "json")
     assert res.exit_code == 0
     body = json.loads(res.output)
     assert set(body["run"]) >= {"id", "converged", "diagnostics"}
@@ -182,7 +184,9 @@ def informed(project):
 
 
 def test_explain_ranks_the_informative_row_first(informed):
-    res = cli("explain", "deal:alpha", "--runs", str(informed / "runs"), "--format", "json")
+    res = cli(
+        "explain", "deal:alpha", "-s", "mini", "--runs", str(informed / "runs"), "--format", "json"
+    )
     assert res.exit_code == 0, res.output
     body = json.loads(res.output)
     assert body["groups"][0]["label"] == "likelihood_ratio:deal:alpha"
@@ -194,18 +198,26 @@ def test_explain_ranks_the_informative_row_first(informed):
 
 def test_whatif_raising_a_positive_factor_raises_the_outcome(informed):
     res = cli(
-        "whatif", "--set", "appetite=2.5", "--runs", str(informed / "runs"), "--format", "json"
+        "whatif",
+        "--set",
+        "appetite=2.5",
+        "-s",
+        "mini",
+        "--runs",
+        str(informed / "runs"),
+        "--format",
+        "json",
     )
     assert res.exit_code == 0, res.output
     fc = pd.DataFrame(json.loads(res.output)["forecasts"])
     alpha = fc[(fc["outcome"] == "deal") & (fc["candidate"] == "alpha")]
     assert (alpha["probability_whatif"] > alpha["probability"]).all()
-    res = cli("whatif", "--set", "nonsense=1", "--runs", str(informed / "runs"))
+    res = cli("whatif", "--set", "nonsense=1", "-s", "mini", "--runs", str(informed / "runs"))
     assert res.exit_code == EXIT_BAD_INPUT
 
 
 def test_history_shows_every_run_with_changes(informed):
-    res = cli("history", "--runs", str(informed / "runs"), "--format", "json")
+    res = cli("history", "-s", "mini", "--runs", str(informed / "runs"), "--format", "json")
     assert res.exit_code == 0
     runs = json.loads(res.output)["runs"]
     assert len(runs) == len(runs_of(informed))
