@@ -879,6 +879,10 @@ def backtest(
 def _dask_client(scheduler: str | None, workers: int):
     """A client of the given Dask scheduler, or of a new local cluster of worker processes.
 
+    Not set as dask's default: the backtest uses it explicitly, and a client that fails to connect
+    must not leave dask's global scheduler pointing at it (xarray's netCDF writer would then ask
+    for a client that does not exist).
+
     A scheduler that cannot be reached within ``SCHEDULER_TIMEOUT_S`` (or a malformed address)
     exits with the bad-input code.
     """
@@ -886,7 +890,7 @@ def _dask_client(scheduler: str | None, workers: int):
 
     if scheduler:
         try:
-            return Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+            return Client(scheduler, timeout=SCHEDULER_TIMEOUT_S, set_as_default=False)
         except Exception as exc:  # any failure to connect: bad address, refused, timed out
             _fail(
                 f"--scheduler {scheduler!r}: cannot connect to a Dask scheduler there"
@@ -895,4 +899,4 @@ def _dask_client(scheduler: str | None, workers: int):
     cluster = LocalCluster(
         n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
     )
-    return Client(cluster)
+    return Client(cluster, set_as_default=False)

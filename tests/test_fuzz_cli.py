@@ -472,10 +472,16 @@ def test_bad_scheduler_exits_with_bad_input(tmp_path, monkeypatch):
     c.write_text("platform,id,date,prob_yes\nm,1,2022-02-01,0.2\n")
     base = ["backtest", "--questions", str(q), "--crowd", str(c), "-s", "mini"]
     base += ["--root", str(FIXTURE), "--no-factors", "--quiet"]
+    import dask
+
+    before = dask.config.get("scheduler", None)
     for scheduler in ("nonsense", "tcp://127.0.0.1:1", "[/red]"):
         res = invoke(*base, "--scheduler", scheduler)
         assert res.exit_code == EXIT_BAD_INPUT, res.output
         assert f"--scheduler {scheduler!r}: cannot connect" in res.output
+    # a failed client must not leave dask's default scheduler pointing at nothing (later netCDF
+    # writes in the same process would fail)
+    assert dask.config.get("scheduler", None) == before
     base[2] = str(tmp_path)  # --questions: a folder
     res = invoke(*base)
     assert res.exit_code == EXIT_BAD_INPUT
