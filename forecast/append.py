@@ -29,7 +29,6 @@ import csv
 import io
 import os
 import secrets
-import stat
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,38 +107,15 @@ def _problem(path: Path, message: str, field: str = "file") -> InputError:
     return InputError([Problem(str(path), "(file)", field, message)])
 
 
-def _not_a_csv_file(path: Path) -> InputError | None:
-    """Why a ``*.csv`` entry of the folder cannot be read as a log file (``None``: it can)."""
-    try:
-        st = os.stat(path)  # follows symlinks
-    except FileNotFoundError:
-        if os.path.islink(path):
-            return _problem(path, "a symbolic link to a missing file, not a CSV file")
-        return None
-    except OSError as exc:
-        return _problem(path, exc.strerror or str(exc))
-    if stat.S_ISDIR(st.st_mode):
-        return _problem(path, "is a directory, not a CSV file")
-    if not stat.S_ISREG(st.st_mode):
-        return _problem(path, "not a regular file (a pipe or device?), not a CSV file")
-    return None
-
-
 def _read_others(evidence_dir: Path, file_name: str) -> dict[Path, bytes]:
     """The bytes of every other log file in the folder (read under the lock).
 
-    The log's files are those ``load_evidence`` reads (``evidence_files``, whose problems are
-    raised as they are). A directory, pipe or broken link named ``*.csv`` is refused here too,
-    not skipped, should ``evidence_files`` skip it: its rows would silently be left out of the log.
+    The log's files are those ``load_evidence`` reads: ``evidence_files`` refuses, located, any
+    ``*.csv`` entry that is not a regular file (a directory, pipe or broken link).
     """
-    files = evidence_files(evidence_dir)
     problems: list[Problem] = []
-    for path in sorted(set(evidence_dir.glob("*.csv")) - set(files)):
-        why = _not_a_csv_file(path)
-        if why is not None:
-            problems.extend(why.problems)
     out: dict[Path, bytes] = {}
-    for path in files:
+    for path in evidence_files(evidence_dir):
         if path.name != file_name:
             try:
                 out[path] = path.read_bytes()
@@ -191,9 +167,6 @@ def _append_in_place(
 ) -> int:
     """Validate and append to the existing ``file_name`` with one write; see the module notes."""
     target = evidence_dir / file_name
-    why = _not_a_csv_file(target)
-    if why is not None:
-        raise why
     try:
         fd = os.open(target, os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:

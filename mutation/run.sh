@@ -3,13 +3,13 @@
 # copy of the project: the source tree is never mutated and no mutants/ folder is left in it.
 #
 #   mutation/run.sh skill         # questions, links, scoring, backtest planning (mutation/skill.cfg)
-#   mutation/run.sh data          # scenario, evidence, errors, inputs, append, store (data.cfg)
-#   KEEP=1 mutation/run.sh data   # keep the scratch copy (to `mutmut show <mutant>` there)
+#   mutation/run.sh storage       # errors, inputs, append, store (storage.cfg)
+#   KEEP=1 mutation/run.sh storage   # keep the scratch copy (to `mutmut show <mutant>` there)
 #
 # Writes the score per module and the survivors to mutation/<set>-results.txt. Uses the project's
 # virtualenv (.venv) if there is one; needs mutmut 3 (pip install "mutmut>=3").
 set -euo pipefail
-set_name="${1:?usage: mutation/run.sh skill|data}"
+set_name="${1:?usage: mutation/run.sh skill|storage}"
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(dirname "$here")"
 cfg="$here/$set_name.cfg"
