@@ -121,6 +121,7 @@ import sys, time
 from pathlib import Path
 from forecast.store import RunStore, new_run_id
 store = RunStore(sys.argv[1])
+print("ready", flush=True)
 def write(folder: Path) -> None:
     for name in ("posterior.nc", "forecast.csv"):
         with open(folder / name, "w") as fh:
@@ -145,11 +146,15 @@ def test_sigkill_at_random_moments_leaves_only_complete_runs(tmp_path):
     root = tmp_path / "runs"
     rng = random.Random(7)
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    for _ in range(12):
-        p = subprocess.Popen([sys.executable, str(script), str(root)], env=env)
-        time.sleep(0.5 + rng.random() * 1.5)
+    for _ in range(12):  # killed at a random moment once it has started (whatever the load)
+        p = subprocess.Popen(
+            [sys.executable, str(script), str(root)], env=env, stdout=subprocess.PIPE, text=True
+        )
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(rng.random() * 1.5)
         p.send_signal(signal.SIGKILL)
         p.wait()
+        p.stdout.close()
         store = RunStore(root)
         for run in store.runs():  # every listed run verifies (hashes match, nothing missing)
             store.load(run.id, verify=True)
