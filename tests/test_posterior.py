@@ -8,12 +8,23 @@ one compiled model (see tests/sim.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import arviz as az
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sim import MINI_MONTHS, chain_draw, fit_design, mean_se, mini_inputs, projection, with_rows
+from sim import (
+    FAST,
+    MINI_MONTHS,
+    chain_draw,
+    fit_design,
+    mean_se,
+    mini_inputs,
+    projection,
+    with_rows,
+)
 
 from forecast.design import build_design
 from forecast.posterior import project, summarize
@@ -136,8 +147,11 @@ H12 = 12  # horizon compared
 
 @pytest.fixture(scope="module")
 def base():
+    """The shipped mini evidence, fitted with a longer warm-up than ``FAST``: with 400 tuning
+    draws the mini model's adaptation is marginal (seed 7 compiled into empty caches: R-hat 1.04,
+    bulk ESS 54, 8 divergences; with 1000: 1.025, 174, 1)."""
     inputs = mini_inputs()
-    d, fit = fit_design(inputs, inputs.evidence)
+    d, fit = fit_design(inputs, inputs.evidence, settings=replace(FAST, tune=1000))
     return inputs, d, fit
 
 
