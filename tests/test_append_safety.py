@@ -303,3 +303,102 @@ def test_snapshot_problems_name_the_real_files(mini_copy: Path) -> None:
     with pytest.raises(InputError) as exc:
         load_inputs("mini", mini_copy)
     assert all(p.file == str(toml) for p in exc.value.problems)
+
+
+# --- failures on the way to the disk: located, and the log as it was ----------------------------
+
+
+def _log_bytes(root: Path, name: str = "evidence.csv") -> bytes:
+    return (scenario_paths("mini", root)[1] / name).read_bytes()
+
+
+def _refused(root: Path, file_name: str, match: str) -> None:
+    with pytest.raises(InputError) as info:
+        append_row(*scenario_paths("mini", root), file_name, row("x"))
+    (p,) = info.value.problems
+    assert p.file == str(scenario_paths("mini", root)[1] / file_name)
+    assert match in p.message, p.message
+
+
+def test_log_that_cannot_be_opened_is_a_located_error(mini_copy: Path, monkeypatch) -> None:
+    import forecast.append as append
+
+    before = _log_bytes(mini_copy)
+    real_open = os.open
+
+    def denied(path, flags, *a):
+        if flags & os.O_APPEND:
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *a)
+
+    monkeypatch.setattr(append.os, "open", denied)
+    _refused(mini_copy, "evidence.csv", "cannot open it for appending: Permission denied")
+    monkeypatch.undo()
+    assert _log_bytes(mini_copy) == before
+
+
+def test_log_changed_by_another_program_while_adding(mini_copy: Path, monkeypatch) -> None:
+    """An editor rewriting the file between the read and the write: refused, the editor's text
+    stays, the row is not written into the middle of it."""
+    import forecast.append as append
+
+    log = scenario_paths("mini", mini_copy)[1] / "evidence.csv"
+    validated = append._validated
+
+    def edit_then_validate(*args):
+        out = validated(*args)
+        log.write_bytes(log.read_bytes() + b"\n")  # same inode, new size
+        return out
+
+    monkeypatch.setattr(append, "_validated", edit_then_validate)
+    before = _log_bytes(mini_copy)
+    _refused(mini_copy, "evidence.csv", "changed by another program while adding")
+    assert _log_bytes(mini_copy) == before + b"\n"
+
+
+def test_short_write_truncates_back(mini_copy: Path, monkeypatch) -> None:
+    import forecast.append as append
+
+    before = _log_bytes(mini_copy)
+    real_write = os.write
+    monkeypatch.setattr(append.os, "write", lambda fd, data: real_write(fd, data[:5]))
+    _refused(mini_copy, "evidence.csv", "cannot write: short write (5 of")
+    monkeypatch.undo()
+    assert _log_bytes(mini_copy) == before
+    n_rows(mini_copy)  # still parses
+
+
+@pytest.mark.parametrize(
+    ("error", "match"),
+    [
+        (FileExistsError(17, "File exists"), "created by another program while adding"),
+        (OSError(28, "No space left on device"), "cannot create it: No space left on device"),
+    ],
+)
+def test_new_file_that_cannot_be_linked_leaves_nothing(
+    mini_copy: Path, monkeypatch, error: OSError, match: str
+) -> None:
+    import forecast.append as append
+
+    def fail(*_a):
+        raise error
+
+    monkeypatch.setattr(append.os, "link", fail)
+    _refused(mini_copy, "new.csv", match)
+    data = scenario_paths("mini", mini_copy)[1]
+    assert sorted(p.name for p in data.iterdir() if p.name != LOCK_NAME) == ["evidence.csv"]
+
+
+def test_new_file_is_written_whole(mini_copy: Path, monkeypatch) -> None:
+    """``os.write`` may write part of a buffer: the rest is written, the file is complete."""
+    import forecast.append as append
+
+    real_write = os.write
+    monkeypatch.setattr(append.os, "write", lambda fd, data: real_write(fd, bytes(data[:7])))
+    n = append_row(*scenario_paths("mini", mini_copy), "new.csv", row("x"))
+    monkeypatch.undo()
+    text = _log_bytes(mini_copy, "new.csv").decode()
+    assert n == 2 and text.count("\n") == 2 and "Strong <b>signal</b>" in text
+    assert (scenario_paths("mini", mini_copy)[1] / "new.csv").stat().st_mode & 0o777 == (
+        0o666 & ~_umask()
+    )
