@@ -19,12 +19,12 @@ import pytest
 from conftest import ADDED_ROW
 from typer.testing import CliRunner
 
-from forecast.append import append_row
 from forecast.cli import app
-from forecast.errors import InputError
-from forecast.evidence import load_evidence
-from forecast.inputs import LOCK_NAME, load_inputs, scenario_paths
-from forecast.scenario import load_scenario
+from forecast.data.append import append_row
+from forecast.data.errors import InputError
+from forecast.data.evidence import load_evidence
+from forecast.data.inputs import LOCK_NAME, load_inputs, scenario_paths
+from forecast.data.scenario import load_scenario
 
 FORK = mp.get_context("fork")
 
@@ -238,7 +238,7 @@ def test_locked_scenario_times_out_with_a_located_error(mini_copy: Path) -> None
     toml, data = scenario_paths("mini", mini_copy)
     code = textwrap.dedent(f"""
         import time
-        from forecast.inputs import scenario_lock
+        from forecast.data.inputs import scenario_lock
         with scenario_lock({str(data)!r}):
             print("held", flush=True)
             time.sleep(60)
@@ -262,7 +262,7 @@ def test_locked_scenario_times_out_with_a_located_error(mini_copy: Path) -> None
 
 
 def test_inputs_are_a_snapshot(mini_copy: Path, tmp_path: Path) -> None:
-    from forecast.update import copy_inputs
+    from forecast.runs.update import copy_inputs
 
     toml, data = scenario_paths("mini", mini_copy)
     original = {p.name: p.read_bytes() for p in data.glob("*.csv")}

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sim import MINI_MONTHS, chain_draw, fit_design, mean_se, mini_inputs, projection, with_rows
 
-from forecast.design import build_design
-from forecast.posterior import project, summarize
+from forecast.model.design import build_design
+from forecast.model.posterior import project, summarize
 
 # --- coherence on synthetic posteriors ---------------------------------------------------------
 
@@ -242,8 +242,8 @@ def test_high_ratings_raise_their_factor(base):
 
 @pytest.mark.fit
 def test_refits_share_one_compiled_model(base):
-    from forecast.inference import PROCESS_CACHE
-    from forecast.model import build_model, model_structure_key
+    from forecast.inference.sampling import PROCESS_CACHE
+    from forecast.model.build import build_model, model_structure_key
 
     inputs, d, _ = base
     key = model_structure_key(build_model(inputs.scenario, d))

@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.errors import InputError, Problem
-from forecast.evidence import MAX_ENCODING_PROBLEMS, NUMBER_RE, _bad_text, _looks_utf16
+from forecast.data.errors import InputError, Problem
+from forecast.data.evidence import MAX_ENCODING_PROBLEMS, NUMBER_RE, _bad_text, _looks_utf16
 
 QUESTION_COLUMNS = ("platform", "id", "title", "topic_tags", "resolution")
 CROWD_COLUMNS = ("platform", "id", "date", "prob_yes")

@@ -37,7 +37,7 @@ RUN_RE = re.compile(r"^\d{8}T\d{6}(\d{6})?Z-[0-9a-f]{8}$")  # use fullmatch (no 
 TMP_PREFIX = ".tmp-"
 LOCK_NAME = ".lock"
 OUTPUT_FILES = ("posterior.nc", "forecast.csv")
-# Manifest keys every reader relies on, with their JSON types; ``forecast.update`` writes them all
+# Manifest keys every reader relies on, with their JSON types; ``forecast.runs.update`` writes them all
 # (since format 1). A manifest without one of them is unreadable and its run is skipped.
 REQUIRED_KEYS: dict[str, type] = {
     "scenario": str,
@@ -92,7 +92,7 @@ class Run:
 
     def inputs(self):
         """The scenario and evidence this run was fitted to, re-validated from its own copy."""
-        from forecast.inputs import load_inputs
+        from forecast.data.inputs import load_inputs
 
         return load_inputs(self.manifest["scenario"], self.path / "inputs")
 

@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 if TYPE_CHECKING:
     import arviz as az
 
-from forecast.explain import Change, Influence
-from forecast.scoring import reliability
+from forecast.runs.explain import Change, Influence
+from forecast.skill.scoring import reliability
 
 HORIZON_COLORS = ("#1b6ca8", "#e07b39", "#5a9e4b", "#8e5ea2", "#c44e52")
 FORECASTER_COLORS = {"model": "#1b6ca8", "crowd": "#e07b39"}
@@ -102,7 +102,8 @@ def history_chart(
 
     ``history``: one row per run, outcome and horizon, with columns ``run``, ``origin_date``,
     ``converged``, ``outcome``, ``candidate``, ``horizon_months``, ``probability``, ``lower``,
-    ``upper`` (``forecast.report.run_history``). Runs that did not converge are marked with a red x.
+    ``upper`` (``forecast.report.html.run_history``). Runs that did not converge are marked with a
+    red x.
     """
     labels = labels or {}
     df = history[history["candidate"].isna()]
@@ -247,7 +248,7 @@ def what_moved(
     changes: Mapping[str, Change], horizon: int, labels: Mapping[str, str] | None = None
 ) -> Figure:
     """How each outcome's ``horizon``-month forecast moved since the previous run
-    (``forecast.explain.change_since`` results keyed by outcome)."""
+    (``forecast.runs.explain.change_since`` results keyed by outcome)."""
     labels = labels or {}
     names = list(changes)
     fig = Figure(figsize=(8, 0.5 * len(names) + 1.2), layout="constrained")
@@ -266,7 +267,7 @@ def what_moved(
 def whatif_chart(
     table: pd.DataFrame, horizon: int, labels: Mapping[str, str] | None = None
 ) -> Figure:
-    """Unconditional vs what-if forecasts at one horizon (``forecast.whatif.whatif`` table)."""
+    """Unconditional vs what-if forecasts at one horizon (``forecast.runs.what_if.whatif``)."""
     labels = labels or {}
     d = table[table["horizon_months"] == horizon]
     names = [
@@ -285,7 +286,8 @@ def influence_bars(
     influences: Sequence[Influence], horizon: int, names: Sequence[str] | None = None
 ) -> Figure:
     """Each evidence group's (or row's) effect on a forecast at ``horizon`` months, in percentage
-    points (``forecast.explain``); hatched bars have k̂ > 0.7, so PSIS cannot measure them well."""
+    points (``forecast.runs.explain``); hatched bars have k̂ > 0.7, so PSIS cannot measure them
+    well."""
     names = list(names) if names is not None else [i.label for i in influences]
     eff = np.array([i.effect[horizon] for i in influences])
     fig = Figure(figsize=(8, 0.35 * len(eff) + 1.2), layout="constrained")
@@ -375,7 +377,7 @@ def convergence_plot(idata: az.InferenceData, var_names: Sequence[str] | None = 
     """Worst R-hat and smallest bulk/tail ESS of each variable against the gate's thresholds."""
     import arviz as az
 
-    from forecast.inference import ESS_MIN, RHAT_MAX
+    from forecast.inference.sampling import ESS_MIN, RHAT_MAX
 
     post = idata.posterior[list(var_names)] if var_names else idata.posterior
     names = list(post.data_vars)

@@ -2,9 +2,9 @@
 
 ``write_report`` gathers what an analyst needs (headline forecasts with intervals, convergence in
 plain words, the forecast history, factor paths, what moved since the previous run and the evidence
-behind it, the evidence log, the run manifest), draws the figures with ``forecast.plots``, inlines
-them as PNG data URIs and renders ``templates/report.html.j2`` with Jinja2 (autoescaped). The
-result is one ``index.html`` that needs no network.
+behind it, the evidence log, the run manifest), draws the figures with ``forecast.report.plots``,
+inlines them as PNG data URIs and renders ``templates/report.html.j2`` with Jinja2 (autoescaped).
+The result is one ``index.html`` that needs no network.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader
 from matplotlib.figure import Figure
 
-from forecast import plots
-from forecast.evidence import split_urls
-from forecast.explain import Change, change_since, new_rows
-from forecast.inference import ESS_MIN, RHAT_MAX
-from forecast.scenario import Scenario
-from forecast.store import Run
+from forecast.data.evidence import split_urls
+from forecast.data.scenario import Scenario
+from forecast.inference.sampling import ESS_MIN, RHAT_MAX
+from forecast.report import plots
+from forecast.runs.explain import Change, change_since, new_rows
+from forecast.runs.store import Run
 
 MEANING = {
     "event": "chance it happens by then",
@@ -270,7 +270,7 @@ def _manifest_facts(m: dict) -> list[tuple[str, str]]:
 def render(context: dict) -> str:
     """The report page for ``context`` (``build_context``), autoescaped."""
     env = Environment(
-        loader=PackageLoader("forecast", "templates"),
+        loader=PackageLoader("forecast.report", "templates"),
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,

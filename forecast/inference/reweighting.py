@@ -20,10 +20,10 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from forecast.design import Design
-from forecast.inference import ESS_MIN, Diagnostics, Fit, SamplerSettings
-from forecast.loglik import add_log_likelihood
-from forecast.store import CorruptRunWarning, Run, RunStore, StoreError
+from forecast.inference.sampling import ESS_MIN, Diagnostics, Fit, SamplerSettings
+from forecast.model.design import Design
+from forecast.model.loglik import add_log_likelihood
+from forecast.runs.store import CorruptRunWarning, Run, RunStore, StoreError
 
 K_HAT_MAX = 0.7
 GROUPS = ("posterior", "sample_stats")

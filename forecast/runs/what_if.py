@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from forecast.design import build_design
-from forecast.posterior import project, summarize
-from forecast.store import Run
+from forecast.model.design import build_design
+from forecast.model.posterior import project, summarize
+from forecast.runs.store import Run
 
 
 def whatif(run: Run, hold: dict[str, float]) -> pd.DataFrame:

@@ -17,8 +17,8 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 
-from forecast.errors import InputError, Problem
-from forecast.scenario import (
+from forecast.data.errors import InputError, Problem
+from forecast.data.scenario import (
     Name,
     NormalPrior,
     PositiveNumber,
@@ -35,7 +35,7 @@ OTHER_TOPIC = "other"
 
 
 class Calibration(_Strict):
-    """Priors of the crowd-calibration model (``forecast.calibration``)."""
+    """Priors of the crowd-calibration model (``forecast.skill.calibration``)."""
 
     extremize: NormalPrior  # slope on the crowd's logit; > 1 makes the aggregate more extreme
     crowd_bias: NormalPrior  # intercept added to the crowd's logit

@@ -12,7 +12,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from forecast.design import Design
+from forecast.model.design import Design
 
 LR_VAR = "likelihood_ratio"
 

@@ -21,11 +21,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from forecast.errors import InputError, one_line
-from forecast.inputs import DEFAULT_SCENARIO, Inputs, load_inputs
+from forecast.data.errors import InputError, one_line
+from forecast.data.inputs import DEFAULT_SCENARIO, Inputs, load_inputs
 
 if TYPE_CHECKING:
-    from forecast.store import Run
+    from forecast.runs.store import Run
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -83,7 +83,7 @@ def _print_json(body: dict) -> None:
 def _store_warnings() -> Iterator[None]:
     """Print each run the store skips as unreadable (``CorruptRunWarning``) once, in yellow on
     stderr, as it happens; other warnings are shown as usual."""
-    from forecast.store import CorruptRunWarning
+    from forecast.runs.store import CorruptRunWarning
 
     seen: set[str] = set()
     with warnings.catch_warnings():
@@ -262,9 +262,9 @@ def update(
       forecast update --runs runs --seed 1
       forecast update --scenario israel_russia --quiet   # from cron
     """
-    from forecast.inference import SamplerSettings
-    from forecast.store import RunStore, StoreBusy, StoreError
-    from forecast.update import run_update
+    from forecast.inference.sampling import SamplerSettings
+    from forecast.runs.store import RunStore, StoreBusy, StoreError
+    from forecast.runs.update import run_update
 
     if sampler not in ("nutpie", "pymc"):
         _fail(f"--sampler must be nutpie or pymc, got {sampler!r}")
@@ -324,7 +324,7 @@ def _select(
     """The runs a read command shows, oldest first, the chosen one last (see
     ``RunStore.select``); never runs of another scenario. Exits with the bad-input code and a
     clear message if there are none, ``run_id`` is unknown, or a run was altered."""
-    from forecast.store import RunStore, StoreError
+    from forecast.runs.store import RunStore, StoreError
 
     store = RunStore(runs)
     with _store_warnings():
@@ -362,7 +362,7 @@ def summary(
       forecast summary --runs runs --format json | jq '.forecasts[0]'
       forecast summary --scenario mini --run 20260801T060000123456Z-0123abcd
     """
-    from forecast.update import forecast_records
+    from forecast.runs.update import forecast_records
 
     run = _select(runs, scenario, run_id, last=1)[-1]
     m = run.manifest
@@ -448,7 +448,7 @@ def history(
       forecast history --runs runs
       forecast history --runs runs --scenario mini --horizon 24 --format json
     """
-    from forecast.update import forecast_records
+    from forecast.runs.update import forecast_records
 
     entries, prev = [], None
     for run in _select(runs, scenario, run_id):
@@ -511,7 +511,7 @@ def explain(
       forecast explain accords_expansion --runs runs
       forecast explain accords_expansion:saudi_arabia --format json
     """
-    from forecast.explain import K_HAT_OK, change_since, influences
+    from forecast.runs.explain import K_HAT_OK, change_since, influences
 
     found = _select(runs, scenario, run_id, last=2)
     run = found[-1]
@@ -637,7 +637,7 @@ def whatif(
       forecast whatif --set us_mideast_commitment=1.5
       forecast whatif --set russia_regional_leverage=-1 --set iran_hostility=2 --format json
     """
-    from forecast.whatif import whatif as run_whatif
+    from forecast.runs.what_if import whatif as run_whatif
 
     hold = _parse_hold(set_)
     run = _select(runs, scenario, run_id, last=1)[-1]
@@ -713,7 +713,7 @@ def report(
       forecast report --runs runs --out report
       forecast report --runs runs --out shared/forecast-report   # then send the folder
     """
-    from forecast.report import write_report
+    from forecast.report.html import write_report
 
     found = _select(runs, scenario, run_id)
     try:
@@ -760,8 +760,8 @@ def evidence_add(
       forecast evidence add --date 2026-08 --kind forecast --target israel_iran_thaw --value 0.08 \\
         --horizon-months 12 --forecaster metaculus --source "Metaculus Q123" --source-url https://...
     """
-    from forecast.append import append_row
-    from forecast.inputs import scenario_paths
+    from forecast.data.append import append_row
+    from forecast.data.inputs import scenario_paths
 
     toml, data = scenario_paths(_scenario_name(scenario), root)
     row = {
@@ -777,7 +777,7 @@ def evidence_add(
         "note": note,
     }
     for key, text in row.items():
-        # forecast.append writes a lone "\r" unquoted and then cannot parse its own row back
+        # forecast.data.append writes a lone "\r" unquoted and then cannot parse its own row back
         if "\r" in text:
             _fail(f"--{key.replace('_', '-')} {text!r}: carriage returns (\\r) are not allowed")
     try:
@@ -828,10 +828,10 @@ def backtest(
           --crowd ../shared/data/questions/crowd_series_dev.csv --leads 7,30 --out backtest
       forecast backtest --questions q.csv --crowd c.csv --scheduler tcp://10.0.0.5:8786
     """
-    from forecast.backtest import BacktestSettings, run_backtest
-    from forecast.backtest_report import print_scores, write_backtest
-    from forecast.links import links_path, load_links
-    from forecast.questions import load_questions
+    from forecast.data.questions import load_questions
+    from forecast.report.backtest_report import print_scores, write_backtest
+    from forecast.skill.backtest import BacktestSettings, run_backtest
+    from forecast.skill.links import links_path, load_links
 
     try:
         lead_days = tuple(sorted({int(x) for x in leads.split(",") if x.strip()}))

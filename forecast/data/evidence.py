@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from forecast.errors import InputError, Problem
-from forecast.scenario import Scenario
+from forecast.data.errors import InputError, Problem
+from forecast.data.scenario import Scenario
 
 REQUIRED = ("date", "kind", "target", "value", "source", "source_url")
 OPTIONAL = ("horizon_months", "exposure_days", "forecaster", "note")

@@ -23,8 +23,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy.special import expit
 
-from forecast.inference import Diagnostics, SamplerSettings, sample
-from forecast.links import QuestionLinks
+from forecast.inference.sampling import Diagnostics, SamplerSettings, sample
+from forecast.skill.links import QuestionLinks
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Appending a row to the evidence log: validated against the scenario first, nothing lost, ever.
 
-``append_row`` holds the scenario lock (``data/<name>/.lock``, see ``forecast.inputs``) for the
+``append_row`` holds the scenario lock (``data/<name>/.lock``, see ``forecast.data.inputs``) for the
 whole read–validate–write, so concurrent adds are serialized: each sees the rows added before
 it, gets its own row number, and a row added twice is refused as a duplicate the second time.
 
@@ -34,10 +34,10 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from forecast.errors import InputError, Problem
-from forecast.evidence import COLUMNS, REQUIRED, evidence_files
-from forecast.inputs import LOCK_TIMEOUT, load_snapshot_evidence, scenario_lock
-from forecast.scenario import load_scenario
+from forecast.data.errors import InputError, Problem
+from forecast.data.evidence import COLUMNS, REQUIRED, evidence_files
+from forecast.data.inputs import LOCK_TIMEOUT, load_snapshot_evidence, scenario_lock
+from forecast.data.scenario import load_scenario
 
 TMP_GLOB = ".*.csv.append-*.tmp"
 

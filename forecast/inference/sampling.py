@@ -9,7 +9,7 @@ marked not converged, so callers can refuse to present it silently.
 
 A compiled nutpie model can be refitted to new data of the same structure (``CompileCache``,
 ``sample_compiled``): the evidence enters the model as ``pm.Data``. Across processes, PyTensor's
-disk cache keeps the numba-compiled logp and gradient (``forecast.numba_ops`` makes the model
+disk cache keeps the numba-compiled logp and gradient (``forecast.model.numba_ops`` makes the model
 cacheable); nutpie's C wrapper around them is still compiled in every process.
 """
 
@@ -24,8 +24,8 @@ import arviz as az
 import numpy as np
 import pymc as pm
 
-import forecast.numba_ops  # noqa: F401  (registers a cacheable digamma: see its docstring)
-from forecast.model import model_structure_key
+import forecast.model.numba_ops  # noqa: F401  (registers a cacheable digamma: see its docstring)
+from forecast.model.build import model_structure_key
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
@@ -61,7 +61,7 @@ class Diagnostics:
     converged: bool
     problems: list[str] = field(default_factory=list)
     worst: dict[str, dict[str, float]] = field(default_factory=dict)
-    method: str = "nuts"  # or "psis": a NUTS base run reweighted (forecast.reweight)
+    method: str = "nuts"  # or "psis": a NUTS base run reweighted (forecast.inference.reweighting)
     pareto_k: float | None = None
     importance_efficiency: float | None = None
 
@@ -129,7 +129,7 @@ def diagnose(idata: az.InferenceData, var_names: list[str]) -> Diagnostics:
 
 
 class CompileCache:
-    """Compiled nutpie models by structure key (``forecast.model.structure_key``).
+    """Compiled nutpie models by structure key (``forecast.model.build.structure_key``).
 
     numba compilation takes 30-60 s per model structure; a fit whose model differs from a cached
     one only in the values of its ``pm.Data`` containers (evidence rows added, removed or changed)

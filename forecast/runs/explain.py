@@ -14,12 +14,12 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from forecast.design import build_design
-from forecast.evidence import COLUMNS
-from forecast.inputs import Inputs
-from forecast.loglik import row_log_likelihood
-from forecast.reweight import psis_weights
-from forecast.store import Run
+from forecast.model.design import build_design
+from forecast.data.evidence import COLUMNS
+from forecast.data.inputs import Inputs
+from forecast.model.loglik import row_log_likelihood
+from forecast.inference.reweighting import psis_weights
+from forecast.runs.store import Run
 
 K_HAT_OK = 0.7
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from forecast.backtest import FORECASTERS, Backtest, BacktestSettings
-from forecast.inputs import Inputs
-from forecast.store import sha256
-from forecast.update import package_versions
+from forecast.data.inputs import Inputs
+from forecast.runs.store import sha256
+from forecast.runs.update import package_versions
+from forecast.skill.backtest import FORECASTERS, Backtest, BacktestSettings
 
 
 def print_scores(result: Backtest, console: Console) -> None:
@@ -65,7 +65,7 @@ def write_backtest(
 
     ``extra_files`` are inputs besides the scenario's (question, crowd and links files): their
     hashes go into the manifest with the scenario's."""
-    from forecast.plots import reliability_diagram
+    from forecast.report.plots import reliability_diagram
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from pydantic import (
     field_validator,
 )
 
-from forecast.errors import InputError, Problem, one_line
+from forecast.data.errors import InputError, Problem, one_line
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=64)]

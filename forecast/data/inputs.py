@@ -19,9 +19,9 @@ from typing import TypeVar
 
 from filelock import FileLock, Timeout
 
-from forecast.errors import InputError, Problem
-from forecast.evidence import Evidence, evidence_files, load_evidence
-from forecast.scenario import Scenario, load_scenario
+from forecast.data.errors import InputError, Problem
+from forecast.data.evidence import Evidence, evidence_files, load_evidence
+from forecast.data.scenario import Scenario, load_scenario
 
 DEFAULT_SCENARIO = "israel_russia"
 LOCK_NAME = ".lock"  # hidden: never matched by the evidence log's ``*.csv``
@@ -99,8 +99,9 @@ def scenario_lock(
     missing); loading holds it only while reading the files' bytes. Loading passes
     ``create=False``: it never creates files (a run's archived ``inputs/`` or a read-only checkout
     stays untouched) and reads unlocked when there is no lock file yet, or it cannot be opened
-    (read-only). That is safe because an append changes one file in one step (``forecast.append``),
-    so an unlocked reader still sees every file either before or after an append.
+    (read-only). That is safe because an append changes one file in one step
+    (``forecast.data.append``), so an unlocked reader still sees every file either before or after
+    an append.
 
     Raises ``InputError`` (located at the lock file) if the lock is not free within ``timeout``
     seconds or, with ``create``, cannot be taken at all.

@@ -1,14 +1,15 @@
 """Simulate evidence from known parameters: parameter recovery and simulation-based calibration.
 
 ``draw_truth`` draws every model parameter from the prior a scenario defines (the same priors as
-``forecast.model``, implemented independently in numpy), and ``simulate_evidence`` draws an evidence
-log of every kind from those parameters through the model's own likelihoods. Which rows exist
-(months, targets, horizons, sources) is fixed in advance by a ``Plan``, never chosen by looking at
-the simulated values, so a fit to the simulated log is a fit to data the model describes exactly.
+``forecast.model.build``, implemented independently in numpy), and ``simulate_evidence`` draws an
+evidence log of every kind from those parameters through the model's own likelihoods. Which rows
+exist (months, targets, horizons, sources) is fixed in advance by a ``Plan``, never chosen by
+looking at the simulated values, so a fit to the simulated log is a fit to data the model describes
+exactly.
 
-Simulated rows follow the evidence frame of ``forecast.evidence`` with two liberties the CSV format
-does not allow: an event's strength is the continuous value the model's likelihood draws (coded
-events in a log are whole strengths 1..3), and a likelihood-ratio row is fixed by the plan. A
+Simulated rows follow the evidence frame of ``forecast.data.evidence`` with two liberties the CSV
+format does not allow: an event's strength is the continuous value the model's likelihood draws
+(coded events in a log are whole strengths 1..3), and a likelihood-ratio row is fixed by the plan. A
 likelihood ratio is not a generative term (a Potential), so the parameters are drawn from the prior
 *times* the ratio terms, by rejection: that is the distribution the model's posterior conditions on.
 
@@ -27,9 +28,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, log_expit
 
-from forecast.design import Units, hazard_units
-from forecast.evidence import FRAME_COLUMNS, Evidence
-from forecast.model import (
+from forecast.data.evidence import FRAME_COLUMNS, Evidence
+from forecast.data.scenario import Scenario
+from forecast.model.build import (
     COUNT_INTERCEPT_SD,
     COUNT_INV_DISPERSION_LOG,
     CUTPOINT_FIRST,
@@ -44,7 +45,7 @@ from forecast.model import (
     indicator_loading_scales,
     reversions,
 )
-from forecast.scenario import Scenario
+from forecast.model.design import Units, hazard_units
 
 SOURCE = "simulated"
 SOURCE_URL = "https://example.org/simulated"
@@ -449,7 +450,7 @@ SBC_QUANTITIES: dict[str, tuple[str, tuple[int, ...]]] = {
 
 
 def sbc_scenario() -> Scenario:
-    from forecast.scenario import parse_scenario
+    from forecast.data.scenario import parse_scenario
 
     return parse_scenario(SBC_SCENARIO, "<sbc scenario>")
 
@@ -520,14 +521,14 @@ def run_sbc(
     One model is compiled (all replications share its structure) and refitted with each
     replication's data swapped in. ``on_rep(i, fit)`` is called after each fit (progress).
     """
-    from forecast.design import build_design
-    from forecast.inference import (
+    from forecast.inference.sampling import (
         PROCESS_CACHE,
         SamplerSettings,
         free_parameter_names,
         sample_compiled,
     )
-    from forecast.model import build_model, model_data, structure_key
+    from forecast.model.build import build_model, model_data, structure_key
+    from forecast.model.design import build_design
 
     settings = settings or SamplerSettings(chains=2, draws=300, tune=300)
     s = scenario or sbc_scenario()

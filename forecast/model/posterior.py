@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecast.design import Design
-from forecast.model import reversions
-from forecast.scenario import Scenario
+from forecast.data.scenario import Scenario
+from forecast.model.build import reversions
+from forecast.model.design import Design
 
 INTERVAL = 0.90
 

@@ -13,8 +13,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from forecast.evidence import Evidence
-from forecast.scenario import Scenario
+from forecast.data.evidence import Evidence
+from forecast.data.scenario import Scenario
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,15 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from forecast.calibration import calibrate
-from forecast.design import build_design
-from forecast.evidence import Evidence
-from forecast.inference import Diagnostics, SamplerSettings, sample
-from forecast.inputs import Inputs
-from forecast.links import QuestionLinks
-from forecast.model import build_model
-from forecast.questions import Questions
-from forecast.scoring import bootstrap_difference, brier, log_loss, reliability
+from forecast.data.evidence import Evidence
+from forecast.data.inputs import Inputs
+from forecast.data.questions import Questions
+from forecast.inference.sampling import Diagnostics, SamplerSettings, sample
+from forecast.model.build import build_model
+from forecast.model.design import build_design
+from forecast.skill.calibration import calibrate
+from forecast.skill.links import QuestionLinks
+from forecast.skill.scoring import bootstrap_difference, brier, log_loss, reliability
 
 FORECASTERS = ("model", "crowd", "base_rate", "half")
 

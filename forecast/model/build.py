@@ -36,8 +36,8 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy.special import logit
 
-from forecast.design import Design, Units
-from forecast.scenario import Scenario
+from forecast.data.scenario import Scenario
+from forecast.model.design import Design, Units
 
 # Default prior scales of indicator loadings (an indicator's `loading_scale` overrides them), per
 # likelihood: standardized data (normal), log rate (count) and logit (rating). A count moving from
@@ -45,7 +45,8 @@ from forecast.scenario import Scenario
 DEFAULT_LOADING_SCALE = {"normal": 1.0, "count": 2.0, "rating": 2.0}
 SIGN = {"+": 1.0, "-": -1.0, "free": 0.0}
 
-# Fixed priors of the evidence terms (the simulator in forecast/simulate.py draws from the same).
+# Fixed priors of the evidence terms (the simulator in forecast/skill/simulation.py draws from the
+# same).
 NORMAL_INTERCEPT_SD = 1.0  # standardized indicators: the intercept is near 0
 NORMAL_SD_LOG = (np.log(0.3), 0.5)  # LogNormal(mu, sigma) of a normal indicator's noise sd
 COUNT_INTERCEPT_SD = 1.5  # around log(baseline)
