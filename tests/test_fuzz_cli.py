@@ -464,7 +464,7 @@ def test_dollar_signs_in_labels_render_the_report_figures(store, tmp_path):
 
 
 def test_bad_scheduler_exits_with_bad_input(tmp_path, monkeypatch):
-    monkeypatch.setattr("forecast.cli.SCHEDULER_TIMEOUT_S", 1)
+    monkeypatch.setattr("forecast.cli.backtest.SCHEDULER_TIMEOUT_S", 1)
     q, c = tmp_path / "q.csv", tmp_path / "c.csv"
     q.write_text(
         "platform,id,title,topic_tags,open_date,close_date,resolve_date,resolution,lead_ref_date\n"
