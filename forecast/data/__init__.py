@@ -50,11 +50,12 @@ __all__ = [
     "Reversion",
     "Scenario",
     "Sign",
-    "T",
     "Text",
     "append_row",
     "decode_utf8",
     "evidence_files",
+    "fsync_dir",
+    "fsync_file",
     "load_evidence",
     "load_inputs",
     "load_questions",
@@ -65,9 +66,13 @@ __all__ = [
     "parse_snapshot",
     "read_evidence_file",
     "relocate",
+    "replace_atomically",
     "scenario_lock",
     "scenario_paths",
+    "sha256_bytes",
+    "sha256_file",
     "split_urls",
+    "write_text_durably",
 ]
 
 _WHERE = {
@@ -115,7 +120,6 @@ _WHERE = {
     "STAMP_RE": "forecast.data.questions",
     "Scenario": "forecast.data.scenario",
     "Sign": "forecast.data.scenario",
-    "T": "forecast.data.inputs",
     "TMP_GLOB": "forecast.data.append",
     "Text": "forecast.data.scenario",
     "URL_SPLIT_RE": "forecast.data.evidence",
@@ -123,6 +127,8 @@ _WHERE = {
     "append_row": "forecast.data.append",
     "decode_utf8": "forecast.data.scenario",
     "evidence_files": "forecast.data.evidence",
+    "fsync_dir": "forecast.data.files",
+    "fsync_file": "forecast.data.files",
     "load_evidence": "forecast.data.evidence",
     "load_inputs": "forecast.data.inputs",
     "load_questions": "forecast.data.questions",
@@ -133,9 +139,13 @@ _WHERE = {
     "parse_snapshot": "forecast.data.inputs",
     "read_evidence_file": "forecast.data.evidence",
     "relocate": "forecast.data.inputs",
+    "replace_atomically": "forecast.data.files",
     "scenario_lock": "forecast.data.inputs",
     "scenario_paths": "forecast.data.inputs",
+    "sha256_bytes": "forecast.data.files",
+    "sha256_file": "forecast.data.files",
     "split_urls": "forecast.data.evidence",
+    "write_text_durably": "forecast.data.files",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

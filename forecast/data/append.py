@@ -36,6 +36,7 @@ from pathlib import Path
 
 from forecast.data.errors import InputError, Problem
 from forecast.data.evidence import COLUMNS, REQUIRED, evidence_files
+from forecast.data.files import fsync_dir
 from forecast.data.inputs import LOCK_TIMEOUT, load_snapshot_evidence, scenario_lock
 from forecast.data.scenario import load_scenario
 
@@ -262,7 +263,7 @@ def _create(target: Path, data: bytes) -> None:
         finally:
             os.close(fd)
         os.link(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     except FileExistsError:
         raise _problem(
             target, "created by another program while adding; nothing was added"
@@ -272,14 +273,6 @@ def _create(target: Path, data: bytes) -> None:
     finally:
         with suppress(OSError):
             os.unlink(tmp)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove_leftovers(evidence_dir: Path) -> None:

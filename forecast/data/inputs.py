@@ -21,6 +21,7 @@ from filelock import FileLock, Timeout
 
 from forecast.data.errors import InputError, Problem
 from forecast.data.evidence import Evidence, evidence_files, load_evidence
+from forecast.data.files import sha256_bytes
 from forecast.data.scenario import Scenario, load_scenario
 
 DEFAULT_SCENARIO = "israel_russia"
@@ -69,9 +70,9 @@ class Inputs:
 
     def file_hashes(self) -> dict[str, str]:
         """SHA-256 of every input file as loaded, keyed by its conventional project path."""
-        out = {self.scenario_key(): _sha256(self.scenario_bytes())}
+        out = {self.scenario_key(): sha256_bytes(self.scenario_bytes())}
         for name, data in self.evidence_bytes().items():
-            out[f"data/{self.evidence_dir.name}/{name}"] = _sha256(data)
+            out[f"data/{self.evidence_dir.name}/{name}"] = sha256_bytes(data)
         return out
 
     def input_hash(self) -> str:
@@ -279,7 +280,3 @@ def relocate(exc: InputError, mapping: Mapping[str, str]) -> InputError:
     return InputError(
         [Problem(fix(p.file), p.where, p.field, fix(p.message)) for p in exc.problems]
     )
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -14,8 +14,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from forecast.data.files import sha256_file
 from forecast.data.inputs import Inputs
-from forecast.runs.store import sha256
 from forecast.runs.update import package_versions
 from forecast.skill.backtest import FORECASTERS, Backtest, BacktestSettings
 
@@ -87,13 +87,13 @@ def write_backtest(
         reliability_diagram(frame).savefig(tmp / "reliability.png", dpi=120)
         files = {
             **inputs.file_hashes(),
-            **{str(p): sha256(p) for p in extra_files},
+            **{str(p): sha256_file(p) for p in extra_files},
         }
         manifest = {
             "inputs": files,
             "settings": asdict(settings),
             "versions": package_versions(),
-            "outputs": {p.name: sha256(p) for p in sorted(tmp.iterdir())},
+            "outputs": {p.name: sha256_file(p) for p in sorted(tmp.iterdir())},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
         if out_dir.exists():

@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from jinja2 import Environment, PackageLoader
 from matplotlib.figure import Figure
 
 from forecast.data.evidence import split_urls
+from forecast.data.files import replace_atomically
 from forecast.data.scenario import Scenario
 from forecast.inference.sampling import ESS_MIN, RHAT_MAX
 from forecast.report import plots
@@ -283,13 +282,5 @@ def write_report(runs: Sequence[Run], out: Path) -> Path:
     html = render(build_context(runs))
     out.mkdir(parents=True, exist_ok=True)
     target = out / "index.html"
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".index.", suffix=".html")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(html)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    replace_atomically(target, html, mode=0o644)  # a report is meant to be shared
     return target

@@ -32,6 +32,8 @@ from pathlib import Path
 import pandas as pd
 from filelock import FileLock, Timeout
 
+from forecast.data.files import fsync_dir, fsync_file, sha256_file, write_text_durably
+
 FORMAT_VERSION = 1
 RUN_RE = re.compile(r"^\d{8}T\d{6}(\d{6})?Z-[0-9a-f]{8}$")  # use fullmatch (no "\n" after)
 TMP_PREFIX = ".tmp-"
@@ -95,14 +97,6 @@ class Run:
         from forecast.data.inputs import load_inputs
 
         return load_inputs(self.manifest["scenario"], self.path / "inputs")
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def new_run_id(input_hash: str, now: datetime | None = None) -> str:
@@ -257,13 +251,13 @@ class RunStore:
             raise StoreError(f"{tmp}: run incomplete, missing {', '.join(missing)}")
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         for p in files:
-            _fsync(p)
+            fsync_file(p)
         manifest = {**manifest, "id": run_id, "format_version": FORMAT_VERSION}
-        manifest["outputs"] = {p.relative_to(tmp).as_posix(): sha256(p) for p in files}
-        _write_durably(tmp / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
+        manifest["outputs"] = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in files}
+        write_text_durably(tmp / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True))
         final = self.root / run_id
         os.rename(tmp, final)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return Run(path=final, manifest=manifest)
 
 
@@ -313,25 +307,6 @@ def _verify(run: Run) -> None:
             raise StoreError(f"{path}: the run manifest lists a file outside the run: {name!r}")
         if not f.is_file():
             raise StoreError(f"{f}: missing from the run")
-        if sha256(f) != digest:
+        if sha256_file(f) != digest:
             raise StoreError(f"{f}: altered since the run was written (hash mismatch)")
 
-
-def _write_durably(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def _fsync(path: Path) -> None:
-    with open(path, "rb") as fh:
-        os.fsync(fh.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
