@@ -51,4 +51,6 @@ def numba_funcify_Psi(op, node, **kwargs):
     def psi(x):
         return np.float64(digamma(x))
 
-    return psi, scalar_op_cache_key(op, cache_version=f"forecast-{CACHE_VERSION}")
+    # The module's import path is part of the key: cached code refers to ``digamma`` by it, so an
+    # entry written before a move (``forecast.numba_ops``) must not be loaded after it.
+    return psi, scalar_op_cache_key(op, cache_version=f"{__name__}-{CACHE_VERSION}")
