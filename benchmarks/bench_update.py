@@ -12,8 +12,8 @@ Run from the repository root (about 15 minutes on 2 cores)::
    and numba caches (a private ``base_compiledir``).
 3. Warm update: ``forecast update`` in a new process after one new evidence row, with the caches
    and the run the cold update left behind. It reweights the cold run's posterior by the new row
-   (``forecast.reweight``) when that passes the gate, and samples afresh otherwise; the table
-   says which.
+   (``forecast.inference.reweighting``) when that passes the gate, and samples afresh otherwise;
+   the table says which.
 
 ESS is the minimum bulk ESS over the model's free parameters (for a reweighted run, the base
 run's ESS times the importance-sampling efficiency); ESS per second divides it by the time spent
@@ -47,10 +47,10 @@ def baseline(seed: int) -> dict:
     issue specifies (PyMC's own default on this machine is fewer chains, run one at a time)."""
     import pymc as pm
 
-    from forecast.design import build_design
-    from forecast.inference import diagnose, free_parameter_names
-    from forecast.inputs import load_inputs
-    from forecast.model import build_model
+    from forecast.data.inputs import load_inputs
+    from forecast.inference.sampling import diagnose, free_parameter_names
+    from forecast.model.build import build_model
+    from forecast.model.design import build_design
 
     inputs = load_inputs(SCENARIO, ROOT)
     model = build_model(inputs.scenario, build_design(inputs.scenario, inputs.evidence))

@@ -1,4 +1,6 @@
-"""Simulation-based calibration of the model on the one-factor SBC scenario (forecast.simulate).
+"""Simulation-based calibration of the model on the one-factor SBC scenario.
+
+The scenario and the simulator are in ``forecast.skill.simulation``.
 
 Runs N replications (draw parameters and evidence of every kind from the prior, fit, rank each
 true value among thinned posterior draws), then writes the ranks, the per-fit diagnostics and a
@@ -13,9 +15,9 @@ import argparse
 import time
 from pathlib import Path
 
-from forecast.inference import SamplerSettings
-from forecast.plots import sbc_histograms
-from forecast.simulate import run_sbc
+from forecast.inference.sampling import SamplerSettings
+from forecast.report.plots import sbc_histograms
+from forecast.skill.simulation import run_sbc
 
 
 def main() -> None:

@@ -121,11 +121,11 @@ def mini_runs(tmp_path_factory) -> Path:
     """A run store of the ``mini`` example with two short fits: the shipped evidence, then the same
     plus ``ADDED_ROW`` (a strong, sourced row whose text needs HTML escaping). Read-only: copy it
     before changing anything. Short chains: the runs are marked not converged."""
-    from forecast.append import append_row
-    from forecast.inference import SamplerSettings
-    from forecast.inputs import load_inputs, scenario_paths
-    from forecast.store import RunStore
-    from forecast.update import run_update
+    from forecast.data.append import append_row
+    from forecast.data.inputs import load_inputs, scenario_paths
+    from forecast.inference.sampling import SamplerSettings
+    from forecast.runs.store import RunStore
+    from forecast.runs.update import run_update
 
     root = tmp_path_factory.mktemp("mini_runs")
     for sub in ("priors", "data"):

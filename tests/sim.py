@@ -1,8 +1,8 @@
 """Helpers shared by the sampling tests: small fits of the mini scenario, data variants of its
 evidence, and Monte Carlo error of posterior means.
 
-Every fit goes through ``forecast.inference.sample``, which compiles a model structure once per
-process and swaps the data in for later fits of the same structure: all mini-scenario fits in a
+Every fit goes through ``forecast.inference.sampling.sample``, which compiles a model structure once
+per process and swaps the data in for later fits of the same structure: all mini-scenario fits in a
 test session (these helpers, the recovery test, the CLI tests) share one numba compilation.
 """
 
@@ -14,12 +14,12 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from forecast.design import Design, build_design
-from forecast.evidence import Evidence
-from forecast.inference import Fit, SamplerSettings, sample
-from forecast.inputs import Inputs, load_inputs
-from forecast.model import build_model
-from forecast.posterior import Projection, project
+from forecast.data.evidence import Evidence
+from forecast.data.inputs import Inputs, load_inputs
+from forecast.inference.sampling import Fit, SamplerSettings, sample
+from forecast.model.build import build_model
+from forecast.model.design import Design, build_design
+from forecast.model.posterior import Projection, project
 
 MINI_ROOT = Path(__file__).parent / "fixtures" / "mini"
 MINI_MONTHS = 18  # 2022-01 .. 2023-06, the span of the mini evidence log

@@ -19,12 +19,12 @@ import pytest
 from conftest import ADDED_ROW
 from typer.testing import CliRunner
 
-from forecast.append import append_row
 from forecast.cli import app
-from forecast.errors import InputError
-from forecast.evidence import load_evidence
-from forecast.inputs import LOCK_NAME, load_inputs, scenario_paths
-from forecast.scenario import load_scenario
+from forecast.data.append import append_row
+from forecast.data.errors import InputError
+from forecast.data.evidence import load_evidence
+from forecast.data.inputs import LOCK_NAME, load_inputs, scenario_paths
+from forecast.data.scenario import load_scenario
 
 FORK = mp.get_context("fork")
 
@@ -238,7 +238,7 @@ def test_locked_scenario_times_out_with_a_located_error(mini_copy: Path) -> None
     toml, data = scenario_paths("mini", mini_copy)
     code = textwrap.dedent(f"""
         import time
-        from forecast.inputs import scenario_lock
+        from forecast.data.inputs import scenario_lock
         with scenario_lock({str(data)!r}):
             print("held", flush=True)
             time.sleep(60)
@@ -262,7 +262,7 @@ def test_locked_scenario_times_out_with_a_located_error(mini_copy: Path) -> None
 
 
 def test_inputs_are_a_snapshot(mini_copy: Path, tmp_path: Path) -> None:
-    from forecast.update import copy_inputs
+    from forecast.runs.update import copy_inputs
 
     toml, data = scenario_paths("mini", mini_copy)
     original = {p.name: p.read_bytes() for p in data.glob("*.csv")}
@@ -321,7 +321,7 @@ def _refused(root: Path, file_name: str, match: str) -> None:
 
 
 def test_log_that_cannot_be_opened_is_a_located_error(mini_copy: Path, monkeypatch) -> None:
-    import forecast.append as append
+    import forecast.data.append as append
 
     before = _log_bytes(mini_copy)
     real_open = os.open
@@ -340,7 +340,7 @@ def test_log_that_cannot_be_opened_is_a_located_error(mini_copy: Path, monkeypat
 def test_log_changed_by_another_program_while_adding(mini_copy: Path, monkeypatch) -> None:
     """An editor rewriting the file between the read and the write: refused, the editor's text
     stays, the row is not written into the middle of it."""
-    import forecast.append as append
+    import forecast.data.append as append
 
     log = scenario_paths("mini", mini_copy)[1] / "evidence.csv"
     validated = append._validated
@@ -357,7 +357,7 @@ def test_log_changed_by_another_program_while_adding(mini_copy: Path, monkeypatc
 
 
 def test_short_write_truncates_back(mini_copy: Path, monkeypatch) -> None:
-    import forecast.append as append
+    import forecast.data.append as append
 
     before = _log_bytes(mini_copy)
     real_write = os.write
@@ -378,7 +378,7 @@ def test_short_write_truncates_back(mini_copy: Path, monkeypatch) -> None:
 def test_new_file_that_cannot_be_linked_leaves_nothing(
     mini_copy: Path, monkeypatch, error: OSError, match: str
 ) -> None:
-    import forecast.append as append
+    import forecast.data.append as append
 
     def fail(*_a):
         raise error
@@ -391,7 +391,7 @@ def test_new_file_that_cannot_be_linked_leaves_nothing(
 
 def test_new_file_is_written_whole(mini_copy: Path, monkeypatch) -> None:
     """``os.write`` may write part of a buffer: the rest is written, the file is complete."""
-    import forecast.append as append
+    import forecast.data.append as append
 
     real_write = os.write
     monkeypatch.setattr(append.os, "write", lambda fd, data: real_write(fd, bytes(data[:7])))

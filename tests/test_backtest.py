@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.backtest import BacktestSettings, plan, run_backtest
-from forecast.evidence import Evidence
-from forecast.inference import SamplerSettings
-from forecast.inputs import load_inputs
-from forecast.links import links_path, load_links
-from forecast.questions import Questions
+from forecast.data.evidence import Evidence
+from forecast.data.inputs import load_inputs
+from forecast.data.questions import Questions
+from forecast.inference.sampling import SamplerSettings
+from forecast.skill.backtest import BacktestSettings, plan, run_backtest
+from forecast.skill.links import links_path, load_links
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 QUICK = SamplerSettings(chains=2, draws=150, tune=150, cores=1)

@@ -19,9 +19,9 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import app
-from forecast.errors import InputError
-from forecast.inputs import load_inputs
-from forecast.scenario import load_scenario
+from forecast.data.errors import InputError
+from forecast.data.inputs import load_inputs
+from forecast.data.scenario import load_scenario
 
 SCENARIO = "israel_russia"
 TOML = f"priors/{SCENARIO}.toml"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecast.errors import InputError
-from forecast.evidence import COLUMNS, load_evidence
-from forecast.inputs import load_inputs
-from forecast.scenario import Scenario, load_scenario
+from forecast.data.errors import InputError
+from forecast.data.evidence import COLUMNS, load_evidence
+from forecast.data.inputs import load_inputs
+from forecast.data.scenario import Scenario, load_scenario
 
 HEADER = ",".join(COLUMNS)
 # A valid row of each family, to start from; the mini fixture holds header + 10 rows (rows 2-11).

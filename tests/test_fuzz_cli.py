@@ -7,7 +7,7 @@ NaN/inf numbers); the command must exit 0, 2, 3 or 4 and never raise. Then one t
 adversarial pass found: markup in user text, a corrupt manifest beside good runs, scenario
 filtering, non-finite what-if levels, ``$`` in labels of the report's figures, a bad scheduler.
 
-The run store is real but fitted without MCMC: ``forecast.update.sample`` is replaced by
+The run store is real but fitted without MCMC: ``forecast.runs.update.sample`` is replaced by
 ``jitter_sample`` (draws scattered around the model's initial point), so a run has every file
 and group a sampled one has, in seconds. Its runs are marked not converged.
 """
@@ -59,9 +59,10 @@ def invoke(*args: str):
 
 
 def jitter_sample(model, settings, on_phase=None, **_kw):
-    """A stand-in for ``forecast.inference.sample``: draws scattered around the initial point,
-    transformed like sampled ones (every free variable and deterministic), diagnosed by the gate."""
-    from forecast.inference import Fit, diagnose, free_parameter_names
+    """A stand-in for ``forecast.inference.sampling.sample``: draws scattered around the initial
+    point, transformed like sampled ones (every free variable and deterministic), diagnosed by the
+    gate."""
+    from forecast.inference.sampling import Fit, diagnose, free_parameter_names
 
     rng = np.random.default_rng(settings.seed)
     outs = model.unobserved_value_vars
@@ -116,16 +117,16 @@ ADDED = {
 def store(tmp_path_factory) -> Path:
     """Two runs of the hostile mini project (before and after a row with hostile text), in a run
     store whose own path holds markup. Read-only: copy it before changing anything."""
-    from forecast.append import append_row
-    from forecast.inference import SamplerSettings
-    from forecast.inputs import load_inputs, scenario_paths
-    from forecast.store import RunStore
-    from forecast.update import run_update
+    from forecast.data.append import append_row
+    from forecast.data.inputs import load_inputs, scenario_paths
+    from forecast.inference.sampling import SamplerSettings
+    from forecast.runs.store import RunStore
+    from forecast.runs.update import run_update
 
     root = hostile_project(tmp_path_factory.mktemp("hostile"))
     store = RunStore(root / "runs [/red] $x$")  # "runs [" / "red] $x$"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("forecast.update.sample", jitter_sample)
+        mp.setattr("forecast.runs.update.sample", jitter_sample)
         run_update(load_inputs("mini", root), store, SamplerSettings(**SETTINGS), cold=True)
         append_row(*scenario_paths("mini", root), "added.csv", ADDED)
         run_update(load_inputs("mini", root), store, SamplerSettings(**SETTINGS), cold=True)
@@ -310,7 +311,7 @@ def test_fuzz_report(store, tmp_path_factory, runs, scenario, run, out):
     holding ``$`` and an output folder holding markup: ``test_dollar_signs_in_labels_...``)."""
     folder = tmp_path_factory.getbasetemp() / "reports" / one_name(out)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("forecast.report.png_data_uri", lambda fig: "data:image/png;base64,")
+        mp.setattr("forecast.report.html.png_data_uri", lambda fig: "data:image/png;base64,")
         invoke("report", *read_options(store, runs, scenario, run), "--out", str(folder))
 
 
@@ -368,7 +369,7 @@ def test_markup_in_an_added_source_is_printed_literally(tmp_path):
 
 def test_update_with_markup_in_the_store_path_exits_not_converged(tmp_path, monkeypatch):
     """The work is done and reported (exit 3, the banner) even when paths hold markup."""
-    monkeypatch.setattr("forecast.update.sample", jitter_sample)
+    monkeypatch.setattr("forecast.runs.update.sample", jitter_sample)
     root = hostile_project(tmp_path)
     runs = tmp_path / "[/red] runs"
     opts = [f"--{k}={v}" for k, v in SETTINGS.items()]
@@ -391,7 +392,7 @@ def test_corrupt_manifests_beside_good_runs(store, tmp_path, monkeypatch):
         assert res.exit_code == 0, (args, res.output)
         for b in bad:
             assert f"warning: skipped a run: {b / 'manifest.json'}" in res.output
-    monkeypatch.setattr("forecast.update.sample", jitter_sample)
+    monkeypatch.setattr("forecast.runs.update.sample", jitter_sample)
     opts = [f"--{k}={v}" for k, v in SETTINGS.items()]
     root = project_of(store)
     res = invoke("update", "-s", "mini", "--root", str(root), "--runs", str(runs), *opts)
@@ -463,7 +464,7 @@ def test_dollar_signs_in_labels_render_the_report_figures(store, tmp_path):
 
 
 def test_bad_scheduler_exits_with_bad_input(tmp_path, monkeypatch):
-    monkeypatch.setattr("forecast.cli.SCHEDULER_TIMEOUT_S", 1)
+    monkeypatch.setattr("forecast.cli.backtest.SCHEDULER_TIMEOUT_S", 1)
     q, c = tmp_path / "q.csv", tmp_path / "c.csv"
     q.write_text(
         "platform,id,title,topic_tags,open_date,close_date,resolve_date,resolution,lead_ref_date\n"

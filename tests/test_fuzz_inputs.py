@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from forecast.errors import InputError
-from forecast.evidence import COLUMNS, KINDS, load_evidence
-from forecast.scenario import Scenario, load_scenario
+from forecast.data.errors import InputError
+from forecast.data.evidence import COLUMNS, KINDS, load_evidence
+from forecast.data.scenario import Scenario, load_scenario
 
 FUZZ = settings(
     max_examples=300,

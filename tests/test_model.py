@@ -12,15 +12,22 @@ from scipy import stats
 from scipy.special import expit, logit
 from sim import MINI_MONTHS, mini_inputs, with_rows
 
-from forecast.design import build_design
-from forecast.model import (
+from forecast.model.build import (
     SOFTPLUS,
     build_model,
     model_data,
     model_structure_key,
     structure_key,
 )
-from forecast.simulate import ForecastRow, Plan, RatioRow, draw_truth, sbc_scenario, simulate
+from forecast.model.design import build_design
+from forecast.skill.simulation import (
+    ForecastRow,
+    Plan,
+    RatioRow,
+    draw_truth,
+    sbc_scenario,
+    simulate,
+)
 
 
 @pytest.fixture(scope="module")
@@ -209,8 +216,8 @@ def test_simulator_draws_the_models_prior(inputs):
     s = inputs.scenario
     d = design(inputs)
     m = build_model(s, d)
-    # intercepts and cutpoints have their priors as Potentials (forecast.model._intercept), which
-    # forward sampling ignores: test_density_at_the_truth_matches_numpy covers them
+    # intercepts and cutpoints have their priors as Potentials (forecast.model.build._intercept),
+    # which forward sampling ignores: test_density_at_the_truth_matches_numpy covers them
     names = [
         "f",
         "tau",

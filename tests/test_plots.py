@@ -13,11 +13,11 @@ from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.text import Annotation
 
-from forecast import plots
-from forecast.explain import Influence, change_since
-from forecast.inference import ESS_MIN, RHAT_MAX
-from forecast.report import run_history
-from forecast.store import RunStore
+from forecast.inference.sampling import ESS_MIN, RHAT_MAX
+from forecast.report import plots
+from forecast.report.html import run_history
+from forecast.runs.explain import Influence, change_since
+from forecast.runs.store import RunStore
 
 
 @pytest.fixture(scope="module")

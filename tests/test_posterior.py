@@ -26,8 +26,8 @@ from sim import (
     with_rows,
 )
 
-from forecast.design import build_design
-from forecast.posterior import project, summarize
+from forecast.model.design import build_design
+from forecast.model.posterior import project, summarize
 
 # --- coherence on synthetic posteriors ---------------------------------------------------------
 
@@ -256,8 +256,8 @@ def test_high_ratings_raise_their_factor(base):
 
 @pytest.mark.fit
 def test_refits_share_one_compiled_model(base):
-    from forecast.inference import PROCESS_CACHE
-    from forecast.model import build_model, model_structure_key
+    from forecast.inference.sampling import PROCESS_CACHE
+    from forecast.model.build import build_model, model_structure_key
 
     inputs, d, _ = base
     key = model_structure_key(build_model(inputs.scenario, d))

@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from forecast.errors import InputError
-from forecast.links import OTHER_TOPIC, Link, links_path, load_links
-from forecast.questions import load_questions
-from forecast.scenario import load_scenario
+from forecast.data.errors import InputError
+from forecast.data.questions import load_questions
+from forecast.data.scenario import load_scenario
+from forecast.skill.links import OTHER_TOPIC, Link, links_path, load_links
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 HEADER_Q = "platform,id,title,topic_tags,open_date,close_date,resolve_date,resolution,lead_ref_date"

@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from sim import FAST, MINI_MONTHS, mini_inputs
 
-from forecast.design import build_design
-from forecast.inference import sample
-from forecast.model import build_model
-from forecast.simulate import ForecastRow, Plan, RatioRow, simulate
+from forecast.inference.sampling import sample
+from forecast.model.build import build_model
+from forecast.model.design import build_design
+from forecast.skill.simulation import ForecastRow, Plan, RatioRow, simulate
 
 pytestmark = pytest.mark.slow  # one fit of a month-by-month simulated log: minutes on 2 cores
 

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import EXIT_BAD_INPUT, app
-from forecast.report import convergence
+from forecast.report.html import convergence
 
 runner = CliRunner()
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import needs
 import pytest
 
-from forecast.report import write_report
-from forecast.store import RunStore
+from forecast.report.html import write_report
+from forecast.runs.store import RunStore
 
 ARGS = [
     "--headless",

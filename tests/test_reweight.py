@@ -13,17 +13,17 @@ import numpy as np
 import pytest
 from sim import FAST, MINI_MONTHS, chain_draw, mean_se, mini_inputs, projection, with_rows
 
-import forecast.inference as inference
-from forecast.append import append_row
-from forecast.design import build_design
-from forecast.inference import Diagnostics, Fit, SamplerSettings, escalate, sample
-from forecast.inputs import load_inputs, scenario_paths
-from forecast.loglik import add_log_likelihood
-from forecast.model import build_model
-from forecast.report import convergence
-from forecast.reweight import _diagnostics, find_base, reweight, systematic_resample
-from forecast.store import RunStore
-from forecast.update import run_update
+import forecast.inference.sampling as inference
+from forecast.data.append import append_row
+from forecast.data.inputs import load_inputs, scenario_paths
+from forecast.inference.reweighting import _diagnostics, find_base, reweight, systematic_resample
+from forecast.inference.sampling import Diagnostics, Fit, SamplerSettings, escalate, sample
+from forecast.model.build import build_model
+from forecast.model.design import build_design
+from forecast.model.loglik import add_log_likelihood
+from forecast.report.html import convergence
+from forecast.runs.store import RunStore
+from forecast.runs.update import run_update
 
 BASE = {
     "max_rhat": 1.003,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from forecast.errors import InputError, Problem
-from forecast.scenario import Scenario, load_scenario, parse_scenario
+from forecast.data.errors import InputError, Problem
+from forecast.data.scenario import Scenario, load_scenario, parse_scenario
 
 TENSION = "[factors.tension]"
 VOLATILITY = (

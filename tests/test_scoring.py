@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from forecast.scoring import bootstrap_difference, brier, log_loss, reliability
+from forecast.skill.scoring import bootstrap_difference, brier, log_loss, reliability
 
 
 def test_brier_by_hand():

@@ -25,8 +25,12 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from forecast import backtest
-from forecast.backtest import (
+from forecast.data.evidence import Evidence, load_evidence
+from forecast.data.questions import Questions, load_questions
+from forecast.data.scenario import load_scenario
+from forecast.inference.sampling import Diagnostics, SamplerSettings
+from forecast.skill import backtest
+from forecast.skill.backtest import (
     BacktestSettings,
     _base_rate,
     _flags,
@@ -41,13 +45,9 @@ from forecast.backtest import (
     scenario_months,
     score_lead,
 )
-from forecast.calibration import Calibrated
-from forecast.evidence import Evidence, load_evidence
-from forecast.inference import Diagnostics, SamplerSettings
-from forecast.links import links_path, load_links
-from forecast.questions import Questions, load_questions
-from forecast.scenario import load_scenario
-from forecast.scoring import bootstrap_difference, brier, log_loss, reliability
+from forecast.skill.calibration import Calibrated
+from forecast.skill.links import links_path, load_links
+from forecast.skill.scoring import bootstrap_difference, brier, log_loss, reliability
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 MARCH = pd.Period("2023-03", "M")

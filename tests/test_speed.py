@@ -11,11 +11,11 @@ import pytest
 import scipy.special
 from sim import FAST, MINI_MONTHS, chain_draw, mean_se, mini_inputs, projection, with_rows
 
-from forecast.design import build_design
-from forecast.inference import CompileCache, sample
-from forecast.inputs import load_inputs
-from forecast.model import build_model, model_structure_key
-from forecast.numba_ops import digamma
+from forecast.data.inputs import load_inputs
+from forecast.inference.sampling import CompileCache, sample
+from forecast.model.build import build_model, model_structure_key
+from forecast.model.design import build_design
+from forecast.model.numba_ops import digamma
 
 # six months of strong positive events on `appetite`: moves deal:alpha well beyond MC error
 ROWS = [dict(month=t, kind="event", target="appetite", value=3.0) for t in range(12, 18)]
@@ -73,7 +73,7 @@ def test_cache_reuses_same_structure_and_rebuilds_when_the_scenario_changes(mini
         compiled.append(model_structure_key(model))
         return FakeCompiled()
 
-    monkeypatch.setattr("forecast.inference.compile_nutpie", fake_compile)
+    monkeypatch.setattr("forecast.inference.sampling.compile_nutpie", fake_compile)
     cache = CompileCache()
     inputs = load_inputs("mini", mini_copy)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from forecast.store import (
+from forecast.runs.store import (
     FORMAT_VERSION,
     CorruptRunWarning,
     RunStore,
@@ -23,7 +23,7 @@ from forecast.store import (
     new_run_id,
 )
 
-# The keys every run manifest has (forecast.update writes them; the store requires them).
+# The keys every run manifest has (forecast.runs.update writes them; the store requires them).
 META = {
     "scenario": "mini",
     "created_at": "2026-01-01T00:00:00+00:00",
@@ -119,7 +119,7 @@ KILL_SCRIPT = (
     + """
 import sys, time
 from pathlib import Path
-from forecast.store import RunStore, new_run_id
+from forecast.runs.store import RunStore, new_run_id
 store = RunStore(sys.argv[1])
 print("ready", flush=True)
 def write(folder: Path) -> None:
@@ -247,8 +247,8 @@ def test_find_base_skips_unreadable_and_altered_runs(tmp_path):
     """The warm update's base search tolerates damaged runs beside good ones."""
     from dataclasses import asdict
 
-    from forecast.inference import SamplerSettings
-    from forecast.reweight import find_base
+    from forecast.inference.reweighting import find_base
+    from forecast.inference.sampling import SamplerSettings
 
     settings = SamplerSettings()
     base = meta(structure_key="s", sampler=asdict(settings))

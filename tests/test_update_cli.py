@@ -234,7 +234,7 @@ def test_sigkilled_updates_leave_store_consistent(tmp_path):
     import signal
     import time
 
-    from forecast.store import RunStore
+    from forecast.runs.store import RunStore
 
     shutil.copytree(FIXTURE / "priors", tmp_path / "priors")
     shutil.copytree(FIXTURE / "data", tmp_path / "data")

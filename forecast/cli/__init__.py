@@ -1,0 +1,21 @@
+"""The command line: one Typer app (``app.py``), one module per command group registering on it."""
+
+# Imported in the order the commands are listed by ``forecast --help``.
+# isort: off
+from forecast.cli import check, update, read, report, evidence, backtest  # noqa: F401
+
+# isort: on
+from forecast.cli.app import EXIT_BAD_INPUT, EXIT_BUSY, EXIT_NOT_CONVERGED, EXIT_OK, app
+from forecast.cli.backtest import MAX_LEAD_DAYS, SCHEDULER_TIMEOUT_S
+from forecast.cli.read import MAX_WHATIF_LEVEL
+
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_BUSY",
+    "EXIT_NOT_CONVERGED",
+    "EXIT_OK",
+    "MAX_LEAD_DAYS",
+    "MAX_WHATIF_LEVEL",
+    "SCHEDULER_TIMEOUT_S",
+    "app",
+]

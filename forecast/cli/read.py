@@ -1,0 +1,379 @@
+"""Read commands on stored runs: ``summary``, ``history``, ``explain``, ``whatif``."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from forecast.cli.app import (
+    Format,
+    FormatOpt,
+    InputError,
+    ReadScenarioOpt,
+    RunOpt,
+    RunsOpt,
+    _bad_input,
+    _e,
+    _fail,
+    _not_converged_banner,
+    _print_json,
+    _select,
+    app,
+    err,
+    out,
+)
+
+# A what-if holds factors at levels in standard units (a factor's typical spread is about 1).
+# Beyond 10 the hazards are saturated (P is 0 or 1 whatever the exact level) and exp() overflows
+# soon after, so a larger --set value is a typo, not a scenario.
+MAX_WHATIF_LEVEL = 10.0
+
+
+@app.command()
+def summary(
+    runs: RunsOpt = Path("runs"),
+    scenario: ReadScenarioOpt = None,
+    run_id: RunOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Print a run's forecasts (default: the scenario's latest) with its convergence status.
+
+    Examples:
+      forecast summary --runs runs
+      forecast summary --runs runs --format json | jq '.forecasts[0]'
+      forecast summary --scenario mini --run 20260801T060000123456Z-0123abcd
+    """
+    from forecast.runs.update import forecast_records
+
+    run = _select(runs, scenario, run_id, last=1)[-1]
+    m = run.manifest
+    records = forecast_records(run)
+    if format is Format.json:
+        keys = ("created_at", "scenario", "input_hash", "seed", "origin_date", "wall_time_s")
+        body = {
+            "run": {
+                "id": run.id,
+                "converged": m["converged"],
+                "diagnostics": m["diagnostics"],
+                **{k: m.get(k) for k in keys},
+            },
+            "forecasts": records,
+        }
+        _print_json(body)
+        return
+    if m["converged"]:
+        d = m["diagnostics"]
+        out.print(
+            f"[bold]Run {_e(run.id)}[/bold] ({_e(m['scenario'])}, evidence to"
+            f" {_e(m.get('origin_date'))}) [green]converged[/green]: R-hat {d['max_rhat']:.3f}, "
+            f"min ESS {min(d['min_ess_bulk'], d['min_ess_tail']):.0f}, 0 divergences"
+        )
+        if d.get("method") == "psis":
+            reused = m.get("reused")
+            note = reused.get("posterior", "") if isinstance(reused, dict) else ""
+            out.print(f"warm update: {_e(note)}")
+    else:
+        out.print(f"[bold]Run {_e(run.id)}[/bold] ({_e(m['scenario'])})")
+        _not_converged_banner(m)
+    horizons = sorted({r["horizon_months"] for r in records})
+    t = Table(title="P(outcome by horizon) — mean [90% interval]")
+    t.add_column("outcome")
+    t.add_column("candidate")
+    for h in horizons:
+        t.add_column(f"{h} mo", justify="right")
+    rows: dict[tuple, dict] = {}
+    for r in records:
+        rows.setdefault((r["outcome"], r["candidate"]), {})[r["horizon_months"]] = r
+    for (o, c), by_h in rows.items():
+        cells = [
+            _e(f"{by_h[h]['probability']:.0%} [{by_h[h]['lower']:.0%}–{by_h[h]['upper']:.0%}]")
+            if h in by_h
+            else "-"
+            for h in horizons
+        ]
+        t.add_row(
+            _e(o) if c is None else "",
+            _e(c or "(any open)") if rows_has_candidates(rows, o) else "",
+            *cells,
+        )
+    out.print(t)
+
+
+def rows_has_candidates(rows: dict, outcome: str) -> bool:
+    return any(o == outcome and c is not None for o, c in rows)
+
+
+def _headline(records: list[dict], horizon: int) -> dict[str, float]:
+    """Outcome-level probability at one horizon (candidate rows left out)."""
+    return {
+        r["outcome"]: r["probability"]
+        for r in records
+        if r["candidate"] is None and r["horizon_months"] == horizon
+    }
+
+
+@app.command()
+def history(
+    runs: RunsOpt = Path("runs"),
+    scenario: ReadScenarioOpt = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="Last run to list (default: the latest).")
+    ] = None,
+    horizon: Annotated[int, typer.Option(help="Horizon (months) of the headline numbers.")] = 12,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Every run of a scenario: date, convergence, headline probabilities and the change since
+    the run before.
+
+    Examples:
+      forecast history --runs runs
+      forecast history --runs runs --scenario mini --horizon 24 --format json
+    """
+    from forecast.runs.update import forecast_records
+
+    entries, prev = [], None
+    for run in _select(runs, scenario, run_id):
+        head = _headline(forecast_records(run), horizon)
+        change = {k: v - prev[k] for k, v in head.items() if prev and k in prev}
+        entries.append(
+            {
+                "id": run.id,
+                "created_at": run.manifest["created_at"],
+                "origin_date": run.manifest.get("origin_date"),
+                "converged": run.manifest["converged"],
+                "evidence_rows": run.manifest.get("evidence_rows"),
+                "probability": head,
+                "change": change,
+            }
+        )
+        prev = head
+    if format is Format.json:
+        _print_json({"horizon_months": horizon, "runs": entries})
+        return
+    outcomes = list(entries[-1]["probability"])
+    t = Table(title=f"P(outcome within {horizon} months) by run (change since previous run)")
+    t.add_column("run")
+    t.add_column("evidence to")
+    t.add_column("converged")
+    for o in outcomes:
+        t.add_column(_e(o.replace("_", " ")), justify="right")
+    for e in entries:
+        cells = []
+        for o in outcomes:
+            p, c = e["probability"].get(o), e["change"].get(o)
+            cells.append(
+                "-" if p is None else f"{p:.0%}" + (f" ({c:+.0%})" if c is not None else "")
+            )
+        conv = "[green]yes[/green]" if e["converged"] else "[bold red]NO[/bold red]"
+        t.add_row(_e(e["id"]), _e(e["origin_date"]), conv, *cells)
+    out.print(t)
+
+
+def _split_target(target: str) -> tuple[str, str | None]:
+    o, _, c = target.partition(":")
+    return o, c or None
+
+
+@app.command()
+def explain(
+    target: Annotated[str, typer.Argument(help="OUTCOME or OUTCOME:CANDIDATE.")],
+    runs: RunsOpt = Path("runs"),
+    scenario: ReadScenarioOpt = None,
+    run_id: RunOpt = None,
+    top: Annotated[int, typer.Option(min=0, help="How many evidence groups to list.")] = 10,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Which evidence moved this outcome's forecast (PSIS on stored log-likelihoods, no refit).
+
+    Shows the change since the scenario's previous run attributed to the rows added since then,
+    and the influence of each evidence group (kind:target) in the run's fit.
+
+    Examples:
+      forecast explain accords_expansion --runs runs
+      forecast explain accords_expansion:saudi_arabia --format json
+    """
+    from forecast.runs.explain import K_HAT_OK, change_since, influences
+
+    found = _select(runs, scenario, run_id, last=2)
+    run = found[-1]
+    outcome, candidate = _split_target(target)
+    try:
+        infl = influences(run, outcome, candidate)
+        change = change_since(run, found[-2], outcome, candidate) if len(found) > 1 else None
+        frame = run.inputs().evidence.frame
+    except KeyError as exc:
+        _fail(str(exc.args[0]) if exc.args else str(exc))
+    except InputError as exc:
+        _bad_input(exc)
+
+    def row_info(r: int) -> dict:
+        x = frame.loc[r]
+        return {
+            "file": x["file"].split("/")[-1],
+            "row": int(x["row"]),
+            "date": x["date"].date().isoformat(),
+            "kind": x["kind"],
+            "target": x["target"],
+            "value": float(x["value"]),
+            "source": x["source"],
+            "source_url": x["source_url"],
+        }
+
+    def infl_json(i) -> dict:
+        return {
+            "label": i.label,
+            "effect": i.effect,
+            "k_hat": i.k_hat,
+            "reliable": i.reliable,
+            "rows": len(i.rows),
+        }
+
+    if format is Format.json:
+        body: dict = {"run": run.id, "target": target, "groups": [infl_json(i) for i in infl[:top]]}
+        if change is not None:
+            body["since_previous"] = {
+                "previous": change.previous,
+                "current": change.current,
+                "added_rows": [row_info(r) for r in change.added_rows],
+                "joint": infl_json(change.joint) if change.joint else None,
+                "by_row": [{**infl_json(i), "row": row_info(i.rows[0])} for i in change.by_row],
+            }
+        _print_json(body)
+        return
+    horizons = sorted(infl[0].effect) if infl else []
+    if change is not None:
+        out.print(f"[bold]{_e(target)}[/bold]: change since run {_e(found[-2].id)}")
+        for h in horizons:
+            a, b = change.previous.get(h), change.current.get(h)
+            if a is not None and b is not None:
+                out.print(f"  {h:>2} months: {a:.1%} → {b:.1%} ({b - a:+.1%})")
+        if change.added_rows:
+            t = Table(title=f"{len(change.added_rows)} evidence row(s) added since; effect of each")
+            t.add_column("row")
+            t.add_column("date")
+            t.add_column("kind:target")
+            t.add_column("value", justify="right")
+            for h in horizons:
+                t.add_column(f"Δ {h} mo", justify="right")
+            t.add_column("k̂", justify="right")
+            t.add_column("source")
+            for i in change.by_row[:top]:
+                ri = row_info(i.rows[0])
+                t.add_row(
+                    _e(f"{ri['file']}:{ri['row']}"),
+                    _e(ri["date"]),
+                    _e(f"{ri['kind']}:{ri['target']}"),
+                    f"{ri['value']:g}",
+                    *[f"{i.effect[h]:+.1%}" for h in horizons],
+                    _khat(i.k_hat, K_HAT_OK),
+                    _e(f"{ri['source']} {ri['source_url']}"),
+                )
+            out.print(t)
+        else:
+            out.print("  no evidence rows were added (the change comes from refitting alone)")
+    t = Table(title=f"Influence of each evidence group on {_e(target)} in run {_e(run.id)}")
+    t.add_column("evidence group")
+    t.add_column("rows", justify="right")
+    for h in horizons:
+        t.add_column(f"Δ {h} mo", justify="right")
+    t.add_column("k̂", justify="right")
+    for i in infl[:top]:
+        t.add_row(
+            _e(i.label),
+            str(len(i.rows)),
+            *[f"{i.effect[h]:+.1%}" for h in horizons],
+            _khat(i.k_hat, K_HAT_OK),
+        )
+    out.print(t)
+    if any(not i.reliable for i in infl[:top]):
+        err.print(
+            f"[yellow]k̂ > {K_HAT_OK} marks groups whose effect PSIS cannot estimate "
+            "reliably: refit without them to measure it.[/yellow]"
+        )
+
+
+def _khat(k: float, ok: float) -> str:
+    return f"{k:.2f}" if k <= ok else f"[yellow]{k:.2f} (refit)[/yellow]"
+
+
+@app.command()
+def whatif(
+    set_: Annotated[
+        list[str],
+        typer.Option(
+            "--set",
+            help=f"FACTOR=VALUE in standard units, |VALUE| <= {MAX_WHATIF_LEVEL:g}.",
+        ),
+    ],
+    runs: RunsOpt = Path("runs"),
+    scenario: ReadScenarioOpt = None,
+    run_id: RunOpt = None,
+    format: FormatOpt = Format.table,
+) -> None:
+    """Forecasts if factors were held at given levels from now on, beside the unconditional ones.
+
+    Computed from a run's posterior draws (default: the scenario's latest run), without refitting.
+
+    Examples:
+      forecast whatif --set us_mideast_commitment=1.5
+      forecast whatif --set russia_regional_leverage=-1 --set iran_hostility=2 --format json
+    """
+    from forecast.runs.what_if import whatif as run_whatif
+
+    hold = _parse_hold(set_)
+    run = _select(runs, scenario, run_id, last=1)[-1]
+    try:
+        table = run_whatif(run, hold)
+    except KeyError as exc:
+        _fail(str(exc.args[0]) if exc.args else str(exc))
+    except InputError as exc:
+        _bad_input(exc)
+    if format is Format.json:
+        recs = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+        _print_json({"run": run.id, "hold": hold, "forecasts": recs})
+        return
+    if not run.manifest["converged"]:
+        _not_converged_banner(run.manifest)
+    held = ", ".join(f"{k} = {v:g}" for k, v in hold.items())
+    t = Table(title=f"What if {_e(held)} (standard units) from the origin on")
+    for c in ("outcome", "candidate", "horizon", "forecast", "what-if", "change"):
+        t.add_column(c, justify="right" if c not in ("outcome", "candidate") else "left")
+    for r in table.itertuples(index=False):
+        cand = r.candidate if isinstance(r.candidate, str) else ""
+        t.add_row(
+            _e(r.outcome),
+            _e(cand),
+            f"{r.horizon_months} mo",
+            f"{r.probability:.0%}",
+            f"{r.probability_whatif:.0%}",
+            f"{r.change:+.0%}",
+        )
+    out.print(t)
+
+
+def _parse_hold(items: list[str]) -> dict[str, float]:
+    """``--set FACTOR=VALUE`` options as ``{factor: level}``; exits with the bad-input code on a
+    value that is not a finite number within ``MAX_WHATIF_LEVEL`` or a factor given twice."""
+    hold: dict[str, float] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            value, sep = math.nan, ""
+        if not sep or not name:
+            _fail(f"--set expects FACTOR=NUMBER, got {item!r}")
+        if not math.isfinite(value) or abs(value) > MAX_WHATIF_LEVEL:
+            _fail(
+                f"--set {item!r}: the level of {name!r} must be a finite number of standard units"
+                f" between -{MAX_WHATIF_LEVEL:g} and {MAX_WHATIF_LEVEL:g}"
+            )
+        if name in hold:
+            _fail(f"--set {item!r}: {name!r} is already set to {hold[name]:g}")
+        hold[name] = value
+    return hold

@@ -1,0 +1,55 @@
+"""``forecast report``: a self-contained HTML report of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from forecast.cli.app import (
+    InputError,
+    ReadScenarioOpt,
+    RunOpt,
+    RunsOpt,
+    _bad_input,
+    _e,
+    _fail,
+    _not_converged_banner,
+    _select,
+    app,
+    err,
+)
+
+
+@app.command()
+def report(
+    runs: RunsOpt = Path("runs"),
+    scenario: ReadScenarioOpt = None,
+    run_id: RunOpt = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder to write index.html into.")] = Path(
+        "report"
+    ),
+) -> None:
+    """Write a self-contained HTML report of a run (default: the scenario's latest run) in one
+    folder, no network needed.
+
+    Headline forecasts with intervals, convergence in plain words, the forecast history, factor
+    paths, what moved since the previous run and its evidence, the evidence log and the manifest.
+
+    Examples:
+      forecast report --runs runs --out report
+      forecast report --runs runs --out shared/forecast-report   # then send the folder
+    """
+    from forecast.report.html import write_report
+
+    found = _select(runs, scenario, run_id)
+    try:
+        page = write_report(found, out)
+    except OSError as exc:
+        _fail(f"{out}: cannot write the report ({exc.strerror or exc})")
+    except InputError as exc:
+        _bad_input(exc)
+    if not found[-1].manifest["converged"]:
+        _not_converged_banner(found[-1].manifest)
+    err.print(f"Wrote {_e(page)}")

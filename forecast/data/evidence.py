@@ -1,0 +1,536 @@
+"""The evidence log (``data/<name>/*.csv``): dated, sourced observations checked against a scenario.
+
+Every file shares one set of columns. Required: ``date, kind, target, value, source, source_url``;
+optional: ``horizon_months`` (forecast, likelihood_ratio), ``exposure_days`` (count), ``forecaster``
+(forecast), ``note``. Rows are numbered as a spreadsheet user counts them (the header is row 1).
+
+``source_url`` holds one or more http(s) URLs separated by ``;`` (conventionally `` ; ``). A count
+row covers the days ``date .. date + exposure_days - 1`` (default: to the end of ``date``'s month);
+two count rows of the same indicator may not cover the same day.
+
+Every problem in every file is collected and raised together as one ``InputError``; each names
+its file, row and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import stat
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pandas as pd
+
+from forecast.data.errors import InputError, Problem
+from forecast.data.scenario import Scenario
+
+REQUIRED = ("date", "kind", "target", "value", "source", "source_url")
+OPTIONAL = ("horizon_months", "exposure_days", "forecaster", "note")
+COLUMNS = REQUIRED + OPTIONAL
+KINDS = ("indicator", "count", "rating", "event", "forecast", "resolution", "likelihood_ratio")
+DATE_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$", re.ASCII)
+NUMBER_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,4})?$", re.ASCII)
+WHOLE_RE = re.compile(r"^\d{1,9}$", re.ASCII)
+URL_SPLIT_RE = re.compile(r"\s*;\s*")
+MAX_EVENT_STRENGTH = 3
+MAX_HORIZON_MONTHS = 1200
+MAX_ENCODING_PROBLEMS = 10  # per file; the rest are summarized in one problem
+FRAME_COLUMNS = (
+    "file",
+    "row",
+    "date",
+    "month",
+    "kind",
+    "target",
+    "outcome",
+    "candidate",
+    "value",
+    "horizon_months",
+    "exposure_days",
+    "forecaster",
+    "source",
+    "source_url",
+    "note",
+)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Validated evidence rows as a tidy frame, plus the files they came from.
+
+    ``frame`` columns: file, row, date, month, kind, target, outcome, candidate, value,
+    horizon_months, exposure_days, forecaster, source, source_url, note.
+    ``value`` is numeric for every kind (a rating's level index, an event's signed strength).
+    """
+
+    frame: pd.DataFrame
+    files: tuple[Path, ...]
+
+    def of_kind(self, kind: str) -> pd.DataFrame:
+        return self.frame[self.frame["kind"] == kind]
+
+    def until(self, cutoff: date) -> Evidence:
+        """The rows known on ``cutoff``: dated on or before it, and counts whose whole exposure
+        period has ended by then (a count covering later days would carry later events)."""
+        fr = self.frame
+        when = pd.Timestamp(cutoff)
+        start = pd.to_datetime(fr["date"])
+        month_end = start + pd.offsets.MonthEnd(0)
+        days = pd.to_numeric(fr["exposure_days"], errors="coerce")
+        covered = (start + pd.to_timedelta(days - 1, unit="D")).where(days.notna(), month_end)
+        keep = (start <= when) & ((fr["kind"] != "count") | (covered <= when))
+        return Evidence(frame=fr[keep].reset_index(drop=True), files=self.files)
+
+    @property
+    def last_month(self) -> int:
+        """Index of the latest month with evidence (the forecast origin)."""
+        return int(self.frame["month"].max()) if len(self.frame) else 0
+
+
+def _parse_date(text: str) -> date | None:
+    """``YYYY-MM-DD`` or ``YYYY-MM`` (the first of the month); ``None`` if not a real date."""
+    m = DATE_RE.match(text)
+    if not m:
+        return None
+    y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3) or 1)
+    try:
+        return date(y, mo, d)
+    except ValueError:
+        return None
+
+
+def _number(text: str) -> float | None:
+    """A plain decimal number (``12``, ``-0.5``, ``1e3``); ``None`` for anything else."""
+    if not NUMBER_RE.match(text):
+        return None
+    v = float(text)
+    return v if math.isfinite(v) else None
+
+
+def _is_whole(v: float) -> bool:
+    return v == int(v)
+
+
+def _month_end(d: date) -> date:
+    nxt = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return nxt - timedelta(days=1)
+
+
+def _is_url(u: str) -> bool:
+    if not u or any(c.isspace() or ord(c) < 32 for c in u):
+        return False
+    try:
+        parts = urlsplit(u)
+        host = parts.hostname
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(host)
+
+
+def split_urls(text: str) -> list[str]:
+    """The URLs of a ``source_url`` cell, split on ``;`` (with or without spaces around it)."""
+    return URL_SPLIT_RE.split(text.strip())
+
+
+class _RowChecker:
+    """Validates one row's fields against the scenario and returns its tidy record."""
+
+    def __init__(self, scenario: Scenario):
+        self.s = scenario
+
+    def check(self, rec: dict[str, str], add) -> dict | None:
+        """Report every problem of the row through ``add(field, message)``; ``None`` if any."""
+        s = self.s
+        out: dict = {}
+        ok = True
+        d = _parse_date(rec["date"])
+        if d is None:
+            add("date", f"not a real date (YYYY-MM-DD or YYYY-MM): {rec['date']!r}")
+            ok = False
+        elif not s.start_date <= d <= s.end_date:
+            add("date", f"{d.isoformat()} is outside the scenario span {s.start}..{s.end}")
+            ok = False
+            d = None
+        else:
+            out["date"] = pd.Timestamp(d)
+            out["month"] = s.month_index(d)
+        for key in ("source", "source_url"):
+            if not rec[key]:
+                add(key, "required: every row names its source")
+                ok = False
+        if rec["source_url"]:
+            bad = [u for u in split_urls(rec["source_url"]) if not _is_url(u)]
+            if bad:
+                add(
+                    "source_url",
+                    f"not an http(s) URL: {bad[0]!r} (separate several URLs with ' ; ')",
+                )
+                ok = False
+        kind = rec["kind"]
+        if kind not in KINDS:
+            add("kind", f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+            return None
+        ok = self._target_value(kind, rec, out, add) and ok
+        ok = self._horizon(kind, rec, out, add) and ok
+        ok = self._exposure(kind, rec, d, out, add) and ok
+        if kind == "forecast" and not rec["forecaster"]:
+            add("forecaster", "required for forecast rows (who made the forecast)")
+            ok = False
+        out["forecaster"] = rec["forecaster"] or None
+        return out if ok else None
+
+    def _target_value(self, kind: str, rec: dict[str, str], out: dict, add) -> bool:
+        s = self.s
+        target, value_text = rec["target"], rec["value"]
+        out.update(outcome=None, candidate=None)
+        if kind in ("indicator", "count", "rating"):
+            ind = s.indicators.get(target)
+            want = {"indicator": "normal", "count": "count", "rating": "rating"}[kind]
+            if ind is None:
+                known = ", ".join(n for n, i in s.indicators.items() if i.likelihood == want)
+                add("target", f"unknown {want} indicator {target!r} (known: {known or 'none'})")
+                return False
+            if ind.likelihood != want:
+                add("target", f"indicator {target!r} is a {ind.likelihood} indicator, not {kind}")
+                return False
+            if kind == "rating":
+                assert ind.levels is not None
+                if value_text not in ind.levels:
+                    add(
+                        "value",
+                        f"{value_text!r} is not a level of {target} ({', '.join(ind.levels)})",
+                    )
+                    return False
+                out["value"] = float(ind.levels.index(value_text))
+                return True
+            v = _number(value_text)
+            if v is None:
+                add("value", f"not a number: {value_text!r}")
+                return False
+            if kind == "count" and (v < 0 or not _is_whole(v)):
+                add("value", f"a count must be a whole number >= 0, got {value_text!r}")
+                return False
+            if kind == "indicator" and ind.transform == "log" and v <= 0:
+                add("value", f"must be > 0 for a log-transformed indicator, got {value_text!r}")
+                return False
+            out["value"] = v
+            return True
+        if kind == "event":
+            if target not in s.factors:
+                add("target", f"unknown factor {target!r} (known: {', '.join(s.factors)})")
+                return False
+            v = _number(value_text)
+            if v is None or not _is_whole(v) or v == 0 or abs(v) > MAX_EVENT_STRENGTH:
+                add("value", f"an event is a signed strength -3..-1 or 1..3, got {value_text!r}")
+                return False
+            out["value"] = v
+            return True
+        # forecast, resolution, likelihood_ratio: the target is an outcome[:candidate]
+        outcome, sep, candidate = target.partition(":")
+        o = s.outcomes.get(outcome)
+        if o is None:
+            add("target", f"unknown outcome {outcome!r} (known: {', '.join(s.outcomes)})")
+            return False
+        if sep and candidate not in o.candidates:
+            known = ", ".join(o.candidates) or "none"
+            add("target", f"outcome {outcome!r} has no candidate {candidate!r} (known: {known})")
+            return False
+        if o.kind == "state":
+            add(
+                "target",
+                f"{outcome!r} is a state outcome; give evidence on its measure {o.measure!r}",
+            )
+            return False
+        out.update(outcome=outcome, candidate=candidate or None)
+        v = _number(value_text)
+        if kind == "resolution":
+            if value_text not in ("0", "1"):
+                add("value", f"a resolution is 1 (true as of date) or 0, got {value_text!r}")
+                return False
+            if o.candidates and not candidate and value_text == "1" and o.kind == "event":
+                add("target", "say which candidate happened (outcome:candidate)")
+                return False
+        elif kind == "forecast" and (v is None or not 0 < v < 1):
+            add("value", f"a probability strictly between 0 and 1, got {value_text!r}")
+            return False
+        elif kind == "likelihood_ratio" and (v is None or v <= 0):
+            add("value", f"a likelihood ratio must be a number > 0, got {value_text!r}")
+            return False
+        assert v is not None
+        out["value"] = v
+        return True
+
+    def _horizon(self, kind: str, rec: dict[str, str], out: dict, add) -> bool:
+        out["horizon_months"] = None
+        h = rec["horizon_months"]
+        if kind in ("forecast", "likelihood_ratio"):
+            if not WHOLE_RE.match(h) or not 0 < int(h) <= MAX_HORIZON_MONTHS:
+                add(
+                    "horizon_months",
+                    f"required for {kind}: whole months 1..{MAX_HORIZON_MONTHS}, got {h!r}",
+                )
+                return False
+            out["horizon_months"] = int(h)
+        elif h:
+            add("horizon_months", f"not used by kind {kind!r}")
+            return False
+        return True
+
+    def _exposure(self, kind: str, rec: dict[str, str], d: date | None, out: dict, add) -> bool:
+        out["exposure_days"] = None
+        e = rec["exposure_days"]
+        if kind != "count":
+            if e:
+                add("exposure_days", f"not used by kind {kind!r}")
+                return False
+            return True
+        if e:
+            ev = _number(e)
+            if ev is None or ev <= 0 or not _is_whole(ev):
+                add("exposure_days", f"a whole number of days > 0, got {e!r}")
+                return False
+            if d is not None and ev > (self.s.end_date - d).days + 1:
+                add("exposure_days", "the counted period runs past the scenario's end")
+                return False
+            out["exposure_days"] = ev
+        elif d is not None:
+            out["exposure_days"] = float((_month_end(d) - d).days + 1)
+        return True
+
+
+def _bad_text(text: str) -> str | None:
+    """Why a decoded cell is not clean UTF-8 text (undecodable bytes or NUL), else ``None``."""
+    for c in text:
+        if "\udc80" <= c <= "\udcff":
+            return f"not UTF-8 (byte 0x{ord(c) - 0xDC00:02x}); save the file as UTF-8"
+        if c == "\x00":
+            return "contains a NUL byte (a binary or UTF-16 file?); save the file as UTF-8"
+    return None
+
+
+def _looks_utf16(raw: bytes) -> bool:
+    return raw[:2] in (b"\xff\xfe", b"\xfe\xff") or raw[:200].count(b"\x00") > len(raw[:200]) // 4
+
+
+def read_evidence_file(path: Path, scenario: Scenario, problems: list[Problem]) -> list[dict]:
+    """Parse one evidence CSV, appending every problem found to ``problems``."""
+    name = str(path)
+
+    def file_problem(field: str, msg: str) -> list[dict]:
+        problems.append(Problem(name, "(file)", field, msg))
+        return []
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return file_problem("file", exc.strerror or str(exc))
+    if _looks_utf16(raw):
+        return file_problem("encoding", "looks like UTF-16 (or binary): save the file as UTF-8")
+    # Undecodable bytes become lone surrogates, so they can be reported by row and column.
+    text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="surrogateescape")
+    if not text.strip():
+        return file_problem("file", "empty file: expected a header row")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[list[str]] = []
+    try:
+        rows.extend(reader)
+    except csv.Error as exc:
+        row = len(rows) + 1
+        problems.append(Problem(name, row, "(row)", f"malformed CSV: {exc}"))
+    if not rows:
+        return []
+    header = [h.strip() for h in rows[0]]
+    fatal = False  # header problems that make the rows unreadable (unknown columns are not)
+    why = next(filter(None, map(_bad_text, header)), None)
+    if why:  # not a text header: column checks would only add noise
+        problems.append(Problem(name, 1, "(header)", why))
+        return []
+    counts = Counter(header)
+    for col, n in counts.items():
+        if col not in COLUMNS:
+            problems.append(Problem(name, 1, col or "(blank)", "unknown column"))
+        if n > 1:
+            problems.append(Problem(name, 1, col or "(blank)", f"column appears {n} times"))
+            fatal = True
+    for col in REQUIRED:
+        if col not in counts:
+            problems.append(Problem(name, 1, col, "missing required column"))
+            fatal = True
+    if fatal:
+        return []
+    checker = _RowChecker(scenario)
+    records = []
+    n_encoding = 0
+    for i, fields in enumerate(rows[1:], start=2):
+        if not fields or all(not f.strip() for f in fields):
+            continue  # blank line
+        if len(fields) != len(header):
+            more_less = "missing" if len(fields) < len(header) else "extra"
+            problems.append(
+                Problem(
+                    name,
+                    i,
+                    "(row)",
+                    f"has {len(fields)} fields but the header has {len(header)} "
+                    f"({more_less} commas, or a comma inside an unquoted value?)",
+                )
+            )
+            continue
+        rec = dict.fromkeys(COLUMNS, "")
+        rec.update({h: f.strip() for h, f in zip(header, fields, strict=True)})
+        bad_cells = [(h, why) for h, f in rec.items() if (why := _bad_text(f))]
+        for h, why in bad_cells:
+            n_encoding += 1
+            if n_encoding <= MAX_ENCODING_PROBLEMS:
+                problems.append(Problem(name, i, h, why))
+        if bad_cells:
+            continue
+
+        def add(field: str, msg: str, _i: int = i) -> None:
+            problems.append(Problem(name, _i, field, msg))
+
+        out = checker.check(rec, add)
+        if out is None:
+            continue
+        out.update(
+            file=name,
+            row=i,
+            kind=rec["kind"],
+            target=rec["target"],
+            source=rec["source"],
+            source_url=rec["source_url"],
+            note=rec["note"],
+            raw=tuple(rec[c] for c in COLUMNS),
+        )
+        records.append(out)
+    if n_encoding > MAX_ENCODING_PROBLEMS:
+        file_problem(
+            "encoding",
+            f"{n_encoding - MAX_ENCODING_PROBLEMS} more cells are not clean UTF-8 text",
+        )
+    return records
+
+
+def _duplicates(records: list[dict], problems: list[Problem]) -> list[dict]:
+    """Drop exact duplicate rows (all columns equal), reporting each with its first occurrence."""
+    seen: dict[tuple, tuple[str, int]] = {}
+    kept = []
+    for r in records:
+        first = seen.get(r["raw"])
+        if first is not None:
+            problems.append(
+                Problem(
+                    r["file"],
+                    r["row"],
+                    "(row)",
+                    f"duplicate row: the same as {first[0]}:{first[1]}",
+                )
+            )
+            continue
+        seen[r["raw"]] = (r["file"], r["row"])
+        kept.append(r)
+    return kept
+
+
+def _overlapping_counts(records: list[dict], problems: list[Problem]) -> None:
+    """Report count rows whose period shares a day with an earlier row of the same target."""
+    by_target: dict[str, list[dict]] = defaultdict(list)
+    for r in records:
+        if r["kind"] == "count" and r["exposure_days"] is not None:
+            by_target[r["target"]].append(r)
+    for rows in by_target.values():
+        rows.sort(key=lambda r: (r["date"], r["file"], r["row"]))
+        latest: dict | None = None  # the earlier row whose period ends last
+        for r in rows:
+            start = r["date"].date()
+            end = start + timedelta(days=int(r["exposure_days"]) - 1)
+            if latest is not None:
+                l_start = latest["date"].date()
+                l_end = l_start + timedelta(days=int(latest["exposure_days"]) - 1)
+                if start <= l_end:
+                    problems.append(
+                        Problem(
+                            r["file"],
+                            r["row"],
+                            "date",
+                            f"counted period {start}..{end} overlaps the period "
+                            f"{l_start}..{l_end} of {latest['file']}:{latest['row']} "
+                            f"(same target {r['target']!r}; a day may be counted only once)",
+                        )
+                    )
+                if end <= l_end:
+                    continue
+            latest = r
+
+
+def evidence_files(directory: Path) -> list[Path]:
+    """The log's files: every ``*.csv`` file in ``directory``, sorted.
+
+    Nothing that looks like part of the log is skipped silently, since its rows would be left out
+    of every fit: a name ending in ``.CSV`` (any case but lower), a broken symbolic link, or a
+    directory (or pipe, device) named ``*.csv`` raises ``InputError`` locating each such entry.
+    """
+    try:
+        entries = sorted(directory.iterdir())
+    except OSError as exc:
+        raise InputError(
+            [Problem(str(directory), "(dir)", "directory", exc.strerror or str(exc))]
+        ) from None
+    files, problems = [], []
+    for p in entries:
+        if not p.name.lower().endswith(".csv"):
+            continue
+
+        def bad(msg: str, _p: Path = p) -> None:
+            problems.append(Problem(str(_p), "(file)", "file", msg))
+
+        if not p.name.endswith(".csv"):
+            bad(f"evidence files must end in lower-case .csv (rename it {p.stem}.csv)")
+            continue
+        try:
+            st = p.stat()  # follows symbolic links
+        except FileNotFoundError:
+            bad("broken symbolic link (its target does not exist)")
+            continue
+        except OSError as exc:
+            bad(exc.strerror or str(exc))
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            bad("a directory, not a CSV file (evidence files are *.csv files)")
+        elif not stat.S_ISREG(st.st_mode):
+            bad("not a regular file (a pipe or device?), not a CSV file")
+        else:
+            files.append(p)
+    if problems:
+        raise InputError(problems)
+    return files
+
+
+def load_evidence(directory: str | Path, scenario: Scenario) -> Evidence:
+    """Read and check every ``*.csv`` in ``directory``; raise ``InputError`` with all problems
+    (an entry named like an evidence file that is not one is a problem too: ``evidence_files``)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(
+            [Problem(str(directory), "(dir)", "directory", "evidence folder not found")]
+        )
+    files = evidence_files(directory)
+    if not files:
+        raise InputError([Problem(str(directory), "(dir)", "files", "no *.csv evidence files")])
+    problems: list[Problem] = []
+    records: list[dict] = []
+    for f in files:
+        records.extend(read_evidence_file(f, scenario, problems))
+    kept = _duplicates(records, problems)
+    _overlapping_counts(kept, problems)
+    if problems:
+        raise InputError(problems)
+    frame = pd.DataFrame.from_records(kept, columns=[*FRAME_COLUMNS, "raw"]).drop(columns="raw")
+    frame = frame.sort_values(["date", "file", "row"], kind="stable").reset_index(drop=True)
+    return Evidence(frame=frame, files=tuple(files))

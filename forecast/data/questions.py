@@ -1,0 +1,353 @@
+"""Resolved forecasting questions and the crowd's probability history for each, validated.
+
+A question file has one row per binary question (``platform``, ``id``, ``title``, ``topic_tags``,
+dates, ``resolution``); a crowd file has one row per crowd probability (``platform``, ``id``,
+``date``, ``prob_yes``). Both are the format of ``../shared/data/questions/``; other columns are
+ignored. Bad input is reported as ``<file>:<row>: <field>: <message>``, every problem at once, with
+``<row>`` the file's physical line number (the header is line 1; blank lines count).
+
+Rules, beyond the columns being there:
+
+- Question dates (``open_date``, ``close_date``, ``resolve_date``, ``lead_ref_date``) are
+  ``YYYY-MM-DD`` or empty; close, resolve and lead reference dates may not precede the open date.
+- Crowd dates are ``YYYY-MM-DD``, optionally with a time (``YYYY-MM-DD HH:MM[:SS[.f]]``, ``T``
+  also accepted as separator, with an optional ``Z`` or ``+HH:MM`` offset, converted to UTC); a
+  crowd point belongs to the UTC day it was made on.
+- ``prob_yes`` is a plain decimal number in [0, 1]; every crowd point names a question of the
+  question file.
+- A crowd series may be listed in any order: it is sorted by time (per question, stable, so rows
+  at the same time keep their file order). A row that repeats the point before it in that order
+  (same question, time and probability) is dropped. Several different probabilities at the same
+  time are accepted only in a series listed in time order, where they are that day's successive
+  updates and the last row counts (the dev files list Metaculus updates this way, dated to the
+  day); in a series out of time order their order is unknown, and each is an error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecast.data.errors import InputError, Problem
+from forecast.data.evidence import MAX_ENCODING_PROBLEMS, NUMBER_RE, _bad_text, _looks_utf16
+
+QUESTION_COLUMNS = ("platform", "id", "title", "topic_tags", "resolution")
+CROWD_COLUMNS = ("platform", "id", "date", "prob_yes")
+QUESTION_DATES = ("open_date", "close_date", "resolve_date", "lead_ref_date")
+REFERENCE_COLUMNS = ("lead_ref_date", "resolve_date", "close_date")  # in order of preference
+DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$", re.ASCII)
+STAMP_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})?)?$",
+    re.ASCII,
+)
+
+
+@dataclass(frozen=True)
+class Questions:
+    """Questions keyed ``platform:id`` and their crowd series, both as tidy frames.
+
+    ``questions`` columns: key, title, tags (tuple of topic tags), open (date or NaT),
+    reference (the date leads count back from), resolved (when the outcome was known at the
+    latest: the later of the resolution date and the reference), resolution (0/1 or NaN if
+    unresolved).
+    ``crowd`` columns: key, date (the UTC day), p — sorted by key then time.
+    """
+
+    questions: pd.DataFrame
+    crowd: pd.DataFrame
+
+    def crowd_at(self, key: str, when: pd.Timestamp) -> tuple[float, pd.Timestamp | None]:
+        """The crowd's last probability for ``key`` dated on or before ``when`` (NaN if none).
+
+        "Last" is the latest date, whatever the frame's order; among points of that date the one
+        listed last (a loaded series lists a day's points in time order).
+        """
+        s = self.crowd[(self.crowd["key"] == key) & (self.crowd["date"] <= when)]
+        if s.empty:
+            return np.nan, None
+        last = s[s["date"] == s["date"].max()].iloc[-1]
+        return float(last["p"]), last["date"]
+
+    def subset(self, keys) -> Questions:
+        """The given questions and their crowd points."""
+        keys = set(keys)
+        return Questions(
+            self.questions[self.questions["key"].isin(keys)].reset_index(drop=True),
+            self.crowd[self.crowd["key"].isin(keys)].reset_index(drop=True),
+        )
+
+
+def _read_table(
+    path: Path, required: tuple[str, ...], problems: list[Problem]
+) -> tuple[bool, list[tuple[int, dict[str, str], bool]]]:
+    """Whether the file's rows could be read, and its non-blank rows as ``(line, {column:
+    stripped text}, clean)``.
+
+    ``line`` is the row's first physical line in the file (blank lines and line breaks inside
+    quoted values count). Every problem goes to ``problems``; rows of the wrong length are left
+    out, and ``clean`` is false for rows with a cell that is not clean UTF-8 text (reported).
+    """
+    name = str(path)
+
+    def file_problem(field: str, msg: str) -> tuple[bool, list]:
+        problems.append(Problem(name, "(file)", field, msg))
+        return False, []
+
+    if path.is_dir():
+        return file_problem("file", "is a directory, not a CSV file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return file_problem("file", "not found")
+    except OSError as exc:
+        return file_problem("file", f"cannot be read: {exc.strerror or exc}")
+    if _looks_utf16(raw):
+        return file_problem("encoding", "looks like UTF-16 (or binary): save the file as UTF-8")
+    # Undecodable bytes become lone surrogates, so they can be reported by row and column.
+    text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="surrogateescape")
+    if not text.strip():
+        return file_problem("file", "empty file: expected a header row")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for fields in reader:
+            if any(f.strip() for f in fields):  # blank lines are skipped but counted
+                rows.append((start, fields))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        problems.append(Problem(name, start, "(row)", f"malformed CSV: {exc}"))
+    if not rows:
+        return False, []
+    head_line, head = rows[0]
+    header = [h.strip() for h in head]
+    why = next(filter(None, map(_bad_text, header)), None)
+    if why:  # not a text header: column checks would only add noise
+        problems.append(Problem(name, head_line, "(header)", why))
+        return False, []
+    repeated = [c for c in dict.fromkeys(header) if header.count(c) > 1]
+    missing = [c for c in required if c not in header]
+    for col in repeated:
+        n = header.count(col)
+        problems.append(Problem(name, head_line, col or "(blank)", f"column appears {n} times"))
+    for col in missing:
+        problems.append(Problem(name, head_line, col, "required column is missing"))
+    if repeated or missing:
+        return False, []
+    out = []
+    encoding: list[Problem] = []  # cells that are not clean text, reported up to a limit
+    for line, fields in rows[1:]:
+        if len(fields) != len(header):
+            more_less = "missing" if len(fields) < len(header) else "extra"
+            problems.append(
+                Problem(
+                    name,
+                    line,
+                    "(row)",
+                    f"has {len(fields)} fields but the header has {len(header)} "
+                    f"({more_less} commas, or a comma inside an unquoted value?)",
+                )
+            )
+            continue
+        rec = {h: f.strip() for h, f in zip(header, fields, strict=True)}
+        bad_cells = [Problem(name, line, h, why) for h, f in rec.items() if (why := _bad_text(f))]
+        encoding += bad_cells
+        out.append((line, rec, not bad_cells))
+    problems += encoding[:MAX_ENCODING_PROBLEMS]
+    if len(encoding) > MAX_ENCODING_PROBLEMS:
+        more = len(encoding) - MAX_ENCODING_PROBLEMS
+        file_problem("encoding", f"{more} more cells are not clean UTF-8 text")
+    return True, out
+
+
+def _day(text: str) -> date | None:
+    """A ``YYYY-MM-DD`` calendar date; ``None`` for anything else."""
+    if not DAY_RE.match(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _stamp(text: str) -> pd.Timestamp | None:
+    """A crowd point's time as a naive UTC timestamp (see the module docstring for the forms);
+    ``None`` if it is not one of them or not a real date and time."""
+    if not STAMP_RE.match(text):
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC).replace(tzinfo=None)
+    return pd.Timestamp(t)
+
+
+def _key(rec: dict[str, str]) -> str | None:
+    """``platform:id``, or ``None`` if either is empty."""
+    if not rec["platform"] or not rec["id"]:
+        return None
+    return f"{rec['platform']}:{rec['id']}"
+
+
+def _question(rec: dict[str, str]) -> tuple[dict | None, list[tuple[str, str]]]:
+    """One question row's record (``None`` if it has a problem) and its problems as ``(field,
+    message)``. Date columns the file does not have count as empty."""
+    bad: list[tuple[str, str]] = []
+    res_text = rec["resolution"]
+    if res_text not in ("0", "1", ""):
+        bad.append(("resolution", f"must be 0, 1 or empty, got {res_text!r}"))
+    dates: dict[str, date | None] = {}
+    for col in QUESTION_DATES:
+        text = rec.get(col)
+        dates[col] = _day(text) if text else None
+        if text and dates[col] is None:
+            bad.append((col, f"not a date (YYYY-MM-DD): {text!r}"))
+    ref_col = next((c for c in REFERENCE_COLUMNS if rec.get(c)), None)
+    if ref_col is None:
+        msg = "needs a date to count leads from (lead_ref_date, resolve_date or close_date)"
+        bad.append(("resolve_date", msg))
+    opened = dates["open_date"]
+    for col in ("close_date", "resolve_date", "lead_ref_date"):
+        d = dates[col]
+        if opened is not None and d is not None and d < opened:
+            bad.append((col, f"{d.isoformat()} is before the question opened ({opened})"))
+    if bad:
+        return None, bad
+    assert ref_col is not None
+    ref = dates[ref_col]
+    assert ref is not None
+    resolve = dates["resolve_date"]
+    record = {
+        "key": _key(rec),
+        "title": rec["title"],
+        "tags": tuple(t.strip() for t in rec["topic_tags"].split(",") if t.strip()),
+        "open": pd.Timestamp(opened),  # NaT if none
+        "reference": pd.Timestamp(ref),
+        "resolved": pd.Timestamp(max(ref, resolve) if resolve is not None else ref),
+        "resolution": float(res_text) if res_text else np.nan,
+    }
+    return record, bad
+
+
+def _probability(text: str) -> float | None:
+    """A plain decimal number in [0, 1] (no sign, NaN, inf, hex or thousands separators)."""
+    if text.startswith("-") or not NUMBER_RE.match(text):
+        return None  # "-0" too: a probability is written without a minus sign
+    p = float(text)  # >= 0: no minus sign
+    return p if p <= 1.0 else None
+
+
+def _crowd_series(name: str, points: list[dict], problems: list[Problem]) -> list[dict]:
+    """The points sorted by question, then time (stable: file order within a time); a point that
+    repeats the one before it dropped; different probabilities at one time reported unless the
+    question's series was listed in time order (see the module docstring)."""
+    by_key: dict[str, list[dict]] = defaultdict(list)
+    for pt in points:
+        by_key[pt["key"]].append(pt)
+    kept = []
+    for key in sorted(by_key):
+        series = by_key[key]
+        in_order = all(a["time"] <= b["time"] for a, b in pairwise(series))
+        first_at: dict[pd.Timestamp, dict] = {}
+        prev: dict | None = None
+        for pt in sorted(series, key=lambda pt: pt["time"]):
+            if prev is not None and (prev["time"], prev["p"]) == (pt["time"], pt["p"]):
+                continue  # the same point listed again
+            first = first_at.setdefault(pt["time"], pt)
+            if not in_order and first["p"] != pt["p"]:
+                problems.append(
+                    Problem(
+                        name,
+                        pt["line"],
+                        "prob_yes",
+                        f"{key} has another probability at {pt['text']} ({first['p']:g}, row "
+                        f"{first['line']}), and its series is not in time order, so which came "
+                        "last is unknown: list the series in time order or keep one value",
+                    )
+                )
+            kept.append(pt)
+            prev = pt
+    return kept
+
+
+def load_questions(questions_file: str | Path, crowd_file: str | Path) -> Questions:
+    """Read and validate a question file and its crowd file; raises ``InputError``."""
+    qpath, cpath = Path(questions_file), Path(crowd_file)
+    qname, cname = str(qpath), str(cpath)
+    problems: list[Problem] = []
+    q_read, qrows = _read_table(qpath, QUESTION_COLUMNS, problems)
+    _, crows = _read_table(cpath, CROWD_COLUMNS, problems)
+
+    records = []
+    seen: dict[str, int] = {}
+    for line, rec, clean in qrows:
+        key = _key(rec)
+        if key is None:
+            problems.append(Problem(qname, line, "id", "platform and id are required"))
+        elif key in seen:
+            problems.append(
+                Problem(qname, line, "id", f"duplicate question {key} (row {seen[key]})")
+            )
+        else:
+            seen[key] = line
+        if clean:  # (a row with undecodable cells is reported already)
+            out, bad = _question(rec)
+            problems += [Problem(qname, line, field, msg) for field, msg in bad]
+            if out is not None:
+                records.append(out)
+
+    points = []
+    for line, rec, clean in crows:
+        if not clean:
+            continue
+        key, when, p = _key(rec), _stamp(rec["date"]), _probability(rec["prob_yes"])
+        if key is None:
+            problems.append(Problem(cname, line, "id", "platform and id are required"))
+        elif q_read and key not in seen:
+            problems.append(
+                Problem(cname, line, "id", f"no question {key} in the question file {qname}")
+            )
+        if when is None:
+            problems.append(
+                Problem(
+                    cname,
+                    line,
+                    "date",
+                    "not a date (YYYY-MM-DD, or YYYY-MM-DD HH:MM[:SS] with an optional UTC "
+                    f"offset): {rec['date']!r}",
+                )
+            )
+        if p is None:
+            problems.append(
+                Problem(
+                    cname,
+                    line,
+                    "prob_yes",
+                    f"must be a probability in [0, 1], got {rec['prob_yes']!r}",
+                )
+            )
+        if key is not None and when is not None and p is not None:
+            points.append({"key": key, "time": when, "p": p, "line": line, "text": rec["date"]})
+    kept = _crowd_series(cname, points, problems)
+    if problems:
+        raise InputError(problems)
+    questions = pd.DataFrame(
+        records,
+        columns=["key", "title", "tags", "open", "reference", "resolved", "resolution"],
+    )
+    crowd = pd.DataFrame(
+        [{"key": pt["key"], "date": pt["time"].normalize(), "p": pt["p"]} for pt in kept],
+        columns=["key", "date", "p"],
+    )
+    return Questions(questions, crowd)

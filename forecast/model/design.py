@@ -1,0 +1,275 @@
+"""Evidence → arrays: index vectors and weights that the model's likelihood terms consume.
+
+Everything the model needs from the evidence is computed here once, as plain numpy, so the model
+builder stays declarative and the arrays can be swapped into ``pm.Data`` on a warm update.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from forecast.data.evidence import Evidence
+from forecast.data.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class Units:
+    """Hazard units: each outcome without candidates, and each candidate of outcomes with them.
+
+    ``labels`` are ``outcome`` or ``outcome:candidate``; ``outcome_idx`` indexes hazard outcomes.
+    """
+
+    outcomes: list[str]  # event and persistence outcomes (those with a hazard)
+    labels: list[str]
+    outcome_idx: np.ndarray  # per unit
+    candidate_idx: np.ndarray  # per unit, -1 for outcomes without candidates
+    candidates: list[str]  # flattened "outcome:candidate" labels
+
+    def units_of(self, outcome: str, candidate: str | None) -> list[int]:
+        if candidate is not None:
+            return [self.labels.index(f"{outcome}:{candidate}")]
+        j = self.outcomes.index(outcome)
+        return [u for u in range(len(self.labels)) if self.outcome_idx[u] == j]
+
+
+def hazard_units(s: Scenario) -> Units:
+    outcomes = [n for n, o in s.outcomes.items() if o.kind != "state"]
+    labels, oidx, cidx, cands = [], [], [], []
+    for j, name in enumerate(outcomes):
+        o = s.outcomes[name]
+        if not o.candidates:
+            labels.append(name)
+            oidx.append(j)
+            cidx.append(-1)
+        for c in o.candidates:
+            cidx.append(len(cands))
+            cands.append(f"{name}:{c}")
+            labels.append(f"{name}:{c}")
+            oidx.append(j)
+    return Units(outcomes, labels, np.array(oidx, int), np.array(cidx, int), cands)
+
+
+@dataclass(frozen=True)
+class Design:
+    """All evidence as arrays, by likelihood term. Row ids point back to evidence frame rows."""
+
+    n_months: int
+    months: list[str]
+    units: Units
+    # indicator (normal): per row
+    normal_names: list[str] = field(default_factory=list)
+    normal_ind: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    normal_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    normal_y: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    normal_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    # count: per row, with a (row x month) exposure weight in months of the counted period
+    count_names: list[str] = field(default_factory=list)
+    count_ind: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    count_weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    count_y: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    count_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    # rating: one block per rating indicator
+    rating: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    # event: signal on factor innovations
+    event_factor: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    event_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    event_value: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    event_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    # resolution: discrete-time survival as Bernoulli cells (unit, month, happened)
+    surv_unit: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    surv_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    surv_y: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    surv_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    # per unit: month of the ending event (-1 if open), for forecasting
+    closed_at: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    # forecast and likelihood-ratio rows: target units as a (row x unit) 0/1 mask
+    fc_mask: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    fc_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    fc_horizon: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    fc_persist: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    fc_logit: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    fc_source: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    fc_sources: list[str] = field(default_factory=list)
+    fc_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    lr_mask: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    lr_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    lr_horizon: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    lr_persist: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    lr_log: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    lr_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+
+    @property
+    def origin(self) -> int:
+        """Index of the forecast origin: the last month with evidence."""
+        return self.n_months - 1
+
+
+def month_labels(s: Scenario, n: int) -> list[str]:
+    y, m = s.start_date.year, s.start_date.month
+    out = []
+    for i in range(n):
+        yy, mm = y + (m - 1 + i) // 12, (m - 1 + i) % 12 + 1
+        out.append(f"{yy:04d}-{mm:02d}")
+    return out
+
+
+def _exposure_weights(s: Scenario, starts: pd.Series, days: pd.Series, n_months: int) -> np.ndarray:
+    """Fraction of each month covered by each counted period, as (row x month)."""
+    w = np.zeros((len(starts), n_months))
+    for r, (ts, nd) in enumerate(zip(starts, days, strict=True)):
+        d0: date = ts.date()
+        d1 = d0 + timedelta(days=float(nd))  # exclusive end; fractional days allowed
+        cur = date(d0.year, d0.month, 1)
+        while cur < d1:
+            ndays = calendar.monthrange(cur.year, cur.month)[1]
+            nxt = cur + timedelta(days=ndays)
+            lo, hi = max(cur, d0), min(nxt, d1)
+            t = s.month_index(cur)
+            if t < n_months and hi > lo:
+                frac = (hi - lo).days + (float(nd) % 1 if hi == d1 else 0.0)
+                w[r, t] += frac / ndays
+            cur = nxt
+    return w
+
+
+def build_design(
+    s: Scenario,
+    ev: Evidence,
+    n_months: int | None = None,
+    fc_sources: list[str] | None = None,
+) -> Design:
+    """Translate validated evidence into the arrays of every likelihood term.
+
+    ``n_months`` defaults to the months from the scenario start through the latest evidence month;
+    ``fc_sources`` (default: those in ``ev``) fixes the forecast sources, so that designs of one
+    log cut at different dates share a model structure (a source without rows keeps its prior).
+    """
+    fr = ev.frame
+    n = n_months if n_months is not None else ev.last_month + 1
+    n = max(n, 1)
+    units = hazard_units(s)
+    kfac = {k: i for i, k in enumerate(s.factors)}
+    ind_of = {name: ind for name, ind in s.indicators.items()}
+    kw: dict = {}
+
+    normal_names = [k for k, v in ind_of.items() if v.likelihood == "normal"]
+    rows = fr[(fr["kind"] == "indicator") & (fr["month"] < n)]
+    if normal_names:
+        y = []
+        for _, r in rows.iterrows():
+            ind = ind_of[r["target"]]
+            v = np.log(r["value"]) if ind.transform == "log" else r["value"]
+            assert ind.center is not None and ind.spread is not None
+            y.append((v - ind.center.value) / ind.spread.value)
+        kw.update(
+            normal_names=normal_names,
+            normal_ind=np.array([normal_names.index(t) for t in rows["target"]], int),
+            normal_month=rows["month"].to_numpy(int),
+            normal_y=np.array(y, float),
+            normal_rows=rows.index.to_numpy(int),
+        )
+
+    count_names = [k for k, v in ind_of.items() if v.likelihood == "count"]
+    rows = fr[(fr["kind"] == "count") & (fr["month"] < n)]
+    if count_names:
+        kw.update(
+            count_names=count_names,
+            count_ind=np.array([count_names.index(t) for t in rows["target"]], int),
+            count_weight=_exposure_weights(s, rows["date"], rows["exposure_days"], n),
+            count_y=rows["value"].to_numpy(int),
+            count_rows=rows.index.to_numpy(int),
+        )
+
+    rating = {}
+    for name, ind in ind_of.items():
+        if ind.likelihood != "rating":
+            continue
+        rows = fr[(fr["kind"] == "rating") & (fr["target"] == name) & (fr["month"] < n)]
+        rating[name] = {
+            "month": rows["month"].to_numpy(int),
+            "y": rows["value"].to_numpy(int),
+            "rows": rows.index.to_numpy(int),
+        }
+    kw["rating"] = rating
+
+    rows = fr[(fr["kind"] == "event") & (fr["month"] < n)]
+    kw.update(
+        event_factor=np.array([kfac[t] for t in rows["target"]], int),
+        event_month=rows["month"].to_numpy(int),
+        event_value=rows["value"].to_numpy(float),
+        event_rows=rows.index.to_numpy(int),
+    )
+
+    kw.update(_survival_cells(s, fr[(fr["kind"] == "resolution") & (fr["month"] < n)], units, n))
+
+    for kind, prefix in (("forecast", "fc"), ("likelihood_ratio", "lr")):
+        rows = fr[(fr["kind"] == kind) & (fr["month"] < n)]
+        mask = np.zeros((len(rows), len(units.labels)))
+        for r, (o, c) in enumerate(zip(rows["outcome"], rows["candidate"], strict=True)):
+            mask[r, units.units_of(o, None if pd.isna(c) else c)] = 1.0
+        kw[f"{prefix}_mask"] = mask
+        kw[f"{prefix}_month"] = rows["month"].to_numpy(int)
+        kw[f"{prefix}_horizon"] = rows["horizon_months"].to_numpy(float)
+        kw[f"{prefix}_persist"] = np.array(
+            [s.outcomes[o].kind == "persistence" for o in rows["outcome"]], float
+        )
+        kw[f"{prefix}_rows"] = rows.index.to_numpy(int)
+        if kind == "forecast":
+            p = rows["value"].to_numpy(float)
+            sources = sorted(set(rows["forecaster"]) | set(fc_sources or []))
+            kw.update(
+                fc_logit=np.log(p) - np.log1p(-p),
+                fc_sources=sources,
+                fc_source=np.array([sources.index(x) for x in rows["forecaster"]], int),
+            )
+        else:
+            kw["lr_log"] = np.log(rows["value"].to_numpy(float))
+    return Design(n_months=n, months=month_labels(s, n), units=units, **kw)
+
+
+def _survival_cells(s: Scenario, rows: pd.DataFrame, units: Units, n: int) -> dict:
+    """Resolutions → Bernoulli cells of the discrete-time hazard: one per unit-month at risk.
+
+    For each unit, the ending event (an event that happened, or a persistent state that ended)
+    closes it at its month; otherwise the latest "still open" date bounds the months observed.
+    """
+    end_month = np.full(len(units.labels), -1)  # last month known at risk (no event)
+    event_month = np.full(len(units.labels), -1)
+    event_row = np.full(len(units.labels), -1)
+    open_row = np.full(len(units.labels), -1)
+    for idx, r in rows.iterrows():
+        kind = s.outcomes[r["outcome"]].kind
+        ended = (r["value"] == 1) if kind == "event" else (r["value"] == 0)
+        cand = None if pd.isna(r["candidate"]) else r["candidate"]
+        for u in units.units_of(r["outcome"], cand):
+            t = int(r["month"])
+            if ended:
+                if event_month[u] < 0 or t < event_month[u]:
+                    event_month[u], event_row[u] = t, idx
+            elif t > end_month[u]:
+                end_month[u], open_row[u] = t, idx
+    su, sm, sy, sr = [], [], [], []
+    for u in range(len(units.labels)):
+        if event_month[u] >= 0:
+            last, row = event_month[u], event_row[u]
+        elif end_month[u] >= 0:
+            last, row = end_month[u], open_row[u]
+        else:
+            continue
+        for t in range(last + 1):
+            su.append(u)
+            sm.append(t)
+            sy.append(int(event_month[u] == t))
+            sr.append(row)
+    return {
+        "surv_unit": np.array(su, int),
+        "surv_month": np.array(sm, int),
+        "surv_y": np.array(sy, int),
+        "surv_rows": np.array(sr, int),
+        "closed_at": event_month.astype(int),
+    }

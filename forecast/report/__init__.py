@@ -1,0 +1,63 @@
+"""Output for readers: figures from computed results, the HTML report, backtest tables."""
+
+from forecast._lazy import lazy_exports
+
+__all__ = [
+    "FORECASTER_COLORS",
+    "HORIZON_COLORS",
+    "MEANING",
+    "RED",
+    "Moved",
+    "build_context",
+    "convergence",
+    "convergence_plot",
+    "factor_paths",
+    "forecast_chart",
+    "headline",
+    "history_chart",
+    "influence_bars",
+    "loadings_forest",
+    "png_data_uri",
+    "predictive_check",
+    "print_scores",
+    "rank_plot",
+    "reliability_diagram",
+    "render",
+    "run_history",
+    "sbc_histograms",
+    "score_comparison",
+    "whatif_chart",
+    "write_backtest",
+    "write_report",
+]
+
+_WHERE = {
+    "FORECASTER_COLORS": "forecast.report.plots",
+    "HORIZON_COLORS": "forecast.report.plots",
+    "MEANING": "forecast.report.html",
+    "Moved": "forecast.report.html",
+    "RED": "forecast.report.plots",
+    "build_context": "forecast.report.html",
+    "convergence": "forecast.report.html",
+    "convergence_plot": "forecast.report.plots",
+    "factor_paths": "forecast.report.plots",
+    "forecast_chart": "forecast.report.plots",
+    "headline": "forecast.report.html",
+    "history_chart": "forecast.report.plots",
+    "influence_bars": "forecast.report.plots",
+    "loadings_forest": "forecast.report.plots",
+    "png_data_uri": "forecast.report.html",
+    "predictive_check": "forecast.report.plots",
+    "print_scores": "forecast.report.backtest_report",
+    "rank_plot": "forecast.report.plots",
+    "reliability_diagram": "forecast.report.plots",
+    "render": "forecast.report.html",
+    "run_history": "forecast.report.html",
+    "sbc_histograms": "forecast.report.plots",
+    "score_comparison": "forecast.report.plots",
+    "whatif_chart": "forecast.report.plots",
+    "write_backtest": "forecast.report.backtest_report",
+    "write_report": "forecast.report.html",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

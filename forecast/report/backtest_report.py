@@ -1,0 +1,110 @@
+"""Backtest results out: a score table on the terminal, and a results folder written atomically
+(per-question forecasts, scores, reliability tables, fit diagnostics, a reliability plot and a
+manifest of what went in)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from forecast.data.files import sha256_file
+from forecast.data.inputs import Inputs
+from forecast.runs.update import package_versions
+from forecast.skill.backtest import FORECASTERS, Backtest, BacktestSettings
+
+
+def print_scores(result: Backtest, console: Console) -> None:
+    """One table per lead: Brier and log loss of each forecaster on the comparison set."""
+    for lead, sc in result.scores.items():
+        t = Table(
+            title=f"{lead} days before resolution: {sc['n']} questions with a crowd forecast "
+            f"(of {sc['n_all']})",
+            title_justify="left",
+        )
+        t.add_column("forecaster")
+        t.add_column("Brier", justify="right")
+        t.add_column("log loss", justify="right")
+        for who in FORECASTERS:
+            b, lg = sc[f"{who}_brier"], sc[f"{who}_log"]
+            t.add_row(who, "-" if b is None else f"{b:.4f}", "-" if lg is None else f"{lg:.4f}")
+        console.print(t)
+        if sc["n"]:
+            d = sc["model_minus_crowd_brier"]
+            console.print(
+                f"model - crowd Brier {d['value']:+.4f} (90% bootstrap interval "
+                f"{d['lower']:+.4f} to {d['upper']:+.4f}); model/crowd = {sc['brier_ratio']:.3f}"
+            )
+        console.print(
+            f"all {sc['n_all']} questions: model Brier {sc['model_brier_all']:.4f}, "
+            f"base rate {sc['base_rate_brier_all']:.4f}, 0.5 {sc['half_brier_all']:.4f}"
+        )
+    bad = result.fits[~result.fits["converged"]]
+    if len(bad):
+        console.print(
+            f"[bold red]{len(bad)} of {len(result.fits)} fits did not pass the diagnostics gate "
+            "(see fits.csv with --out); their forecasts are less certain than shown.[/bold red]"
+        )
+
+
+def write_backtest(
+    result: Backtest,
+    out_dir: Path,
+    *,
+    inputs: Inputs,
+    extra_files: list[Path],
+    settings: BacktestSettings,
+) -> Path:
+    """Write the results folder into a temporary sibling, then move it into place.
+
+    ``extra_files`` are inputs besides the scenario's (question, crowd and links files): their
+    hashes go into the manifest with the scenario's."""
+    from forecast.report.plots import reliability_diagram
+
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=out_dir.parent))
+    try:
+        result.forecasts.to_csv(tmp / "forecasts.csv", index=False)
+        result.reliability.to_csv(tmp / "reliability.csv", index=False)
+        result.fits.to_csv(tmp / "fits.csv", index=False)
+        (tmp / "scores.json").write_text(
+            json.dumps({str(k): v for k, v in result.scores.items()}, indent=2)
+        )
+        scored = result.forecasts[result.forecasts["crowd"].notna()]
+        frame = scored.melt(
+            id_vars=["key", "lead", "y"],
+            value_vars=["model", "crowd"],
+            var_name="forecaster",
+            value_name="probability",
+        ).rename(columns={"y": "resolution", "lead": "lead_days"})
+        reliability_diagram(frame).savefig(tmp / "reliability.png", dpi=120)
+        files = {
+            **inputs.file_hashes(),
+            **{str(p): sha256_file(p) for p in extra_files},
+        }
+        manifest = {
+            "inputs": files,
+            "settings": asdict(settings),
+            "versions": package_versions(),
+            "outputs": {p.name: sha256_file(p) for p in sorted(tmp.iterdir())},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
+        if out_dir.exists():
+            old = out_dir.with_name(f".old-{out_dir.name}")
+            shutil.rmtree(old, ignore_errors=True)
+            os.rename(out_dir, old)
+            os.rename(tmp, out_dir)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir

@@ -1,0 +1,243 @@
+"""An update run: inputs → model → fit → forecasts → a complete run folder in the store."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import arviz as az
+import xarray as xr
+
+from forecast import __version__
+from forecast.model.design import build_design
+from forecast.inference.sampling import Fit, SamplerSettings, sample
+from forecast.data.inputs import Inputs
+from forecast.model.loglik import add_log_likelihood
+from forecast.model.build import build_model, model_structure_key
+from forecast.model.posterior import Projection, project, summarize
+from forecast.inference.reweighting import find_base, reweight
+from forecast.runs.store import Run, RunStore, new_run_id
+
+PACKAGES = ("forecast", "pymc", "pytensor", "arviz", "nutpie", "numpy", "pandas", "xarray")
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    run: Run
+    fitted: bool  # False when an identical run already existed
+    converged: bool
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def fit_key(inputs: Inputs, settings: SamplerSettings) -> str:
+    """What determines a fit's numbers: input contents, sampler settings and the code version."""
+    payload = {
+        "inputs": inputs.input_hash(),
+        "settings": asdict(settings),
+        "forecast": __version__,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def fit_inputs(
+    inputs: Inputs,
+    settings: SamplerSettings,
+    on_phase: Callable[[str], None] | None = None,
+    *,
+    store: RunStore | None = None,
+) -> tuple[Fit, Projection, str]:
+    """Build and fit the scenario's model, add pointwise log-likelihoods, project forecasts.
+
+    With a ``store``, a converged NUTS run of the same model structure and settings is first
+    reweighted by the changed evidence (``forecast.inference.reweighting``); NUTS samples only if that fails
+    the gate or there is no such run. Also returns the model's structure key.
+    """
+    phase = on_phase or (lambda _msg: None)
+    phase("building model")
+    t0 = time.perf_counter()
+    design = build_design(inputs.scenario, inputs.evidence)
+    model = build_model(inputs.scenario, design)
+    key = model_structure_key(model)
+    timings = {"build_s": time.perf_counter() - t0}
+    fit, refused = None, None
+    base = find_base(store, key, settings) if store is not None and key else None
+    if base is not None:
+        phase(f"reweighting run {base.id} by the changed evidence")
+        t0 = time.perf_counter()
+        candidate = reweight(
+            base.posterior(), base.manifest["diagnostics"], model, design, settings
+        )
+        timings["reweight_s"] = time.perf_counter() - t0
+        d = candidate.diagnostics
+        note = f"run {base.id} (NUTS) reweighted: Pareto k̂ {d.pareto_k:.2f}, importance "
+        note += f"efficiency {d.importance_efficiency:.2f}"
+        if d.converged:
+            fit = candidate
+            fit.reused["posterior"] = note
+        else:
+            refused = f"{note}; refused ({'; '.join(d.problems)}), sampled afresh"
+    if fit is None:
+        fit = sample(model, settings, on_phase=phase)
+        phase("computing pointwise log-likelihood")
+        t0 = time.perf_counter()
+        add_log_likelihood(fit.idata, model, design)
+        timings["log_likelihood_s"] = time.perf_counter() - t0
+        if refused:
+            fit.reused["posterior"] = refused
+    phase("projecting forecasts")
+    t0 = time.perf_counter()
+    proj = project(inputs.scenario, design, fit.idata, seed=settings.seed)
+    timings["project_s"] = time.perf_counter() - t0
+    fit.timings.update(timings)
+    return fit, proj, key
+
+
+def copy_inputs(inputs: Inputs, folder: Path) -> None:
+    """Write the scenario and evidence files into ``folder`` in the project layout.
+
+    Writes the bytes ``load_inputs`` snapshotted and the fit used (not the files as they are on
+    disk now: a row may have been added since), so the copy matches the manifest's hashes.
+    """
+    s = inputs.scenario
+    (folder / "priors").mkdir(parents=True)
+    (folder / "priors" / f"{s.name}.toml").write_bytes(inputs.scenario_bytes())
+    data = folder / "data" / s.name
+    data.mkdir(parents=True)
+    for name, content in inputs.evidence_bytes().items():
+        (data / name).write_bytes(content)
+
+
+def _attach(idata: az.InferenceData, proj: Projection, attrs: dict) -> az.InferenceData:
+    """Add projected forecasts as the ``predictions`` group, with (chain, draw) restored."""
+    chains, draws = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
+
+    def unstack(da: xr.DataArray) -> xr.DataArray:
+        arr = da.values.reshape((chains, draws, *da.shape[1:]))
+        return xr.DataArray(
+            arr,
+            dims=("chain", "draw", *da.dims[1:]),
+            coords={k: v for k, v in da.coords.items() if "sample" not in v.dims},
+        )
+
+    preds = xr.Dataset(
+        {"probability": unstack(proj.probability), "factor_path": unstack(proj.factor_path)}
+    )
+    idata.add_groups({"predictions": preds})
+    for group in idata.groups():
+        idata[group].attrs.update(attrs)
+    return idata
+
+
+def run_update(
+    inputs: Inputs,
+    store: RunStore,
+    settings: SamplerSettings,
+    *,
+    force: bool = False,
+    cold: bool = False,
+    on_phase: Callable[[str], None] | None = None,
+) -> UpdateResult:
+    """Fit and store a run, unless an identical run exists (then return it, unless ``force``).
+
+    A previous run of the same structure is reweighted when that passes the gate, unless ``cold``.
+    """
+    key = fit_key(inputs, settings)
+    with store.locked():
+        existing = None if force else store.find(key)
+        if (
+            cold
+            and existing is not None
+            and existing.manifest["diagnostics"].get("method") == "psis"
+        ):
+            existing = None  # asked for a sampled fit; the stored one was reweighted
+        if existing is not None:
+            return UpdateResult(existing, fitted=False, converged=existing.manifest["converged"])
+        t0 = time.perf_counter()
+        fit, proj, structure_key = fit_inputs(
+            inputs, settings, on_phase=on_phase, store=None if cold else store
+        )
+        table = summarize(proj)
+        input_hash = inputs.input_hash()
+        run_id = new_run_id(input_hash)
+        s = inputs.scenario
+        origin = inputs.evidence.frame["date"].max()
+        manifest = {
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "scenario": s.name,
+            "input_hash": input_hash,
+            "fit_key": key,
+            "files": inputs.file_hashes(),
+            "seed": settings.seed,
+            "sampler": asdict(settings),
+            "sampler_used": asdict(fit.settings),  # after any retries (see failed_attempts)
+            "versions": package_versions(),
+            "diagnostics": fit.diagnostics.to_dict(),
+            "converged": fit.diagnostics.converged,
+            "timings": {k: round(v, 3) for k, v in fit.timings.items()},
+            "structure_key": structure_key,
+            "reused": fit.reused,
+            "failed_attempts": fit.failed_attempts,
+            "origin_date": origin.date().isoformat() if len(inputs.evidence.frame) else None,
+            "horizons": list(s.horizons),
+            "evidence_rows": len(inputs.evidence.frame),
+            "peak_rss_mb": peak_rss_mb(),
+        }
+        attrs = {
+            "scenario": s.name,
+            "input_hash": input_hash,
+            "fit_key": key,
+            "seed": settings.seed,
+            "forecast_version": __version__,
+            "converged": int(fit.diagnostics.converged),
+        }
+        idata = _attach(fit.idata, proj, attrs)
+
+        def write(folder: Path) -> None:
+            idata.to_netcdf(str(folder / "posterior.nc"))
+            table.to_csv(folder / "forecast.csv", index=False, float_format="%.6f")
+            copy_inputs(inputs, folder / "inputs")
+
+        manifest["wall_time_s"] = round(time.perf_counter() - t0, 3)
+        run = store.write(run_id, manifest, write)
+    return UpdateResult(run, fitted=True, converged=fit.diagnostics.converged)
+
+
+def forecast_records(run: Run) -> list[dict]:
+    """The run's forecast table as JSON-ready records (``candidate`` None for whole outcomes)."""
+    df = run.forecast()
+    recs = []
+    for r in df.itertuples(index=False):
+        cand = r.candidate if isinstance(r.candidate, str) and r.candidate else None
+        recs.append(
+            {
+                "outcome": r.outcome,
+                "candidate": cand,
+                "horizon_months": int(r.horizon_months),
+                "probability": float(r.probability),
+                "lower": float(r.lower),
+                "upper": float(r.upper),
+            }
+        )
+    return recs

@@ -1,0 +1,130 @@
+"""Crowd calibration: a hierarchical logistic model of how questions resolve, learned from resolved
+questions only, that turns a question's crowd forecast, topics and linked factor into a probability.
+
+For question ``q`` with crowd probability ``c`` (clipped to the file's floor), topic shares ``m``
+and linked-factor feature ``x`` (sign times the factor's posterior mean at the origin, 0 if none)::
+
+    logit P(yes) = has_crowd * (bias + extremize * logit(c) + m . crowd_topic)
+                 + (1 - has_crowd) * (base + m . topic)
+                 + factor_weight * x
+
+The crowd is noisy evidence with a learned bias and slope (extremizing when > 1); a question with
+no crowd forecast falls back on topic base rates. Rows are weighted (a question scored at two leads
+counts once in all). Priors come from ``priors/questions/<scenario>.toml``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+from scipy.special import expit
+
+from forecast.inference.sampling import Diagnostics, SamplerSettings, sample
+from forecast.skill.links import QuestionLinks
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """Model inputs for a set of question rows."""
+
+    logit_crowd: np.ndarray
+    has_crowd: np.ndarray
+    topics: np.ndarray  # (row, topic) shares
+    factor_x: np.ndarray
+    y: np.ndarray
+    weight: np.ndarray
+
+
+def arrays(rows: pd.DataFrame, links: QuestionLinks) -> Arrays:
+    """Arrays of ``rows`` (columns crowd, topics, factor_x, y, weight); NaN crowd means none."""
+    floor = links.spec.calibration.crowd_floor.value
+    c = rows["crowd"].to_numpy(float)
+    has = np.isfinite(c)
+    cc = np.clip(np.where(has, c, 0.5), floor, 1 - floor)
+    n_topics = len(links.topics)
+    topics = np.array(list(rows["topics"]), float).reshape(len(rows), n_topics)
+    return Arrays(
+        logit_crowd=np.log(cc) - np.log1p(-cc),
+        has_crowd=has.astype(float),
+        topics=topics,
+        factor_x=np.nan_to_num(rows["factor_x"].to_numpy(float)),
+        y=np.nan_to_num(rows["y"].to_numpy(float)),
+        weight=rows["weight"].to_numpy(float),
+    )
+
+
+def build_calibration_model(train: Arrays, links: QuestionLinks) -> pm.Model:
+    """The calibration model with ``train`` as swappable data."""
+    p = links.spec.calibration
+    coords = {"topic": links.topics}
+    with pm.Model(coords=coords) as model:
+        lc = pm.Data("logit_crowd", train.logit_crowd)
+        has = pm.Data("has_crowd", train.has_crowd)
+        m = pm.Data("topic_share", train.topics)
+        x = pm.Data("factor_x", train.factor_x)
+        y = pm.Data("y", train.y)
+        w = pm.Data("weight", train.weight)
+        extremize = pm.Normal("extremize", p.extremize.mean, p.extremize.sd)
+        bias = pm.Normal("crowd_bias", p.crowd_bias.mean, p.crowd_bias.sd)
+        crowd_topic_sd = pm.HalfNormal("crowd_topic_sd", p.crowd_topic_sd.value)
+        crowd_topic = pm.Deterministic(
+            "crowd_topic",
+            crowd_topic_sd * pm.Normal("crowd_topic_raw", 0.0, 1.0, dims="topic"),
+            dims="topic",
+        )
+        base = pm.Normal("base", p.base_logit.mean, p.base_logit.sd)
+        topic_sd = pm.HalfNormal("topic_sd", p.topic_sd.value)
+        topic = pm.Deterministic(
+            "topic_base", topic_sd * pm.Normal("topic_raw", 0.0, 1.0, dims="topic"), dims="topic"
+        )
+        weight = pm.Normal("factor_weight", p.factor_weight.mean, p.factor_weight.sd)
+        eta = (
+            has * (bias + extremize * lc + pt.dot(m, crowd_topic))
+            + (1 - has) * (base + pt.dot(m, topic))
+            + weight * x
+        )
+        # Bernoulli log-likelihood, weighted: y log s(eta) + (1 - y) log s(-eta)
+        loglik = y * -pt.softplus(-eta) + (1 - y) * -pt.softplus(eta)
+        pm.Potential("resolutions", pt.sum(w * loglik))
+    return model
+
+
+def predict(posterior, rows: Arrays) -> np.ndarray:
+    """Posterior predictive P(yes) for each row: the mean over draws of the logistic."""
+    draws = posterior.stack(sample=("chain", "draw"))
+
+    def v(name):
+        return draws[name].values  # (..., sample)
+
+    has = rows.has_crowd[:, None]
+    crowd = v("crowd_bias") + v("extremize") * rows.logit_crowd[:, None]
+    eta = (
+        has * (crowd + rows.topics @ v("crowd_topic"))
+        + (1 - has) * (v("base") + rows.topics @ v("topic_base"))
+        + v("factor_weight") * rows.factor_x[:, None]
+    )
+    return expit(eta).mean(axis=1)
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    probability: np.ndarray
+    diagnostics: Diagnostics
+    n_train: int
+
+
+def calibrate(
+    train: pd.DataFrame, test: pd.DataFrame, links: QuestionLinks, settings: SamplerSettings
+) -> Calibrated:
+    """Fit the calibration model on resolved ``train`` rows and predict ``test`` rows.
+
+    With no training rows the fit samples the prior: forecasts then rest on the priors alone.
+    """
+    model = build_calibration_model(arrays(train, links), links)
+    fit = sample(model, settings, key=f"calibration:{len(links.topics)}:{links.spec.calibration}")
+    p = predict(fit.idata.posterior, arrays(test, links))
+    return Calibrated(p, fit.diagnostics, len(train))

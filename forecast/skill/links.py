@@ -1,0 +1,187 @@
+"""How forecasting questions relate to a scenario (``priors/questions/<scenario>.toml``).
+
+The file is reviewable data: the priors of the crowd-calibration model, the topic tags the
+calibration pools over, rules that link a question to a factor by its tags and title (a question
+about Israel striking Iran resolves "yes" more readily when Iranian hostility is high), and explicit
+links for known questions, which win over the rules. Every number and link carries a rationale and
+a source. Factor names are checked against the scenario.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+
+from forecast.data.errors import InputError, Problem
+from forecast.data.scenario import (
+    Name,
+    NormalPrior,
+    PositiveNumber,
+    Scenario,
+    Text,
+    _loc,
+    _message,
+    _Sourced,
+    _Strict,
+    decode_utf8,
+)
+
+OTHER_TOPIC = "other"
+
+
+class Calibration(_Strict):
+    """Priors of the crowd-calibration model (``forecast.skill.calibration``)."""
+
+    extremize: NormalPrior  # slope on the crowd's logit; > 1 makes the aggregate more extreme
+    crowd_bias: NormalPrior  # intercept added to the crowd's logit
+    crowd_topic_sd: PositiveNumber  # HalfNormal scale of per-topic crowd biases
+    base_logit: NormalPrior  # log-odds of "yes" for a question with no crowd forecast
+    topic_sd: PositiveNumber  # HalfNormal scale of per-topic base rates (no crowd)
+    factor_weight: NormalPrior  # log-odds per standard unit of a linked factor
+    crowd_floor: PositiveNumber  # crowd probabilities are clipped to [floor, 1 - floor]
+
+
+class Topic(_Sourced):
+    label: Text
+
+
+class Rule(_Sourced):
+    """A question with one of ``tags`` whose title matches ``pattern`` resolves "yes" more
+    readily when ``factor`` is high (``sign`` "+") or low ("-")."""
+
+    tags: list[Name] = Field(min_length=1)
+    pattern: Text
+    factor: Name
+    sign: Literal["+", "-"]
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"not a valid regular expression: {e}") from None
+        return v
+
+
+class QuestionLink(_Sourced):
+    """An explicit link of one question (``platform:id``) to a factor."""
+
+    key: Text
+    factor: Name
+    sign: Literal["+", "-"]
+
+
+class LinksFile(_Strict):
+    scenario: Name
+    calibration: Calibration
+    topics: dict[Name, Topic]
+    rules: list[Rule] = Field(default_factory=list)
+    questions: list[QuestionLink] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a question is tied to: a factor and direction, or only topics, or nothing."""
+
+    factor: str | None
+    sign: float
+    why: str  # "question", "rule <n>", "topic" or "unrelated"
+
+
+@dataclass(frozen=True)
+class QuestionLinks:
+    spec: LinksFile
+
+    @property
+    def topics(self) -> list[str]:
+        """The topics calibration pools over, ``other`` last (tags outside the file)."""
+        return [*self.spec.topics, OTHER_TOPIC]
+
+    def topic_weights(self, tags: tuple[str, ...]) -> list[float]:
+        """A question's membership in each topic: equal shares of its known tags, else ``other``."""
+        known = [t for t in tags if t in self.spec.topics]
+        names = self.topics
+        w = [0.0] * len(names)
+        for t in known or [OTHER_TOPIC]:
+            w[names.index(t)] += 1.0 / max(len(known), 1)
+        return w
+
+    def link(self, key: str, title: str, tags: tuple[str, ...]) -> Link:
+        """The explicit link of ``key`` if any, else the first rule that matches, else topics."""
+        for q in self.spec.questions:
+            if q.key == key:
+                return Link(q.factor, 1.0 if q.sign == "+" else -1.0, "question")
+        for i, r in enumerate(self.spec.rules):
+            if set(r.tags) & set(tags) and re.search(r.pattern, title):
+                return Link(r.factor, 1.0 if r.sign == "+" else -1.0, f"rule {i + 1}")
+        if any(t in self.spec.topics for t in tags):
+            return Link(None, 0.0, "topic")
+        return Link(None, 0.0, "unrelated")
+
+
+def links_path(scenario: str, root: Path | str = ".") -> Path:
+    return Path(root) / "priors" / "questions" / f"{scenario}.toml"
+
+
+def load_links(path: str | Path, scenario: Scenario) -> QuestionLinks:
+    """Read and validate a question-links file against ``scenario``; raises ``InputError``.
+
+    The file names the scenario it was written for (top-level ``scenario``): a file for another
+    scenario is refused, as is a link to a factor the scenario does not have. Every problem is
+    reported at once.
+    """
+    path = Path(path)
+    file = str(path)
+    if path.is_dir():
+        raise InputError([Problem(file, "(file)", "file", "is a directory, not a TOML file")])
+    try:
+        text, where = decode_utf8(path.read_bytes())
+    except OSError as exc:
+        raise InputError([Problem(file, "(file)", "file", exc.strerror or str(exc))]) from None
+    if text is None:
+        raise InputError([Problem(file, "(file)", "encoding", f"not UTF-8 text: {where}")])
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError([Problem(file, "(toml)", "syntax", f"malformed TOML: {exc}")]) from None
+    except RecursionError:
+        raise InputError(
+            [Problem(file, "(toml)", "syntax", "malformed TOML: values nested too deeply")]
+        ) from None
+    problems = []
+    named = raw.get("scenario")
+    if isinstance(named, str) and named != scenario.name:
+        problems.append(
+            Problem(
+                file,
+                "(top)",
+                "scenario",
+                f"this file is for scenario {named!r}, not {scenario.name!r}",
+            )
+        )
+    try:
+        spec = LinksFile.model_validate(raw)
+    except ValidationError as exc:
+        problems += [Problem(file, *_loc(e["loc"]), _message(e)) for e in exc.errors()]
+        raise InputError(problems) from None
+    for where, items in (("rules", spec.rules), ("questions", spec.questions)):
+        for i, item in enumerate(items):
+            if item.factor not in scenario.factors:
+                problems.append(
+                    Problem(
+                        file,
+                        f"{where}[{i}]",
+                        "factor",
+                        f"unknown factor {item.factor!r} (factors of {scenario.name}: "
+                        f"{', '.join(scenario.factors)})",
+                    )
+                )
+    if problems:
+        raise InputError(problems)
+    return QuestionLinks(spec)

@@ -1,0 +1,572 @@
+"""Simulate evidence from known parameters: parameter recovery and simulation-based calibration.
+
+``draw_truth`` draws every model parameter from the prior a scenario defines (the same priors as
+``forecast.model.build``, implemented independently in numpy), and ``simulate_evidence`` draws an
+evidence log of every kind from those parameters through the model's own likelihoods. Which rows
+exist (months, targets, horizons, sources) is fixed in advance by a ``Plan``, never chosen by
+looking at the simulated values, so a fit to the simulated log is a fit to data the model describes
+exactly.
+
+Simulated rows follow the evidence frame of ``forecast.data.evidence`` with two liberties the CSV
+format does not allow: an event's strength is the continuous value the model's likelihood draws
+(coded events in a log are whole strengths 1..3), and a likelihood-ratio row is fixed by the plan. A
+likelihood ratio is not a generative term (a Potential), so the parameters are drawn from the prior
+*times* the ratio terms, by rejection: that is the distribution the model's posterior conditions on.
+
+All randomness comes from an explicit ``numpy.random.Generator``.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from dataclasses import replace as dataclasses_replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, log_expit
+
+from forecast.data.evidence import FRAME_COLUMNS, Evidence
+from forecast.data.scenario import Scenario
+from forecast.model.build import (
+    COUNT_INTERCEPT_SD,
+    COUNT_INV_DISPERSION_LOG,
+    CUTPOINT_FIRST,
+    CUTPOINT_GAP_LOG_SD,
+    FORECAST_NOISE_LOG_SD,
+    NORMAL_INTERCEPT_SD,
+    NORMAL_SD_LOG,
+    SIGN,
+    cutpoint_spacing,
+    factor_loading_scales,
+    hazard_arrays,
+    indicator_loading_scales,
+    reversions,
+)
+from forecast.model.design import Units, hazard_units
+
+SOURCE = "simulated"
+SOURCE_URL = "https://example.org/simulated"
+MAX_REJECTIONS = 10_000
+
+
+@dataclass(frozen=True)
+class ForecastRow:
+    """A crowd or expert probability for ``target`` (``outcome`` or ``outcome:candidate``)."""
+
+    target: str
+    month: int
+    horizon: int
+    forecaster: str
+
+
+@dataclass(frozen=True)
+class RatioRow:
+    """An analyst's likelihood ratio that ``target`` happens (or holds) by ``month + horizon``."""
+
+    target: str
+    month: int
+    horizon: int
+    ratio: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which evidence rows a simulation produces, fixed before any value is drawn.
+
+    ``indicator_months``: months with a row, per indicator (normal, count or rating);
+    ``event_months``: months with a coded event, per factor; ``resolve``: a resolution row for every
+    hazard unit (the month it happened or ended, else "not yet" at the last month).
+    """
+
+    n_months: int
+    indicator_months: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    event_months: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    forecasts: tuple[ForecastRow, ...] = ()
+    ratios: tuple[RatioRow, ...] = ()
+    resolve: bool = True
+
+    @property
+    def forecasters(self) -> list[str]:
+        """Forecast sources in the order ``build_design`` gives them (sorted)."""
+        return sorted({r.forecaster for r in self.forecasts})
+
+    @classmethod
+    def every_month(
+        cls,
+        s: Scenario,
+        n_months: int,
+        *,
+        every: int = 1,
+        events: bool = True,
+        forecasts: tuple[ForecastRow, ...] = (),
+        ratios: tuple[RatioRow, ...] = (),
+    ) -> Plan:
+        """A row for every indicator every ``every`` months and an event per factor and month."""
+        months = tuple(range(0, n_months, every))
+        return cls(
+            n_months=n_months,
+            indicator_months=dict.fromkeys(s.indicators, months),
+            event_months=dict.fromkeys(s.factors, tuple(range(n_months))) if events else {},
+            forecasts=forecasts,
+            ratios=ratios,
+        )
+
+
+def _half_normal(rng: np.random.Generator, scale, size=None) -> np.ndarray:
+    """HalfNormal draws, one per element of ``scale`` unless ``size`` says otherwise."""
+    return np.abs(rng.normal(0.0, 1.0, np.shape(scale) if size is None else size)) * scale
+
+
+def _target_units(units: Units, target: str) -> list[int]:
+    outcome, _, candidate = target.partition(":")
+    return units.units_of(outcome, candidate or None)
+
+
+def prob_by(s: Scenario, units: Units, x: np.ndarray, target: str, month: int, horizon: int):
+    """(log p, log(1 - p)) that ``target`` happens (event) or still holds (persistence) by
+    ``month + horizon``, holding every hazard at its value in ``month`` (as the model does)."""
+    us = _target_units(units, target)
+    a = horizon * np.sum(np.logaddexp(0.0, x[us, month]))  # -log survival
+    log_s, log_1ms = -a, np.log(-np.expm1(-a))
+    persist = s.outcomes[target.partition(":")[0]].kind == "persistence"
+    return (log_s, log_1ms) if persist else (log_1ms, log_s)
+
+
+def draw_truth(s: Scenario, plan: Plan, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Every parameter drawn from the prior (times any likelihood-ratio terms), named as in the
+    posterior of ``build_model`` (``f``, ``loading``, ``alpha``, ``normal_sd``, ...)."""
+    for _ in range(MAX_REJECTIONS):
+        truth = _draw_prior(s, plan, rng)
+        log_accept = 0.0
+        units = hazard_units(s)
+        for r in plan.ratios:
+            log_p, log_q = prob_by(s, units, truth["logit_hazard"], r.target, r.month, r.horizon)
+            # the ratio term p * LR + (1 - p), divided by its maximum max(LR, 1)
+            log_accept += np.logaddexp(log_p + np.log(r.ratio), log_q) - max(np.log(r.ratio), 0.0)
+        if np.log(rng.uniform()) < log_accept:
+            return truth
+    raise RuntimeError("likelihood-ratio rows reject nearly every prior draw")
+
+
+def _draw_prior(s: Scenario, plan: Plan, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    T = plan.n_months
+    facs = list(s.factors.values())
+    K = len(facs)
+    out: dict[str, np.ndarray] = {}
+    # factors: f[0] = m0 + s0 z[0]; f[t] = rho f[t-1] + vol z[t]
+    z = rng.normal(size=(K, T))
+    m0 = np.array([f.initial.mean for f in facs])
+    s0 = np.array([f.initial.sd for f in facs])
+    vol = np.array([f.volatility.value for f in facs])
+    rho = reversions(s)
+    f = np.empty((K, T))
+    f[:, 0] = m0 + s0 * z[:, 0]
+    for t in range(1, T):
+        f[:, t] = rho * f[:, t - 1] + vol * z[:, t]
+    out |= {"z": z, "f": f}
+
+    # hazards
+    units = hazard_units(s)
+    h = hazard_arrays(s, units)
+    tau = _half_normal(rng, factor_loading_scales(s))
+    beta = np.zeros((len(units.outcomes), K))
+    n_signed, n_free = len(h["signed_idx"][0]), len(h["free_idx"][0])
+    if n_signed:
+        out["loading_abs_raw"] = _half_normal(rng, 1.0, n_signed)
+        beta[h["signed_idx"]] = out["loading_abs_raw"]
+    if n_free:
+        out["loading_free_raw"] = rng.normal(size=n_free)
+        beta[h["free_idx"]] = out["loading_free_raw"]
+    signs = np.where(h["free"] > 0, 1.0, h["sign"])
+    loading = signs * h["scale"] * tau[None, :] * beta
+    alpha_raw = rng.normal(size=len(units.outcomes))
+    alpha = h["base_mu"] + h["base_sd"] * alpha_raw
+    out |= {"tau": tau, "loading": loading, "alpha_raw": alpha_raw, "alpha": alpha}
+    u_unit = np.zeros(len(units.labels))
+    if units.candidates:
+        tau_u_all = np.ones(len(units.outcomes))
+        if h["pooled_outcomes"]:
+            spread = _half_normal(rng, h["spread"][h["pooled_outcomes"]])
+            tau_u_all[h["pooled_outcomes"]] = spread
+            out["candidate_spread"] = spread
+        raw = rng.normal(size=len(units.candidates))
+        scale_c = np.where(h["cand_pooled"] > 0, tau_u_all[h["cand_outcome"]], h["cand_sd"])
+        offset = h["cand_mu"] + scale_c * raw
+        has_c = units.candidate_idx >= 0
+        u_unit[has_c] = offset[units.candidate_idx[has_c]]
+        out |= {"candidate_raw": raw, "candidate_offset": offset}
+    oi = units.outcome_idx
+    out["logit_hazard"] = alpha[oi][:, None] + u_unit[:, None] + (loading @ f)[oi]
+
+    # indicators
+    names = {lk: [n for n, i in s.indicators.items() if i.likelihood == lk] for lk in SIGN_KINDS}
+    if names["normal"]:
+        n = len(names["normal"])
+        out["normal_intercept"] = rng.normal(0.0, NORMAL_INTERCEPT_SD, n)
+        out["normal_loading_abs"] = _half_normal(rng, indicator_loading_scales(s, names["normal"]))
+        out["normal_sd"] = rng.lognormal(*NORMAL_SD_LOG, n)
+    if names["count"]:
+        n = len(names["count"])
+        base = np.log([s.indicators[c].baseline.value for c in names["count"]])  # type: ignore[union-attr]
+        out["count_intercept"] = rng.normal(base, COUNT_INTERCEPT_SD)
+        out["count_loading_abs"] = _half_normal(rng, indicator_loading_scales(s, names["count"]))
+        out["count_inv_dispersion"] = rng.lognormal(*COUNT_INV_DISPERSION_LOG, n)
+    for name in names["rating"]:
+        levels = s.indicators[name].levels
+        assert levels is not None
+        out[f"rating_loading_abs_{name}"] = _half_normal(
+            rng, indicator_loading_scales(s, [name])[0]
+        )
+        first = rng.normal(*CUTPOINT_FIRST)
+        gaps = rng.lognormal(
+            np.log(cutpoint_spacing(len(levels))), CUTPOINT_GAP_LOG_SD, len(levels) - 2
+        )
+        out[f"cutpoints_{name}"] = first + np.concatenate([[0.0], np.cumsum(gaps)])
+        if len(gaps):
+            out[f"cutpoint_gaps_{name}"] = gaps
+
+    # forecast sources: bias = mu + sd * raw, mu ~ N(0, b), sd ~ HalfNormal(b)
+    if plan.forecasts:
+        fn = s.forecast_noise
+        n = len(plan.forecasters)
+        bias_sd = _half_normal(rng, fn.bias_sd.value)
+        bias_mu = rng.normal(0.0, fn.bias_sd.value)
+        out["forecast_bias_sd"] = np.asarray(bias_sd)
+        out["forecast_bias"] = bias_mu + bias_sd * rng.normal(size=n)
+        out["forecast_noise"] = rng.lognormal(
+            np.log(fn.noise_scale.value), FORECAST_NOISE_LOG_SD, n
+        )
+    return out
+
+
+SIGN_KINDS = ("normal", "count", "rating")
+
+
+def _month_date(s: Scenario, t: int) -> date:
+    y, m = divmod(s.start_date.month - 1 + t, 12)
+    return date(s.start_date.year + y, m + 1, 1)
+
+
+def simulate_evidence(
+    s: Scenario, truth: dict[str, np.ndarray], plan: Plan, rng: np.random.Generator
+) -> Evidence:
+    """An evidence log drawn from the likelihoods at ``truth``, with the rows of ``plan``."""
+    rows: list[dict] = []
+    kfac = {k: i for i, k in enumerate(s.factors)}
+    f = truth["f"]
+
+    def add(kind: str, target: str, t: int, value: float, **extra) -> None:
+        d = _month_date(s, t)
+        rec = dict.fromkeys(FRAME_COLUMNS)
+        rec.update(
+            file="simulated.csv",
+            row=len(rows) + 2,
+            date=pd.Timestamp(d),
+            month=t,
+            kind=kind,
+            target=target,
+            value=float(value),
+            source=SOURCE,
+            source_url=SOURCE_URL,
+            note="",
+        )
+        rec.update(extra)
+        rows.append(rec)
+
+    by_kind = {lk: [n for n, i in s.indicators.items() if i.likelihood == lk] for lk in SIGN_KINDS}
+    for name, months in plan.indicator_months.items():
+        ind = s.indicators[name]
+        k, sg = kfac[ind.factor], SIGN[ind.sign]
+        i = by_kind[ind.likelihood].index(name)
+        for t in months:
+            if ind.likelihood == "normal":
+                assert ind.center is not None and ind.spread is not None
+                mu = truth["normal_intercept"][i] + sg * truth["normal_loading_abs"][i] * f[k, t]
+                y = mu + truth["normal_sd"][i] * rng.normal()
+                v = ind.center.value + ind.spread.value * y
+                add("indicator", name, t, np.exp(v) if ind.transform == "log" else v)
+            elif ind.likelihood == "count":
+                mu = np.exp(
+                    truth["count_intercept"][i] + sg * truth["count_loading_abs"][i] * f[k, t]
+                )
+                alpha = 1.0 / truth["count_inv_dispersion"][i]
+                lam = rng.gamma(alpha, (mu + 1e-6) / alpha)  # NegativeBinomial(mu, alpha)
+                d0 = _month_date(s, t)
+                days = calendar.monthrange(d0.year, d0.month)[1]
+                add("count", name, t, rng.poisson(lam), exposure_days=float(days))
+            else:
+                eta = sg * truth[f"rating_loading_abs_{name}"] * f[k, t]
+                latent = eta + rng.logistic()
+                add("rating", name, t, np.sum(truth[f"cutpoints_{name}"] < latent))
+
+    gain, noise = s.event_signal.gain.value, s.event_signal.noise.value
+    for fname, months in plan.event_months.items():
+        k = kfac[fname]
+        for t in months:
+            add("event", fname, t, truth["z"][k, t] / gain + noise * rng.normal())
+
+    units = hazard_units(s)
+    x = truth["logit_hazard"]
+    sources = plan.forecasters
+    for r in plan.forecasts:
+        log_p, log_q = prob_by(s, units, x, r.target, r.month, r.horizon)
+        j = sources.index(r.forecaster)
+        obs = log_p - log_q + truth["forecast_bias"][j] + truth["forecast_noise"][j] * rng.normal()
+        p = float(np.clip(expit(obs), 1e-15, 1 - 1e-15))
+        add(
+            "forecast",
+            r.target,
+            r.month,
+            p,
+            horizon_months=r.horizon,
+            forecaster=r.forecaster,
+            **_outcome_cols(r.target),
+        )
+    for r in plan.ratios:
+        add(
+            "likelihood_ratio",
+            r.target,
+            r.month,
+            r.ratio,
+            horizon_months=r.horizon,
+            **_outcome_cols(r.target),
+        )
+
+    if plan.resolve:
+        for u, label in enumerate(units.labels):
+            outcome = units.outcomes[units.outcome_idx[u]]
+            persist = s.outcomes[outcome].kind == "persistence"
+            happened = np.log(rng.uniform(size=plan.n_months)) < log_expit(x[u, : plan.n_months])
+            t = int(np.argmax(happened)) if happened.any() else plan.n_months - 1
+            ended = bool(happened.any())
+            value = (0 if ended else 1) if persist else (1 if ended else 0)
+            add("resolution", label, t, value, **_outcome_cols(label))
+
+    frame = pd.DataFrame.from_records(rows, columns=list(FRAME_COLUMNS))
+    frame = frame.sort_values(["date", "row"], kind="stable").reset_index(drop=True)
+    return Evidence(frame=frame, files=(Path("simulated.csv"),))
+
+
+def _outcome_cols(target: str) -> dict[str, str | None]:
+    outcome, _, candidate = target.partition(":")
+    return {"outcome": outcome, "candidate": candidate or None}
+
+
+def simulate(
+    s: Scenario, plan: Plan, rng: np.random.Generator
+) -> tuple[Evidence, dict[str, np.ndarray]]:
+    """Draw parameters from the prior and an evidence log from them: ``(evidence, truth)``."""
+    truth = draw_truth(s, plan, rng)
+    return simulate_evidence(s, truth, plan, rng), truth
+
+
+# --- simulation-based calibration (Talts et al. 2018) ---------------------------------------------
+
+SBC_SCENARIO = """
+name = "sbc"
+title = "Simulation-based calibration: one factor, every evidence kind"
+start = "2020-01"
+end = "2020-12"
+horizons = [6, 12]
+
+[event_signal]
+gain = { value = 1.0, rationale = "strength s: an s-sigma innovation", source = "SBC design" }
+noise = { value = 1.0, rationale = "noisy coding", source = "SBC design" }
+
+[forecast_noise]
+bias_sd = { value = 0.5, rationale = "crowds roughly unbiased", source = "SBC design" }
+noise_scale = { value = 0.5, rationale = "logit-scale noise", source = "SBC design" }
+
+[factors.g]
+label = "Latent factor"
+initial = { mean = 0.0, sd = 1.0, rationale = "standardized", source = "SBC design" }
+volatility = { value = 0.3, rationale = "monthly innovation sd", source = "SBC design" }
+reversion = { value = 0.9, rationale = "mean-reverting (AR(1) path)", source = "SBC design" }
+
+[indicators.level]
+label = "A measured level"
+factor = "g"
+sign = "+"
+likelihood = "normal"
+center = { value = 0.0, rationale = "standardized", source = "SBC design" }
+spread = { value = 1.0, rationale = "standardized", source = "SBC design" }
+
+[indicators.hits]
+label = "Monthly count"
+factor = "g"
+sign = "+"
+likelihood = "count"
+baseline = { value = 5.0, rationale = "a few a month", source = "SBC design" }
+loading_scale = { value = 1.0, rationale = "moderate", source = "SBC design" }
+
+[indicators.mood]
+label = "Expert rating"
+factor = "g"
+sign = "-"
+likelihood = "rating"
+levels = ["low", "mid", "high"]
+
+[outcomes.deal]
+label = "An event with two candidates"
+kind = "event"
+base_rate = { monthly = 0.05, logit_sd = 1.0, rationale = "common", source = "SBC design" }
+candidate_spread = { value = 1.0, rationale = "candidates differ", source = "SBC design" }
+[outcomes.deal.candidates.a]
+label = "A"
+[outcomes.deal.candidates.b]
+label = "B"
+[outcomes.deal.loadings.g]
+sign = "+"
+scale = 1.0
+rationale = "the factor drives the event"
+source = "SBC design"
+
+[outcomes.hold]
+label = "A state that may end"
+kind = "persistence"
+base_rate = { monthly = 0.03, logit_sd = 1.0, rationale = "rarely ends", source = "SBC design" }
+[outcomes.hold.loadings.g]
+sign = "free"
+scale = 0.5
+rationale = "direction unknown"
+source = "SBC design"
+"""
+
+# scalar quantities whose rank statistics are checked: name -> (posterior variable, index)
+SBC_QUANTITIES: dict[str, tuple[str, tuple[int, ...]]] = {
+    "f_first": ("f", (0, 0)),
+    "f_last": ("f", (0, -1)),
+    "alpha_deal": ("alpha", (0,)),
+    "loading_deal": ("loading", (0, 0)),
+    "loading_hold": ("loading", (1, 0)),
+    "offset_a": ("candidate_offset", (0,)),
+    "normal_sd": ("normal_sd", (0,)),
+    "count_loading": ("count_loading_abs", (0,)),
+    "rating_loading": ("rating_loading_abs_mood", ()),
+}
+
+
+def sbc_scenario() -> Scenario:
+    from forecast.data.scenario import parse_scenario
+
+    return parse_scenario(SBC_SCENARIO, "<sbc scenario>")
+
+
+def sbc_plan(s: Scenario) -> Plan:
+    """A year of evidence of every kind: few rows, so each fit takes about a second."""
+    return Plan(
+        n_months=12,
+        indicator_months={
+            "level": (0, 2, 4, 6, 8, 10),
+            "hits": (1, 4, 7, 10),
+            "mood": (3, 7, 11),
+        },
+        event_months={"g": (2, 5, 8)},
+        forecasts=(ForecastRow("deal", 6, 6, "crowd"), ForecastRow("hold", 9, 3, "crowd")),
+        ratios=(RatioRow("deal:a", 4, 6, 3.0),),
+    )
+
+
+@dataclass(frozen=True)
+class SBCResult:
+    """Rank of each true value among ``n_draws`` thinned posterior draws, per replication."""
+
+    ranks: pd.DataFrame  # columns: rep, quantity, rank
+    n_draws: int
+    fits: pd.DataFrame  # per rep: divergences, min_ess_bulk, max_rhat, sample_s
+
+    def pvalues(self, n_bins: int = 10) -> pd.DataFrame:
+        """Uniformity of each quantity's ranks: chi-square on ``n_bins`` equal bins and
+        Kolmogorov-Smirnov on the ranks spread uniformly within their unit cells."""
+        from scipy import stats
+
+        out = []
+        rng = np.random.default_rng(0)  # only jitters ranks for the KS test
+        for q, g in self.ranks.groupby("quantity", sort=False):
+            r = g["rank"].to_numpy()
+            counts = np.bincount(r * n_bins // (self.n_draws + 1), minlength=n_bins)
+            chi2 = stats.chisquare(counts).pvalue
+            u = (r + rng.uniform(size=len(r))) / (self.n_draws + 1)
+            ks = stats.kstest(u, "uniform").pvalue
+            out.append({"quantity": q, "n": len(r), "chi2_p": chi2, "ks_p": ks})
+        return pd.DataFrame(out)
+
+    def histogram(self, n_bins: int = 10) -> pd.DataFrame:
+        """Rank counts per bin (rows) and quantity (columns)."""
+        cols = {}
+        for q, g in self.ranks.groupby("quantity", sort=False):
+            r = g["rank"].to_numpy()
+            cols[q] = np.bincount(r * n_bins // (self.n_draws + 1), minlength=n_bins)
+        return pd.DataFrame(cols).rename_axis("bin")
+
+
+def run_sbc(
+    n_reps: int,
+    *,
+    seed: int,
+    settings=None,
+    thin: int = 3,
+    scenario: Scenario | None = None,
+    plan: Plan | None = None,
+    quantities: dict[str, tuple[str, tuple[int, ...]]] | None = None,
+    cache=None,
+    on_rep=None,
+) -> SBCResult:
+    """Simulation-based calibration: for each replication draw parameters and evidence from the
+    prior, fit, and rank each true quantity among thinned posterior draws.
+
+    One model is compiled (all replications share its structure) and refitted with each
+    replication's data swapped in. ``on_rep(i, fit)`` is called after each fit (progress).
+    """
+    from forecast.inference.sampling import (
+        PROCESS_CACHE,
+        SamplerSettings,
+        free_parameter_names,
+        sample_compiled,
+    )
+    from forecast.model.build import build_model, model_data, structure_key
+    from forecast.model.design import build_design
+
+    settings = settings or SamplerSettings(chains=2, draws=300, tune=300)
+    s = scenario or sbc_scenario()
+    plan = plan or sbc_plan(s)
+    quantities = quantities or SBC_QUANTITIES
+    cache = PROCESS_CACHE if cache is None else cache
+    rng = np.random.default_rng(seed)
+    rows, fits = [], []
+    compiled, key, var_names = None, None, None
+    n_draws = 0
+    for rep in range(n_reps):
+        ev, truth = simulate(s, plan, rng)
+        d = build_design(s, ev, n_months=plan.n_months)
+        if compiled is None:
+            model = build_model(s, d)
+            key = structure_key(s, d)
+            compiled = cache.get(key, model)
+            var_names = free_parameter_names(model)
+        elif structure_key(s, d) != key:
+            raise RuntimeError("a replication changed the model structure")
+        run = compiled.with_data(**model_data(d))
+        rep_settings = dataclasses_replace(settings, seed=settings.seed + rep)
+        fit = sample_compiled(run, rep_settings, var_names)
+        post = fit.idata.posterior
+        for q, (var, idx) in quantities.items():
+            draws = post[var].values[(slice(None), slice(None), *idx)][:, ::thin].ravel()
+            n_draws = len(draws)
+            rows.append({"rep": rep, "quantity": q, "rank": int(np.sum(draws < truth[var][idx]))})
+        dg = fit.diagnostics
+        fits.append(
+            {
+                "rep": rep,
+                "divergences": dg.divergences,
+                "min_ess_bulk": dg.min_ess_bulk,
+                "max_rhat": dg.max_rhat,
+                "sample_s": fit.timings["sample_s"],
+            }
+        )
+        if on_rep is not None:
+            on_rep(rep, fit)
+    return SBCResult(ranks=pd.DataFrame(rows), n_draws=n_draws, fits=pd.DataFrame(fits))
