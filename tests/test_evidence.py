@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from forecast.data.errors import InputError
+from forecast.data.errors import InputError, Problem
 from forecast.data.evidence import COLUMNS, load_evidence
 from forecast.data.inputs import load_inputs
 from forecast.data.scenario import Scenario, load_scenario
@@ -733,3 +733,16 @@ def test_bad_entries_are_reported_by_check(ev_dir: Path) -> None:
         res.output
     )
     assert f"{ev_dir / 'x.csv'}:(file): file: a directory, not a CSV file" in res.output
+
+
+def test_problem_prints_on_one_line_with_visible_escapes():
+    p = Problem("a\nb.csv", 3, "so\turce", "bad\x00 value\r")
+    assert str(p) == "a\\nb.csv:3: so\\turce: bad\\x00 value\\r"
+    assert str(Problem("é.csv", "(file)", "ñ", "ok")) == "é.csv:(file): ñ: ok"
+
+
+def test_input_error_needs_a_problem_and_lists_each_on_its_own_line():
+    with pytest.raises(ValueError, match=r"^InputError needs at least one problem$"):
+        InputError([])
+    err = InputError([Problem("f", 2, "x", "m1"), Problem("f", 3, "y", "m2")])
+    assert str(err) == "f:2: x: m1\nf:3: y: m2"
