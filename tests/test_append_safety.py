@@ -402,3 +402,23 @@ def test_new_file_is_written_whole(mini_copy: Path, monkeypatch) -> None:
     assert (scenario_paths("mini", mini_copy)[1] / "new.csv").stat().st_mode & 0o777 == (
         0o666 & ~_umask()
     )
+
+
+def test_snapshot_holds_the_scenario_too_and_hand_built_inputs_read_the_disk(
+    mini_copy: Path,
+) -> None:
+    import dataclasses
+    import hashlib
+
+    toml, data = scenario_paths("mini", mini_copy)
+    inputs = load_inputs("mini", mini_copy)
+    scen, ev = toml.read_bytes(), (data / "evidence.csv").read_bytes()
+    toml.write_bytes(scen + b"\n# edited after loading\n")
+    assert inputs.scenario_bytes() == scen
+    assert inputs.evidence_bytes() == {"evidence.csv": ev}
+    assert inputs.file_hashes() == {
+        "priors/mini.toml": hashlib.sha256(scen).hexdigest(),
+        "data/mini/evidence.csv": hashlib.sha256(ev).hexdigest(),
+    }
+    by_hand = dataclasses.replace(inputs, contents=None)  # Inputs built without a snapshot
+    assert by_hand.scenario_bytes() == toml.read_bytes() != scen

@@ -261,3 +261,31 @@ def test_find_base_skips_unreadable_and_altered_runs(tmp_path):
         assert find_base(store, "s", settings).id == ids[0]
     messages = " ".join(str(w.message) for w in caught)
     assert bad.name in messages and f"not reweighting run {ids[1]}" in messages
+
+
+def test_select_runs_up_to_a_run_and_the_last_n(tmp_path):
+    a, b = meta(scenario="a"), meta(scenario="b")
+    store, ids = _store_with(tmp_path, a, b, a, a)
+
+    def selected(*args, **kw) -> list[str]:
+        return [r.id for r in store.select(*args, **kw)]
+
+    assert selected("a") == [ids[0], ids[2], ids[3]]
+    assert selected("a", ids[2]) == [ids[0], ids[2]]
+    assert selected("a", ids[0]) == [ids[0]]
+    assert selected("a", last=2) == [ids[2], ids[3]]
+    assert selected("a", ids[2], last=1) == [ids[2]]
+    assert selected("a", last=0) == []
+    assert selected("c") == []
+
+
+def test_select_verifies_by_default_and_names_another_scenarios_run(tmp_path):
+    a, b = meta(scenario="a"), meta(scenario="b")
+    store, ids = _store_with(tmp_path, a, b)
+    (store.root / ids[1] / "forecast.csv").write_text("tampered")
+    with pytest.raises(UnknownRun, match=f"run {ids[1]} .* is of scenario 'b', not 'a'"):
+        store.select("a", ids[1])
+    (store.root / ids[0] / "forecast.csv").write_text("tampered")
+    with pytest.raises(StoreError, match="altered since the run was written"):
+        store.select("a")
+    assert [r.id for r in store.select("a", verify=False)] == [ids[0]]
