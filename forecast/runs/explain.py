@@ -14,11 +14,11 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-from forecast.model.design import build_design
 from forecast.data.evidence import COLUMNS
 from forecast.data.inputs import Inputs
-from forecast.model.loglik import row_log_likelihood
 from forecast.inference.reweighting import psis_weights
+from forecast.model.design import build_design
+from forecast.model.loglik import row_log_likelihood
 from forecast.runs.store import Run
 
 K_HAT_OK = 0.7

@@ -17,7 +17,6 @@ whose files were altered since it was written, raises ``StoreError``. Runs are l
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -39,8 +38,8 @@ RUN_RE = re.compile(r"^\d{8}T\d{6}(\d{6})?Z-[0-9a-f]{8}$")  # use fullmatch (no 
 TMP_PREFIX = ".tmp-"
 LOCK_NAME = ".lock"
 OUTPUT_FILES = ("posterior.nc", "forecast.csv")
-# Manifest keys every reader relies on, with their JSON types; ``forecast.runs.update`` writes them all
-# (since format 1). A manifest without one of them is unreadable and its run is skipped.
+# Manifest keys every reader relies on, with their JSON types; ``forecast.runs.update`` writes
+# them all (since format 1). A manifest without one of them is unreadable and its run is skipped.
 REQUIRED_KEYS: dict[str, type] = {
     "scenario": str,
     "created_at": str,
@@ -309,4 +308,3 @@ def _verify(run: Run) -> None:
             raise StoreError(f"{f}: missing from the run")
         if sha256_file(f) != digest:
             raise StoreError(f"{f}: altered since the run was written (hash mismatch)")
-

@@ -17,13 +17,13 @@ import arviz as az
 import xarray as xr
 
 from forecast import __version__
-from forecast.model.design import build_design
-from forecast.inference.sampling import Fit, SamplerSettings, sample
 from forecast.data.inputs import Inputs
-from forecast.model.loglik import add_log_likelihood
-from forecast.model.build import build_model, model_structure_key
-from forecast.model.posterior import Projection, project, summarize
 from forecast.inference.reweighting import find_base, reweight
+from forecast.inference.sampling import Fit, SamplerSettings, sample
+from forecast.model.build import build_model, model_structure_key
+from forecast.model.design import build_design
+from forecast.model.loglik import add_log_likelihood
+from forecast.model.posterior import Projection, project, summarize
 from forecast.runs.store import Run, RunStore, new_run_id
 
 PACKAGES = ("forecast", "pymc", "pytensor", "arviz", "nutpie", "numpy", "pandas", "xarray")
@@ -71,8 +71,8 @@ def fit_inputs(
     """Build and fit the scenario's model, add pointwise log-likelihoods, project forecasts.
 
     With a ``store``, a converged NUTS run of the same model structure and settings is first
-    reweighted by the changed evidence (``forecast.inference.reweighting``); NUTS samples only if that fails
-    the gate or there is no such run. Also returns the model's structure key.
+    reweighted by the changed evidence (``forecast.inference.reweighting``); NUTS samples only if
+    that fails the gate or there is no such run. Also returns the model's structure key.
     """
     phase = on_phase or (lambda _msg: None)
     phase("building model")
