@@ -318,6 +318,18 @@ def _looks_utf16(raw: bytes) -> bool:
     return raw[:2] in (b"\xff\xfe", b"\xfe\xff") or raw[:200].count(b"\x00") > len(raw[:200]) // 4
 
 
+def csv_text(raw: bytes) -> tuple[str, tuple[str, str] | None]:
+    """A CSV file's text from its bytes (UTF-8, BOM dropped), or ``("", (field, message))`` saying
+    why it has none (UTF-16 or binary bytes, no header). Undecodable bytes become lone
+    surrogates, so they can be reported by row and column."""
+    if _looks_utf16(raw):
+        return "", ("encoding", "looks like UTF-16 (or binary): save the file as UTF-8")
+    text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="surrogateescape")
+    if not text.strip():
+        return "", ("file", "empty file: expected a header row")
+    return text, None
+
+
 def read_evidence_file(path: Path, scenario: Scenario, problems: list[Problem]) -> list[dict]:
     """Parse one evidence CSV, appending every problem found to ``problems``."""
     name = str(path)
@@ -330,12 +342,9 @@ def read_evidence_file(path: Path, scenario: Scenario, problems: list[Problem]) 
         raw = path.read_bytes()
     except OSError as exc:
         return file_problem("file", exc.strerror or str(exc))
-    if _looks_utf16(raw):
-        return file_problem("encoding", "looks like UTF-16 (or binary): save the file as UTF-8")
-    # Undecodable bytes become lone surrogates, so they can be reported by row and column.
-    text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="surrogateescape")
-    if not text.strip():
-        return file_problem("file", "empty file: expected a header row")
+    text, why = csv_text(raw)
+    if why is not None:
+        return file_problem(*why)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[list[str]] = []
     try:

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data.errors import InputError, Problem
-from forecast.data.evidence import MAX_ENCODING_PROBLEMS, NUMBER_RE, _bad_text, _looks_utf16
+from forecast.data.evidence import MAX_ENCODING_PROBLEMS, NUMBER_RE, _bad_text, csv_text
 
 QUESTION_COLUMNS = ("platform", "id", "title", "topic_tags", "resolution")
 CROWD_COLUMNS = ("platform", "id", "date", "prob_yes")
@@ -110,12 +110,9 @@ def _read_table(
         return file_problem("file", "not found")
     except OSError as exc:
         return file_problem("file", f"cannot be read: {exc.strerror or exc}")
-    if _looks_utf16(raw):
-        return file_problem("encoding", "looks like UTF-16 (or binary): save the file as UTF-8")
-    # Undecodable bytes become lone surrogates, so they can be reported by row and column.
-    text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="surrogateescape")
-    if not text.strip():
-        return file_problem("file", "empty file: expected a header row")
+    text, why = csv_text(raw)
+    if why is not None:
+        return file_problem(*why)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[tuple[int, list[str]]] = []
     start = 1
