@@ -61,7 +61,7 @@ def baseline(seed: int) -> dict:
         )
     wall = time.perf_counter() - t0
     d = diagnose(idata, free_parameter_names(model))
-    sampling = idata.posterior.attrs.get("sampling_time", float("nan"))
+    sampling = idata["posterior"].attrs.get("sampling_time", float("nan"))
     return {
         "wall_s": wall,
         "sample_s": sampling,

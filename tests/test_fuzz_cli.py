@@ -80,8 +80,10 @@ def jitter_sample(model, settings, on_phase=None, **_kw):
         for i, name in enumerate(names)
     }
     idata = az.from_dict(
-        posterior=post,
-        sample_stats={"diverging": np.zeros((settings.chains, settings.draws), bool)},
+        {
+            "posterior": post,
+            "sample_stats": {"diverging": np.zeros((settings.chains, settings.draws), bool)},
+        },
         dims={name: list(model.named_vars_to_dims.get(name, ())) for name in names},
         coords={k: list(v) for k, v in model.coords.items()},
     )

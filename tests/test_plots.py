@@ -9,6 +9,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.text import Annotation
@@ -189,12 +190,12 @@ def test_score_comparison_bars_are_mean_brier_scores(backtest):
     assert len(visible_axes(without_leads)[0].patches) == 1
 
 
-def fake_idata(disagree: bool) -> az.InferenceData:
+def fake_idata(disagree: bool) -> xr.DataTree:
     rng = np.random.default_rng(31)
     a = rng.normal(size=(4, 500))
     if disagree:
         a = a + np.arange(4)[:, None]  # chains centred apart: R-hat far above 1
-    return az.from_dict(posterior={"a": a, "b": rng.normal(size=(4, 500, 2))})
+    return az.from_dict({"posterior": {"a": a, "b": rng.normal(size=(4, 500, 2))}})
 
 
 def test_convergence_plot_marks_variables_that_fail_the_gate():

@@ -72,7 +72,7 @@ def synthetic_posterior(s, d, rng: np.random.Generator, spread: float, chains=2,
         "count_indicator": d.count_names,
         "normal_indicator": d.normal_names,
     }
-    return az.from_dict(posterior=post, dims=dims, coords=coords)
+    return az.from_dict({"posterior": post}, dims=dims, coords=coords)
 
 
 @pytest.fixture(scope="module")

@@ -152,7 +152,7 @@ def fake_fit(scenario, seen):
         draws = f[None, None] + np.array([0.0, 1.0, 5.0])[None, :, None, None]
         values = np.repeat(draws, 2, axis=0)  # (chain, draw, factor, month)
         post = xr.Dataset({"f": (("chain", "draw", "factor", "month"), values)})
-        return SimpleNamespace(idata=SimpleNamespace(posterior=post), diagnostics=DIAG)
+        return SimpleNamespace(idata=xr.DataTree.from_dict({"posterior": post}), diagnostics=DIAG)
 
     return sample
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, replace
 
-import arviz as az
+from arviz_stats.base import array_stats
 import numpy as np
 import pymc as pm
 import xarray as xr
@@ -63,7 +63,8 @@ def psis_weights(log_ratios: np.ndarray) -> tuple[np.ndarray, float]:
     """Pareto-smoothed importance weights (normalized) for per-draw log ratios, and their k̂."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # psislw warns about large k̂; callers report it
-        log_w, k_hat = az.psislw(log_ratios.copy())
+        # arviz-stats takes log-likelihood values and smooths the weights of their negatives
+        log_w, k_hat = array_stats.psislw(-np.asarray(log_ratios, float))
     w = np.exp(log_w - log_w.max())
     return w / w.sum(), float(k_hat)
 
@@ -89,7 +90,7 @@ def _take(ds: xr.Dataset, idx: np.ndarray) -> xr.Dataset:
 
 
 def reweight(
-    base: az.InferenceData,
+    base: xr.DataTree,
     base_diagnostics: dict,
     model: pm.Model,
     design: Design,
@@ -100,16 +101,17 @@ def reweight(
 
     ``model`` must have the base run's structure; its evidence may differ in any rows.
     """
-    new = az.InferenceData(posterior=base.posterior)
+    new = xr.DataTree.from_dict({"posterior": base["posterior"].to_dataset()})
     add_log_likelihood(new, model, design)
-    log_w = total_log_likelihood(new.log_likelihood) - total_log_likelihood(base.log_likelihood)
+    log_w = total_log_likelihood(new["log_likelihood"].to_dataset()) - total_log_likelihood(
+        base["log_likelihood"].to_dataset()
+    )
     w, k_hat = psis_weights(log_w)
     efficiency = float(1.0 / np.sum(w**2) / len(w))
     idx = systematic_resample(w, np.random.default_rng(settings.seed))
-    idata = az.InferenceData(
-        **{g: _take(base[g], idx) for g in GROUPS if g in base.groups()},
-        log_likelihood=_take(new.log_likelihood, idx),
-    )
+    groups = {g: _take(base[g].to_dataset(), idx) for g in GROUPS if g in base.children}
+    groups["log_likelihood"] = _take(new["log_likelihood"].to_dataset(), idx)
+    idata = xr.DataTree.from_dict(groups)
     diagnostics = _diagnostics(base_diagnostics, k_hat, efficiency)
     return Fit(idata=idata, diagnostics=diagnostics, settings=settings, timings={})
 

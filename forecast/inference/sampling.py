@@ -23,6 +23,7 @@ from typing import Any, Literal
 import arviz as az
 import numpy as np
 import pymc as pm
+import xarray as xr
 
 import forecast.model.numba_ops  # noqa: F401  (registers a cacheable digamma: see its docstring)
 from forecast.model.build import model_structure_key
@@ -71,7 +72,7 @@ class Diagnostics:
 
 @dataclass(frozen=True)
 class Fit:
-    idata: az.InferenceData
+    idata: xr.DataTree
     diagnostics: Diagnostics
     settings: SamplerSettings
     timings: dict[str, float]
@@ -83,9 +84,9 @@ def free_parameter_names(model: pm.Model) -> list[str]:
     return [v.name for v in model.free_RVs]
 
 
-def diagnose(idata: az.InferenceData, var_names: list[str]) -> Diagnostics:
+def diagnose(idata: xr.DataTree, var_names: list[str]) -> Diagnostics:
     """Apply the gate: R-hat <= 1.01, bulk and tail ESS >= 400, no divergences."""
-    post = idata.posterior[var_names]
+    post = idata["posterior"].to_dataset()[var_names]
     rhat = az.rhat(post)
     ess_b = az.ess(post, method="bulk")
     ess_t = az.ess(post, method="tail")
@@ -101,7 +102,8 @@ def diagnose(idata: az.InferenceData, var_names: list[str]) -> Diagnostics:
     max_rhat, rhat_var = extreme(rhat, np.max)
     min_bulk, bulk_var = extreme(ess_b, np.min)
     min_tail, tail_var = extreme(ess_t, np.min)
-    div = int(idata.sample_stats["diverging"].sum()) if "diverging" in idata.sample_stats else 0
+    stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata.children else {}
+    div = int(stats["diverging"].sum()) if "diverging" in stats else 0
     problems = []
     if max_rhat > RHAT_MAX:
         problems.append(f"R-hat {max_rhat:.3f} > {RHAT_MAX} (worst: {rhat_var})")

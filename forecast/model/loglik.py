@@ -7,7 +7,6 @@ to each evidence row (a resolution spans many unit-months) into one column per r
 
 from __future__ import annotations
 
-import arviz as az
 import numpy as np
 import pymc as pm
 import xarray as xr
@@ -31,9 +30,9 @@ def _element_rows(d: Design) -> dict[str, np.ndarray]:
     return {k: v for k, v in out.items() if len(v)}
 
 
-def _lr_log_likelihood(idata: az.InferenceData, d: Design) -> np.ndarray:
+def _lr_log_likelihood(idata: xr.DataTree, d: Design) -> np.ndarray:
     """(chain, draw, row): log(p * LR + 1 - p), p = the model's P(target by t+H) at the row."""
-    x = idata.posterior["logit_hazard"].values  # (C, D, unit, month)
+    x = idata["posterior"]["logit_hazard"].values  # (C, D, unit, month)
     xt = x[:, :, :, d.lr_month]  # (C, D, unit, row)
     a = d.lr_horizon * np.sum(d.lr_mask.T * np.logaddexp(0.0, xt), axis=2)  # -log S
     log_s = -a
@@ -43,7 +42,7 @@ def _lr_log_likelihood(idata: az.InferenceData, d: Design) -> np.ndarray:
     return np.logaddexp(log_p + d.lr_log, log_q)
 
 
-def add_log_likelihood(idata: az.InferenceData, model: pm.Model, d: Design) -> None:
+def add_log_likelihood(idata: xr.DataTree, model: pm.Model, d: Design) -> None:
     """Add a ``log_likelihood`` group with one variable per evidence term (in place)."""
     observed = [v.name for v in model.observed_RVs]
     if observed:
@@ -54,20 +53,22 @@ def add_log_likelihood(idata: az.InferenceData, model: pm.Model, d: Design) -> N
         lr = xr.DataArray(
             _lr_log_likelihood(idata, d),
             dims=("chain", "draw", f"{LR_VAR}_dim_0"),
-            coords={"chain": idata.posterior.chain, "draw": idata.posterior.draw},
+            coords={"chain": idata["posterior"]["chain"], "draw": idata["posterior"]["draw"]},
         )
-        if "log_likelihood" in idata.groups():
-            idata.log_likelihood[LR_VAR] = lr
+        if "log_likelihood" in idata.children:
+            idata["log_likelihood"] = xr.DataTree(
+                idata["log_likelihood"].to_dataset().assign({LR_VAR: lr})
+            )
         else:
-            idata.add_groups({"log_likelihood": xr.Dataset({LR_VAR: lr})})
+            idata["log_likelihood"] = xr.DataTree(xr.Dataset({LR_VAR: lr}))
 
 
-def row_log_likelihood(idata: az.InferenceData, d: Design) -> tuple[np.ndarray, np.ndarray]:
+def row_log_likelihood(idata: xr.DataTree, d: Design) -> tuple[np.ndarray, np.ndarray]:
     """Per-draw log-likelihood of each evidence row: ((sample, row) matrix, row ids)."""
     rows = _element_rows(d)
     ids = np.unique(np.concatenate(list(rows.values()))) if rows else np.zeros(0, int)
     col = {r: i for i, r in enumerate(ids)}
-    ll = idata.log_likelihood
+    ll = idata["log_likelihood"].to_dataset()
     n = ll.sizes["chain"] * ll.sizes["draw"]
     out = np.zeros((n, len(ids)))
     for var, el_rows in rows.items():

@@ -33,9 +33,9 @@ class Projection:
     factor_path: xr.DataArray
 
 
-def _stack(idata, name: str) -> np.ndarray:
+def _stack(idata: xr.DataTree, name: str) -> np.ndarray:
     """Posterior variable with chain and draw merged into a leading sample axis."""
-    v = idata.posterior[name]
+    v = idata["posterior"][name]
     return v.values.reshape((-1, *v.shape[2:]))
 
 
@@ -46,7 +46,7 @@ def target_labels(s: Scenario) -> list[str]:
 def project(
     s: Scenario,
     d: Design,
-    idata,
+    idata: xr.DataTree,
     *,
     seed: int,
     n_paths: int = 16,
@@ -152,7 +152,7 @@ def _state_probability(s, o, idata, paths, horizons, rng) -> np.ndarray:
         sign = 1.0 if ind.sign == "+" else -1.0
         fk = paths[..., k]  # (S, M, H)
         if ind.likelihood == "count":
-            i = list(idata.posterior["count_intercept"].coords["count_indicator"].values).index(
+            i = list(idata["posterior"]["count_intercept"].coords["count_indicator"].values).index(
                 o.measure
             )
             a = _stack(idata, "count_intercept")[:, i][:, None, None]
@@ -162,7 +162,7 @@ def _state_probability(s, o, idata, paths, horizons, rng) -> np.ndarray:
             lam = rng.gamma(shape=disp, scale=mu / disp)  # NegBin as a gamma-Poisson mixture
             values = rng.poisson(lam).astype(float)
         else:
-            i = list(idata.posterior["normal_intercept"].coords["normal_indicator"].values).index(
+            i = list(idata["posterior"]["normal_intercept"].coords["normal_indicator"].values).index(
                 o.measure
             )
             a = _stack(idata, "normal_intercept")[:, i][:, None, None]

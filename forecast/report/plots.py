@@ -1,7 +1,7 @@
 """Figures from computed results: run history, forecasts, factor paths, loadings, what moved,
 backtests and diagnostics.
 
-Every function takes results that already exist (a run history table, a run's InferenceData, an
+Every function takes results that already exist (a run history table, a run's DataTree, an
 ``explain`` result, a table of backtest forecasts) and returns a matplotlib ``Figure``; nothing here
 fits or projects. Figures are built with matplotlib's object API, not pyplot, so no global figure
 state accumulates and no display is needed: ``fig.savefig`` renders with Agg.
@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    import arviz as az
+    import xarray as xr
 
 from forecast.runs.explain import Change, Influence
 from forecast.skill.scoring import reliability
@@ -145,7 +145,7 @@ def _month_index(labels: Sequence[str]) -> pd.DatetimeIndex:
 
 
 def factor_paths(
-    idata: az.InferenceData,
+    idata: xr.DataTree,
     labels: Mapping[str, str] | None = None,
     months_back: int = 24,
     ncols: int = 2,
@@ -153,8 +153,8 @@ def factor_paths(
     """Each factor's fitted path (posterior ``f``) and its projection (``predictions``) with 50% and
     90% bands; the dashed line marks the forecast origin."""
     labels = labels or {}
-    f = idata.posterior["f"]
-    paths = idata.predictions["factor_path"]
+    f = idata["posterior"]["f"]
+    paths = idata["predictions"]["factor_path"]
     months = f["month"].values[-months_back:]
     past_t = _month_index(months)
     origin = pd.Period(str(months[-1]), freq="M")
@@ -182,7 +182,7 @@ def factor_paths(
 
 
 def loadings_forest(
-    idata: az.InferenceData,
+    idata: xr.DataTree,
     labels: Mapping[str, str] | None = None,
     hdi: float = 0.9,
     ncols: int = 2,
@@ -192,7 +192,7 @@ def loadings_forest(
     left out."""
     labels = labels or {}
     lo_q, hi_q = (1 - hdi) / 2, 1 - (1 - hdi) / 2
-    lam = idata.posterior["loading"]
+    lam = idata["posterior"]["loading"]
     panels: dict[str, list[tuple]] = {}
     for o in lam["outcome"].values:
         for k in lam["factor"].values:
@@ -373,13 +373,14 @@ def score_comparison(forecasts: pd.DataFrame) -> Figure:
 # --- diagnostics ---------------------------------------------------------------------------------
 
 
-def convergence_plot(idata: az.InferenceData, var_names: Sequence[str] | None = None) -> Figure:
+def convergence_plot(idata: xr.DataTree, var_names: Sequence[str] | None = None) -> Figure:
     """Worst R-hat and smallest bulk/tail ESS of each variable against the gate's thresholds."""
     import arviz as az
 
     from forecast.inference.sampling import ESS_MIN, RHAT_MAX
 
-    post = idata.posterior[list(var_names)] if var_names else idata.posterior
+    post = idata["posterior"].to_dataset()
+    post = post[list(var_names)] if var_names else post
     names = list(post.data_vars)
     rhat = az.rhat(post)
     ess_b, ess_t = az.ess(post, method="bulk"), az.ess(post, method="tail")
@@ -411,18 +412,15 @@ def convergence_plot(idata: az.InferenceData, var_names: Sequence[str] | None = 
 
 
 def rank_plot(
-    idata: az.InferenceData, var_names: Sequence[str], coords: dict | None = None
+    idata: xr.DataTree, var_names: Sequence[str], coords: dict | None = None
 ) -> Figure:
-    """ArviZ rank plots (one panel per scalar): each chain's ranks should be uniform."""
+    """ArviZ's rank Δ-ECDF plots (one panel per scalar): each chain's fractional ranks should be
+    uniform; points where the chains disagree beyond the multiple-testing band are marked."""
     import arviz as az
 
-    post = idata.posterior[list(var_names)]
-    if coords:
-        post = post.sel(coords)
-    n = sum(int(np.prod(post[v].shape[2:])) for v in var_names)
-    fig, axes = _grid(n, 3, (3.2, 2.2))
-    az.plot_rank(post, var_names=list(var_names), ax=axes, ref_line=True)
-    for ax in axes:
+    pc = az.plot_rank(idata, var_names=list(var_names), coords=coords, backend="matplotlib")
+    fig = pc.viz["figure"].item()
+    for ax in fig.axes:
         ax.title.set_fontsize(8)
         ax.tick_params(labelsize=6)
     return fig

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from forecast.data.evidence import COLUMNS
 from forecast.data.inputs import Inputs
@@ -38,9 +38,9 @@ class Influence:
         return self.k_hat <= K_HAT_OK
 
 
-def _target_probs(idata: az.InferenceData, outcome: str, candidate: str | None) -> np.ndarray:
+def _target_probs(idata: xr.DataTree, outcome: str, candidate: str | None) -> np.ndarray:
     """(sample, horizon) per-draw probabilities of one target."""
-    p = idata.predictions["probability"]
+    p = idata["predictions"]["probability"]
     label = outcome if candidate is None else f"{outcome}:{candidate}"
     if label not in p["target"].values:
         raise KeyError(f"no forecast target {label!r} in this run")
@@ -77,7 +77,7 @@ def influences(
     ll, row_ids = row_log_likelihood(idata, design)
     col = {r: i for i, r in enumerate(row_ids)}
     probs = _target_probs(idata, outcome, candidate)
-    horizons = [int(h) for h in idata.predictions["horizon"].values]
+    horizons = [int(h) for h in idata["predictions"]["horizon"].values]
     frame = inputs.evidence.frame
     if groups is None:
         groups = {}

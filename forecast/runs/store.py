@@ -27,11 +27,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from filelock import FileLock, Timeout
 
 from forecast.data.files import fsync_dir, fsync_file, sha256_file, write_text_durably
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 FORMAT_VERSION = 1
 RUN_RE = re.compile(r"^\d{8}T\d{6}(\d{6})?Z-[0-9a-f]{8}$")  # use fullmatch (no "\n" after)
@@ -86,10 +90,11 @@ class Run:
     def forecast(self) -> pd.DataFrame:
         return pd.read_csv(self.path / "forecast.csv", keep_default_na=False, na_values=[""])
 
-    def posterior(self):
-        import arviz as az
+    def posterior(self) -> xr.DataTree:
+        """The run's draws and predictions (an ArviZ 1 ``DataTree``), loaded into memory."""
+        import xarray as xr
 
-        return az.from_netcdf(self.path / "posterior.nc")
+        return xr.load_datatree(self.path / "posterior.nc")
 
     def inputs(self):
         """The scenario and evidence this run was fitted to, re-validated from its own copy."""

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import arviz as az
 import xarray as xr
 
 from forecast import __version__
@@ -129,9 +128,9 @@ def copy_inputs(inputs: Inputs, folder: Path) -> None:
         (data / name).write_bytes(content)
 
 
-def _attach(idata: az.InferenceData, proj: Projection, attrs: dict) -> az.InferenceData:
+def _attach(idata: xr.DataTree, proj: Projection, attrs: dict) -> xr.DataTree:
     """Add projected forecasts as the ``predictions`` group, with (chain, draw) restored."""
-    chains, draws = idata.posterior.sizes["chain"], idata.posterior.sizes["draw"]
+    chains, draws = idata["posterior"].sizes["chain"], idata["posterior"].sizes["draw"]
 
     def unstack(da: xr.DataArray) -> xr.DataArray:
         arr = da.values.reshape((chains, draws, *da.shape[1:]))
@@ -144,9 +143,9 @@ def _attach(idata: az.InferenceData, proj: Projection, attrs: dict) -> az.Infere
     preds = xr.Dataset(
         {"probability": unstack(proj.probability), "factor_path": unstack(proj.factor_path)}
     )
-    idata.add_groups({"predictions": preds})
-    for group in idata.groups():
-        idata[group].attrs.update(attrs)
+    idata["predictions"] = xr.DataTree(preds)
+    for group in idata.children.values():
+        group.attrs.update(attrs)
     return idata
 
 

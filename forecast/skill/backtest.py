@@ -131,7 +131,7 @@ def factor_levels(
     d = build_design(s, ev, n_months=n_months, fc_sources=sources)
     fit = sample(build_model(s, d), settings)
     t = s.month_index(_month_start(month).date())
-    f = fit.idata.posterior["f"].mean(("chain", "draw")).values[:, t]
+    f = fit.idata["posterior"]["f"].mean(("chain", "draw")).values[:, t]
     info = _fit_info("scenario", month, len(ev.frame), fit.diagnostics)
     return dict(zip(s.factors, map(float, f), strict=True)), info
 

@@ -126,5 +126,5 @@ def calibrate(
     """
     model = build_calibration_model(arrays(train, links), links)
     fit = sample(model, settings, key=f"calibration:{len(links.topics)}:{links.spec.calibration}")
-    p = predict(fit.idata.posterior, arrays(test, links))
+    p = predict(fit.idata["posterior"].to_dataset(), arrays(test, links))
     return Calibrated(p, fit.diagnostics, len(train))

@@ -552,7 +552,7 @@ def run_sbc(
         run = compiled.with_data(**model_data(d))
         rep_settings = dataclasses_replace(settings, seed=settings.seed + rep)
         fit = sample_compiled(run, rep_settings, var_names)
-        post = fit.idata.posterior
+        post = fit.idata["posterior"]
         for q, (var, idx) in quantities.items():
             draws = post[var].values[(slice(None), slice(None), *idx)][:, ::thin].ravel()
             n_draws = len(draws)
