@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from forecast.data.errors import InputError
 from forecast.runs.store import (
     FORMAT_VERSION,
     CorruptRunWarning,
@@ -289,3 +290,80 @@ def test_select_verifies_by_default_and_names_another_scenarios_run(tmp_path):
     with pytest.raises(StoreError, match="altered since the run was written"):
         store.select("a")
     assert [r.id for r in store.select("a", verify=False)] == [ids[0]]
+
+
+# --- a run's files: forecast table, posterior, inputs (hand-built, no sampling) -------------------
+
+
+def _run_with_files(tmp_path: Path, mini_root: Path) -> tuple[RunStore, str]:
+    """A run whose files are written by hand: a forecast table with empty and NA-like cells, a
+    small posterior (arviz, two chains), and a copy of the mini scenario as ``inputs/``."""
+    import shutil
+
+    import arviz as az
+    import numpy as np
+
+    def write(folder: Path) -> None:
+        rng = np.random.default_rng(3)
+        az.from_dict(
+            posterior={"p": rng.random((2, 5)), "mu": rng.normal(size=(2, 5, 3))}
+        ).to_netcdf(str(folder / "posterior.nc"))
+        (folder / "forecast.csv").write_text(
+            "outcome,candidate,horizon_months,probability,lower,upper\n"
+            "deal,,6,0.250000,0.100000,0.400000\n"
+            "leader,NA,12,0.500000,,0.700000\n"
+            "leader,None,12,0.125000,0.050000,0.200000\n"
+        )
+        for sub in ("priors", "data"):
+            shutil.copytree(mini_root / sub, folder / "inputs" / sub)
+
+    store = RunStore(tmp_path / "runs")
+    with store.locked():
+        run = store.write(new_run_id("ab" * 32), meta(), write)
+    return store, run.id
+
+
+def test_run_forecast_keeps_na_like_names_and_reads_empty_cells_as_missing(
+    tmp_path: Path, mini_root: Path
+) -> None:
+    store, rid = _run_with_files(tmp_path, mini_root)
+    df = store.load(rid).forecast()
+    assert list(df.columns) == [
+        "outcome",
+        "candidate",
+        "horizon_months",
+        "probability",
+        "lower",
+        "upper",
+    ]
+    # "NA" and "None" are candidate names (not missing values); an empty cell is missing
+    assert df["candidate"].iloc[1:].tolist() == ["NA", "None"]
+    assert df["candidate"].isna().tolist() == [True, False, False]
+    assert df["lower"].isna().tolist() == [False, True, False]
+    assert df["probability"].tolist() == [0.25, 0.5, 0.125]
+    assert df["horizon_months"].tolist() == [6, 12, 12]
+
+
+def test_run_posterior_is_read_from_its_file(tmp_path: Path, mini_root: Path) -> None:
+    store, rid = _run_with_files(tmp_path, mini_root)
+    idata = store.load(rid).posterior()
+    assert set(idata.posterior.data_vars) == {"p", "mu"}
+    assert dict(idata.posterior["mu"].sizes) == {"chain": 2, "draw": 5, "mu_dim_0": 3}
+
+
+def test_run_inputs_are_loaded_from_its_own_copy(tmp_path: Path, mini_root: Path) -> None:
+    from forecast.data.inputs import load_inputs
+
+    store, rid = _run_with_files(tmp_path, mini_root)
+    run = store.load(rid)
+    inputs = run.inputs()
+    expected = load_inputs("mini", mini_root)
+    assert inputs.scenario.name == "mini"
+    assert inputs.scenario_file == run.path / "inputs" / "priors" / "mini.toml"
+    assert inputs.evidence_dir == run.path / "inputs" / "data" / "mini"
+    assert inputs.file_hashes() == expected.file_hashes()
+    assert len(inputs.evidence.frame) == len(expected.evidence.frame)
+    # read from the run's own copy: damaging the copy (not the project) is what fails
+    (run.path / "inputs" / "data" / "mini" / "evidence.csv").write_text("date,kind\n")
+    with pytest.raises(InputError):
+        run.inputs()
