@@ -249,8 +249,10 @@ def test_locked_scenario_times_out_with_a_located_error(mini_copy: Path) -> None
         with pytest.raises(InputError) as exc:
             append_row(toml, data, "added.csv", row("waits"), timeout=0.3)
         assert str(exc.value).startswith(f"{data / LOCK_NAME}:(file): lock: another process")
-        with pytest.raises(InputError, match="lock: another process"):
+        t0 = time.monotonic()
+        with pytest.raises(InputError, match=r"lock: another process .* for over 0\.3 s;"):
             load_inputs("mini", mini_copy, lock_timeout=0.3)
+        assert time.monotonic() - t0 < 10  # waited lock_timeout, not the 30 s default
     finally:
         p.kill()
         p.wait()
