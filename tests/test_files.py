@@ -190,3 +190,23 @@ def test_replace_atomically_failure_keeps_the_old_file_and_no_temporary(
     monkeypatch.undo()
     assert target.read_text() == "old contents\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+@pytest.fixture
+def ascii_locale():
+    """Run under the C locale's ASCII codeset (``open`` without an encoding would use it)."""
+    import locale
+
+    old = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")
+    assert locale.getpreferredencoding(False) != "UTF-8"
+    yield
+    locale.setlocale(locale.LC_CTYPE, old)
+
+
+def test_text_is_written_as_utf8_whatever_the_locale(tmp_path: Path, ascii_locale) -> None:
+    text = "caf\u00e9 \u65e5\u672c\n"
+    write_text_durably(tmp_path / "a.json", text)
+    replace_atomically(tmp_path / "b.html", text)
+    assert (tmp_path / "a.json").read_bytes() == text.encode("utf-8")
+    assert (tmp_path / "b.html").read_bytes() == text.encode("utf-8")

@@ -653,3 +653,22 @@ def test_runs_does_not_verify_unless_asked(tmp_path: Path) -> None:
         store.runs(verify=True)
     with pytest.raises(StoreError, match="altered"):
         store.load(rid)
+
+
+def test_manifest_is_utf8_whatever_the_locale(tmp_path: Path) -> None:
+    import locale
+
+    store = RunStore(tmp_path / "runs")
+    old = locale.setlocale(locale.LC_CTYPE)
+    locale.setlocale(locale.LC_CTYPE, "C")  # ASCII: reading without an encoding would fail
+    try:
+        with store.locked():
+            run = store.write(new_run_id("ab" * 32), meta(scenario="caf\u00e9"), _writer())
+        # as another tool (or a hand edit) may write it: raw UTF-8, not \\u escapes
+        mpath = run.path / "manifest.json"
+        mpath.write_bytes(json.dumps(run.manifest, ensure_ascii=False).encode("utf-8"))
+        assert "caf\u00e9".encode() in mpath.read_bytes()
+        assert store.load(run.id).scenario == "caf\u00e9"
+        assert store.scenarios() == ["caf\u00e9"]
+    finally:
+        locale.setlocale(locale.LC_CTYPE, old)
