@@ -246,9 +246,14 @@ def test_locked_scenario_times_out_with_a_located_error(mini_copy: Path) -> None
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
         with pytest.raises(InputError) as exc:
             append_row(toml, data, "added.csv", row("waits"), timeout=0.3)
-        assert str(exc.value).startswith(f"{data / LOCK_NAME}:(file): lock: another process")
+        assert time.monotonic() - t0 < 10  # waited the timeout given, not the 30 s default
+        assert str(exc.value).startswith(
+            f"{data / LOCK_NAME}:(file): lock: another process has been adding evidence for over"
+            " 0.3 s"
+        )
         t0 = time.monotonic()
         with pytest.raises(InputError, match=r"lock: another process .* for over 0\.3 s;"):
             load_inputs("mini", mini_copy, lock_timeout=0.3)
@@ -573,7 +578,7 @@ def test_other_log_file_that_cannot_be_read_is_a_located_error(
     real = Path.read_bytes
 
     def read_bytes(self: Path) -> bytes:
-        if self.name == "evidence.csv":
+        if self == data / "evidence.csv":  # the real file, not the validation copy
             raise error
         return real(self)
 
@@ -582,6 +587,8 @@ def test_other_log_file_that_cannot_be_read_is_a_located_error(
         append_row(toml, data, "added.csv", row("x"))
     assert _problems(exc) == [(str(data / "evidence.csv"), "(file)", "file", message)]
     assert not (data / "added.csv").exists()
+    # the log the row goes into is read once, through the descriptor the row is written with
+    assert append_row(toml, data, "evidence.csv", row("x")) == 12
 
 
 def test_leftover_temporary_files_are_removed(mini_copy: Path) -> None:

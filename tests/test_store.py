@@ -591,10 +591,10 @@ def test_unknown_run_messages(tmp_path: Path) -> None:
     assert str(exc.value) == (
         f"no run '20250101T000000000000Z-0123abcd' in {empty.root} (the store has no runs)"
     )
-    store, ids = _store_with(tmp_path, meta(), meta())
+    store, ids = _store_with(tmp_path, meta(), meta(), meta())
     with pytest.raises(UnknownRun) as exc:
         store.load("nope")
-    assert str(exc.value) == f"no run 'nope' in {store.root} (newest: {ids[1]})"
+    assert str(exc.value) == f"no run 'nope' in {store.root} (newest: {ids[2]})"
 
 
 def _edit_manifest(store: RunStore, rid: str, **changes) -> None:
@@ -618,7 +618,10 @@ def test_verification_refuses_what_it_cannot_check(tmp_path: Path) -> None:
     _edit_manifest(store, rid, format_version=None)
     with pytest.raises(StoreError) as exc:
         store.load(rid)
-    assert str(exc.value).startswith(f"{path}: written in run format None, this version reads 1;")
+    assert str(exc.value) == (
+        f"{path}: written in run format None, this version reads 1;"
+        " refit with `forecast update --force`"
+    )
 
     _edit_manifest(store, rid, format_version=1, outputs=None)
     with pytest.raises(StoreError) as exc:
@@ -672,3 +675,17 @@ def test_manifest_is_utf8_whatever_the_locale(tmp_path: Path) -> None:
         assert store.scenarios() == ["caf\u00e9"]
     finally:
         locale.setlocale(locale.LC_CTYPE, old)
+
+
+def test_only_run_folders_are_listed(tmp_path: Path) -> None:
+    """A writer killed after writing its manifest leaves a complete-looking temporary folder;
+    it, and any other folder holding a manifest.json, is never listed as a run."""
+    store, (rid,) = _store_with(tmp_path, meta())
+    for name in (".tmp-" + new_run_id("e" * 64), "backup", rid + "-copy"):
+        (store.root / name).mkdir()
+        (store.root / name / "manifest.json").write_text(
+            (store.root / rid / "manifest.json").read_text()
+        )
+    (store.root / new_run_id("d" * 64)).mkdir()  # a run id without a manifest
+    assert [r.id for r in store.runs()] == [rid]
+    assert [p.name for p in store.run_dirs()] == [rid]
