@@ -426,6 +426,10 @@ def test_written_manifest_records_id_format_and_every_file(tmp_path: Path) -> No
         "inputs/a.csv": hashlib.sha256(b"date\n").hexdigest(),
     }
     assert {k: on_disk[k] for k in META} == META
+    # readable and diffable: one key per line, indented, keys sorted (the same run, the same text)
+    text = (run.path / "manifest.json").read_text(encoding="utf-8")
+    assert text == json.dumps(run.manifest, indent=2, sort_keys=True)
+    assert text.splitlines()[1] == '  "converged": true,'
 
 
 def test_a_run_is_written_in_a_hidden_folder_and_renamed(tmp_path: Path) -> None:
