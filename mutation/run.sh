@@ -3,11 +3,12 @@
 # copy of the project: the source tree is never mutated and no mutants/ folder is left in it.
 #
 #   mutation/run.sh skill         # questions, links, scoring, backtest planning (mutation/skill.cfg)
-#   mutation/run.sh storage       # errors, inputs, append, store (storage.cfg)
+#   mutation/run.sh storage       # errors, inputs, append, store, files (storage.cfg)
 #   KEEP=1 mutation/run.sh storage   # keep the scratch copy (to `mutmut show <mutant>` there)
 #
-# Writes the score per module and the survivors to mutation/<set>-results.txt. Uses the project's
-# virtualenv (.venv) if there is one; needs mutmut 3 (pip install "mutmut>=3").
+# Writes the score per module and the survivors (with the reasons in <set>-equivalent.txt) to
+# mutation/<set>-results.txt. Uses the project's virtualenv (.venv) if there is one; needs
+# mutmut 3 (pip install "mutmut>=3").
 set -euo pipefail
 set_name="${1:?usage: mutation/run.sh skill|storage}"
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -38,4 +39,5 @@ echo "scratch copy: $work/main"
 export HYPOTHESIS_PROFILE=ci
 # --max-children 1: one test process at a time (the machine is shared).
 nice -n 10 "$py" -m mutmut run --max-children 1 | tail -n 5
-"$py" "$here/summarize.py" | tee "$here/$set_name-results.txt"
+# <set>-equivalent.txt (if any) holds why each survivor is equivalent; summarize prints it.
+"$py" "$here/summarize.py" "$here/$set_name-equivalent.txt" | tee "$here/$set_name-results.txt"

@@ -1,5 +1,9 @@
 """Summarize a mutmut 3 run (run in the folder holding ``mutants/``): the score per module and
-function, and every surviving mutant's diff. Used by ``mutation/run.sh``."""
+function, and every surviving mutant's diff. Used by ``mutation/run.sh``.
+
+An optional argument names a file of reasons (``mutation/<set>-equivalent.txt``): one
+``<mutant name>: <why it is equivalent>`` per line (``#`` starts a comment). Each survivor is
+printed with its reason, or marked ``NOT ARGUED``."""
 
 from __future__ import annotations
 
@@ -23,7 +27,21 @@ def function_of(name: str) -> tuple[str, str]:
     return m["module"], m["func"].replace("ǁ", ".").strip(".")
 
 
+def read_reasons(path: str | None) -> dict[str, str]:
+    """Mutant name -> why it is equivalent, from ``path`` (if given and present)."""
+    if not path or not Path(path).is_file():
+        return {}
+    out = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            name, _, why = line.partition(": ")
+            out[name.strip()] = why.strip()
+    return out
+
+
 def main() -> int:
+    reasons = read_reasons(sys.argv[1] if len(sys.argv) > 1 else None)
     by_module: dict[str, Counter] = defaultdict(Counter)
     by_function: dict[tuple[str, str], Counter] = defaultdict(Counter)
     survivors: list[tuple[str, str]] = []
@@ -54,7 +72,8 @@ def main() -> int:
     for (module, func), c in sorted(by_function.items()):
         if sum(v for k, v in c.items() if k not in ("killed", "timeout")):
             print(f"  {module}.{func}: {score(c)}")
-    print(f"\n{len(survivors)} mutants not killed")
+    argued = sum(name in reasons for name, _ in survivors)
+    print(f"\n{len(survivors)} mutants not killed" + (f" ({argued} argued)" if reasons else ""))
     for name, status in survivors:
         shown = subprocess.run(
             [sys.executable, "-m", "mutmut", "show", name], capture_output=True, text=True
@@ -62,6 +81,8 @@ def main() -> int:
         diff = [ln for ln in shown.splitlines() if ln[:1] in "+-" and ln[:3] not in ("+++", "---")]
         print(f"\n{name} ({status})")
         print("\n".join(f"    {ln}" for ln in diff))
+        if reasons:
+            print(f"    why: {reasons.get(name, 'NOT ARGUED')}")
     return 0
 
 

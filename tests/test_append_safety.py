@@ -246,11 +246,18 @@ def test_locked_scenario_times_out_with_a_located_error(mini_copy: Path) -> None
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
         with pytest.raises(InputError) as exc:
             append_row(toml, data, "added.csv", row("waits"), timeout=0.3)
-        assert str(exc.value).startswith(f"{data / LOCK_NAME}:(file): lock: another process")
-        with pytest.raises(InputError, match="lock: another process"):
+        assert time.monotonic() - t0 < 10  # waited the timeout given, not the 30 s default
+        assert str(exc.value).startswith(
+            f"{data / LOCK_NAME}:(file): lock: another process has been adding evidence for over"
+            " 0.3 s"
+        )
+        t0 = time.monotonic()
+        with pytest.raises(InputError, match=r"lock: another process .* for over 0\.3 s;"):
             load_inputs("mini", mini_copy, lock_timeout=0.3)
+        assert time.monotonic() - t0 < 10  # waited lock_timeout, not the 30 s default
     finally:
         p.kill()
         p.wait()
@@ -316,8 +323,12 @@ def _refused(root: Path, file_name: str, match: str) -> None:
     with pytest.raises(InputError) as info:
         append_row(*scenario_paths("mini", root), file_name, row("x"))
     (p,) = info.value.problems
-    assert p.file == str(scenario_paths("mini", root)[1] / file_name)
-    assert match in p.message, p.message
+    assert (p.file, p.where, p.field) == (
+        str(scenario_paths("mini", root)[1] / file_name),
+        "(file)",
+        "file",
+    )
+    assert p.message.startswith(match), p.message
 
 
 def test_log_that_cannot_be_opened_is_a_located_error(mini_copy: Path, monkeypatch) -> None:
@@ -422,3 +433,274 @@ def test_snapshot_holds_the_scenario_too_and_hand_built_inputs_read_the_disk(
     }
     by_hand = dataclasses.replace(inputs, contents=None)  # Inputs built without a snapshot
     assert by_hand.scenario_bytes() == toml.read_bytes() != scen
+
+
+# --- in process: every path of append_row, so per-test mutation stats see them -------------------
+# (the concurrency and kill tests above run append_row in forked children, which mutmut cannot see)
+
+
+def _problems(exc: pytest.ExceptionInfo[InputError]) -> list[tuple[str, object, str, str]]:
+    return [(p.file, p.where, p.field, p.message) for p in exc.value.problems]
+
+
+def test_unknown_columns_are_refused_before_anything(mini_copy: Path) -> None:
+    toml, data = scenario_paths("mini", mini_copy)
+    with pytest.raises(InputError) as exc:
+        append_row(toml, data, "added.csv", row("x", colour="red", abc="1"))
+    assert _problems(exc) == [
+        ("added.csv", "(new row)", "abc", "unknown column"),
+        ("added.csv", "(new row)", "colour", "unknown column"),
+    ]
+    assert not (data / "added.csv").exists()
+
+
+@pytest.mark.parametrize(
+    "name", ["notes.txt", "sub/x.csv", "sub\\x.csv", "x\0.csv", ".hidden.csv", "csv"]
+)
+def test_file_name_must_be_a_plain_csv_name(mini_copy: Path, name: str) -> None:
+    toml, data = scenario_paths("mini", mini_copy)
+    before = sorted(p.name for p in data.iterdir())
+    with pytest.raises(InputError) as exc:
+        append_row(toml, data, name, row("x"))
+    assert _problems(exc) == [(name, "(new row)", "file", "a plain *.csv file name")]
+    assert sorted(p.name for p in data.iterdir()) == before
+
+
+def test_missing_required_fields_are_refused(mini_copy: Path) -> None:
+    toml, data = scenario_paths("mini", mini_copy)
+    bad = {k: v for k, v in row("x").items() if k != "source"}
+    bad["target"] = ""
+    with pytest.raises(InputError) as exc:
+        append_row(toml, data, "added.csv", bad)
+    target = str(data / "added.csv")
+    assert _problems(exc) == [
+        (target, "(new row)", "target", "required"),
+        (target, "(new row)", "source", "required"),
+    ]
+    assert not (data / "added.csv").exists()
+
+
+def test_evidence_path_that_is_a_file_is_refused(mini_copy: Path) -> None:
+    toml, _ = scenario_paths("mini", mini_copy)
+    in_the_way = mini_copy / "data" / "other"
+    in_the_way.write_text("not a folder")
+    with pytest.raises(InputError) as exc:
+        append_row(toml, in_the_way, "added.csv", row("x"))
+    assert _problems(exc) == [
+        (str(in_the_way), "(dir)", "directory", "not a folder (a file is in the way)")
+    ]
+    assert in_the_way.read_text() == "not a folder"
+
+
+def test_append_writes_exactly_one_line_and_returns_its_row_number(mini_copy: Path) -> None:
+    toml, data = scenario_paths("mini", mini_copy)
+    log = data / "evidence.csv"
+    before = log.read_bytes()
+    n_before = n_rows(mini_copy)
+    n = append_row(toml, data, "evidence.csv", row("exact"))
+    line = (
+        "2023-06-15,likelihood_ratio,deal:alpha,40,Strong <b>signal</b> & co,"
+        "https://example.org/strong?a=1&b=2 ; https://example.org/second,6,,,exact\n"
+    )
+    assert log.read_bytes() == before + line.encode()
+    assert n == n_before + 2  # header is row 1
+    assert n_rows(mini_copy) == n_before + 1
+
+
+def test_file_with_carriage_return_line_ends_gets_the_row(mini_copy: Path) -> None:
+    """Old Mac "CSV (Macintosh)" files end lines with a lone \\r: ``check`` reads them, and an add
+    appends its row right after the last \\r (no blank line, the right row number)."""
+    toml, data = scenario_paths("mini", mini_copy)
+    log = data / "evidence.csv"
+    text = log.read_bytes().replace(b"\n", b"\r")  # old Mac line ends
+    log.write_bytes(text)
+    n = append_row(toml, data, "evidence.csv", row("cr"))
+    assert log.read_bytes().startswith(text + b"2023-06-15,")
+    assert n == text.count(b"\r") + 1
+
+
+def test_row_follows_the_files_own_columns(mini_copy: Path) -> None:
+    """A file with fewer columns, in another order (and spaces in the header): the row is written
+    in that order; a value for a column the file lacks is refused at the header, an empty one is
+    fine."""
+    toml, data = scenario_paths("mini", mini_copy)
+    f = data / "short.csv"
+    f.write_text("source_url , source,value,target,kind,date,horizon_months\n")
+    assert append_row(toml, data, "short.csv", row("")) == 2  # an empty note is no value
+    assert f.read_text().splitlines()[1] == (
+        "https://example.org/strong?a=1&b=2 ; https://example.org/second,"
+        "Strong <b>signal</b> & co,40,deal:alpha,likelihood_ratio,2023-06-15,6"
+    )
+    before = f.read_bytes()
+    with pytest.raises(InputError) as exc:
+        append_row(toml, data, "short.csv", row("a note", date="2023-06-16", forecaster="me"))
+    assert _problems(exc) == [
+        (str(f), 1, "note", "this file has no such column"),
+        (str(f), 1, "forecaster", "this file has no such column"),
+    ]
+    assert f.read_bytes() == before
+
+
+def test_log_that_is_not_utf8_is_refused_located(mini_copy: Path) -> None:
+    toml, data = scenario_paths("mini", mini_copy)
+    log = data / "evidence.csv"
+    log.write_bytes(log.read_bytes() + b"2022-05-01,event,tension,1,Caf\xe9,https://x.org,,,,\n")
+    before = log.read_bytes()
+    bad_byte = before.index(b"\xe9")
+    with pytest.raises(InputError) as exc:
+        append_row(toml, data, "evidence.csv", row("x"))
+    assert _problems(exc) == [(str(log), "(file)", "encoding", f"not UTF-8 (byte {bad_byte})")]
+    assert log.read_bytes() == before
+
+
+def test_row_already_in_another_file_is_a_duplicate(mini_copy: Path) -> None:
+    toml, data = scenario_paths("mini", mini_copy)
+    assert append_row(toml, data, "added.csv", row("twice")) == 2
+    with pytest.raises(InputError) as exc:
+        append_row(toml, data, "other.csv", row("twice"))
+    (p,) = exc.value.problems
+    assert (p.file, p.where) == (str(data / "other.csv"), 2)
+    assert p.message == f"duplicate row: the same as {data / 'added.csv'}:2"
+    assert not (data / "other.csv").exists()
+    # a row is validated against every file, the one it goes into included
+    with pytest.raises(InputError, match="duplicate row"):
+        append_row(toml, data, "added.csv", row("twice"))
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [(PermissionError(13, "Permission denied"), "Permission denied"), (OSError("gone"), "gone")],
+)
+def test_other_log_file_that_cannot_be_read_is_a_located_error(
+    mini_copy: Path, monkeypatch: pytest.MonkeyPatch, error: OSError, message: str
+) -> None:
+    toml, data = scenario_paths("mini", mini_copy)
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self == data / "evidence.csv":  # the real file, not the validation copy
+            raise error
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(InputError) as exc:
+        append_row(toml, data, "added.csv", row("x"))
+    assert _problems(exc) == [(str(data / "evidence.csv"), "(file)", "file", message)]
+    assert not (data / "added.csv").exists()
+    # the log the row goes into is read once, through the descriptor the row is written with
+    assert append_row(toml, data, "evidence.csv", row("x")) == 12
+
+
+def test_leftover_temporary_files_are_removed(mini_copy: Path) -> None:
+    toml, data = scenario_paths("mini", mini_copy)
+    leftover = data / ".added.csv.append-0123456789abcdef.tmp"
+    leftover.write_text("half a row")
+    kept = [data / ".keep", data / "notes.tmp"]
+    for k in kept:
+        k.write_text("mine")
+    append_row(toml, data, "evidence.csv", row("x"))
+    assert not leftover.exists()
+    assert all(k.read_text() == "mine" for k in kept)
+
+
+def test_log_removed_while_adding_is_refused(mini_copy: Path, monkeypatch) -> None:
+    """Replaced or deleted between the read and the write (a program not using the lock): the row
+    is not written to a file that is no longer the log."""
+    import forecast.data.append as append
+
+    log = scenario_paths("mini", mini_copy)[1] / "evidence.csv"
+    validated = append._validated
+
+    def validate_then_remove(*args):
+        out = validated(*args)
+        log.rename(log.with_name("moved.txt"))
+        return out
+
+    monkeypatch.setattr(append, "_validated", validate_then_remove)
+    before = _log_bytes(mini_copy)
+    _refused(mini_copy, "evidence.csv", "changed by another program while adding")
+    assert log.with_name("moved.txt").read_bytes() == before
+
+
+def test_write_error_with_failing_truncate_is_still_located(mini_copy: Path, monkeypatch) -> None:
+    import forecast.data.append as append
+
+    def no_space(*_a):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(append.os, "write", no_space)
+    monkeypatch.setattr(append.os, "ftruncate", no_space)
+    _refused(mini_copy, "evidence.csv", "cannot write: No space left on device")
+
+
+def test_new_file_that_cannot_be_created_is_located(mini_copy: Path, monkeypatch) -> None:
+    import forecast.data.append as append
+
+    real_open = os.open
+
+    def no_space(path, flags, *a, **kw):
+        if str(path).endswith(".tmp"):  # the new file's temporary (not the lock file)
+            raise OSError(28, "No space left on device")
+        return real_open(path, flags, *a, **kw)
+
+    monkeypatch.setattr(append.os, "open", no_space)
+    _refused(mini_copy, "new.csv", "cannot create it: No space left on device")
+    data = scenario_paths("mini", mini_copy)[1]
+    assert sorted(p.name for p in data.iterdir() if p.name != LOCK_NAME) == ["evidence.csv"]
+
+
+def test_new_file_never_writes_through_a_planted_temporary_name(
+    mini_copy: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The temporary file is opened with O_EXCL: a link planted at its name (after the leftovers
+    were cleaned) is not followed, the file it points to is untouched."""
+    import forecast.data.append as append
+
+    data = scenario_paths("mini", mini_copy)[1]
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+
+    def planted(_n: int) -> str:
+        (data / ".new.csv.append-0000.tmp").symlink_to(victim)
+        return "0000"
+
+    monkeypatch.setattr(append.secrets, "token_hex", planted)
+    _refused(mini_copy, "new.csv", "created by another program while adding")
+    assert victim.read_text() == "precious"
+    assert not (data / "new.csv").exists()
+
+
+def test_read_all_reads_to_the_end_whatever_the_size_hint(tmp_path: Path, monkeypatch) -> None:
+    """The size comes from an earlier fstat and reads may come back short: read until EOF."""
+    import forecast.data.append as append
+
+    data = bytes(range(256)) * 800  # 200 KiB, more than one 64 KiB read
+    f = tmp_path / "log.csv"
+    f.write_bytes(data)
+    real_pread = os.pread
+    limit = {"size": None, "calls": 0}
+
+    def pread(fd: int, n: int, offset: int) -> bytes:
+        limit["calls"] += 1
+        if limit["calls"] > 2000:  # a loop that never reaches EOF fails here, not out of memory
+            raise RuntimeError("the read loop does not end")
+        return real_pread(fd, min(n, limit["size"] or n), offset)
+
+    monkeypatch.setattr(append.os, "pread", pread)
+    fd = os.open(f, os.O_RDONLY)
+    try:
+        for hint in (10, 0, len(data)):
+            limit["calls"] = 0
+            assert append._read_all(fd, hint) == data
+        limit["size"], limit["calls"] = 1000, 0  # short reads
+        assert append._read_all(fd, len(data)) == data
+    finally:
+        os.close(fd)
+
+
+def test_leftover_that_cannot_be_removed_does_not_block_an_add(mini_copy: Path) -> None:
+    toml, data = scenario_paths("mini", mini_copy)
+    odd = data / ".added.csv.append-0000.tmp"
+    odd.mkdir()  # a directory: unlink fails, the add goes on
+    assert append_row(toml, data, "evidence.csv", row("x")) == 12
+    assert odd.is_dir()

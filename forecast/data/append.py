@@ -142,7 +142,7 @@ def _validated(
         text = old.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _problem(target, f"not UTF-8 (byte {exc.start})", "encoding") from None
-    header = next(csv.reader(io.StringIO(text)), None) if text else None
+    header = next(csv.reader(io.StringIO(text, newline="")), None) if text else None
     names = [h.strip() for h in header] if header is not None else list(COLUMNS)
     extra = [c for c in row if row[c] and c not in names]
     if extra:
@@ -157,7 +157,7 @@ def _validated(
         buf.write("\n")
     w.writerow([row.get(c, "") for c in names])
     added = buf.getvalue()
-    row_number = sum(1 for _ in csv.reader(io.StringIO(text + added)))
+    row_number = sum(1 for _ in csv.reader(io.StringIO(text + added, newline="")))
     data = added.encode("utf-8")
     load_snapshot_evidence(evidence_dir, {**others, target: old + data}, scenario)
     return _NewText(data, row_number)
