@@ -306,7 +306,7 @@ def _run_with_files(tmp_path: Path, mini_root: Path) -> tuple[RunStore, str]:
     def write(folder: Path) -> None:
         rng = np.random.default_rng(3)
         az.from_dict(
-            posterior={"p": rng.random((2, 5)), "mu": rng.normal(size=(2, 5, 3))}
+            {"posterior": {"p": rng.random((2, 5)), "mu": rng.normal(size=(2, 5, 3))}}
         ).to_netcdf(str(folder / "posterior.nc"))
         (folder / "forecast.csv").write_text(
             "outcome,candidate,horizon_months,probability,lower,upper\n"
@@ -347,8 +347,11 @@ def test_run_forecast_keeps_na_like_names_and_reads_empty_cells_as_missing(
 def test_run_posterior_is_read_from_its_file(tmp_path: Path, mini_root: Path) -> None:
     store, rid = _run_with_files(tmp_path, mini_root)
     idata = store.load(rid).posterior()
-    assert set(idata.posterior.data_vars) == {"p", "mu"}
-    assert dict(idata.posterior["mu"].sizes) == {"chain": 2, "draw": 5, "mu_dim_0": 3}
+    assert set(idata["posterior"].data_vars) == {"p", "mu"}
+    assert dict(idata["posterior"]["mu"].sizes) == {"chain": 2, "draw": 5, "mu_dim_0": 3}
+    import numpy as np
+
+    assert float(idata["posterior"]["p"][1, 4]) == np.random.default_rng(3).random((2, 5))[1, 4]
 
 
 def test_run_inputs_are_loaded_from_its_own_copy(tmp_path: Path, mini_root: Path) -> None:

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 from filelock import FileLock, Timeout
 
@@ -237,10 +236,7 @@ def load_snapshot_evidence(
     return parse_snapshot(files, parse, folders=folder)
 
 
-T = TypeVar("T")
-
-
-def parse_snapshot(
+def parse_snapshot[T](
     files: Mapping[Path, bytes],
     parse: Callable[[Path], T],
     *,

@@ -15,10 +15,10 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, replace
 
-from arviz_stats.base import array_stats
 import numpy as np
 import pymc as pm
 import xarray as xr
+from arviz_stats.base import array_stats
 
 from forecast.inference.sampling import ESS_MIN, Diagnostics, Fit, SamplerSettings
 from forecast.model.design import Design

@@ -162,9 +162,9 @@ def _state_probability(s, o, idata, paths, horizons, rng) -> np.ndarray:
             lam = rng.gamma(shape=disp, scale=mu / disp)  # NegBin as a gamma-Poisson mixture
             values = rng.poisson(lam).astype(float)
         else:
-            i = list(idata["posterior"]["normal_intercept"].coords["normal_indicator"].values).index(
-                o.measure
-            )
+            i = list(
+                idata["posterior"]["normal_intercept"].coords["normal_indicator"].values
+            ).index(o.measure)
             a = _stack(idata, "normal_intercept")[:, i][:, None, None]
             b = _stack(idata, "normal_loading_abs")[:, i][:, None, None]
             sd = _stack(idata, "normal_sd")[:, i][:, None, None]

@@ -411,9 +411,7 @@ def convergence_plot(idata: xr.DataTree, var_names: Sequence[str] | None = None)
     return fig
 
 
-def rank_plot(
-    idata: xr.DataTree, var_names: Sequence[str], coords: dict | None = None
-) -> Figure:
+def rank_plot(idata: xr.DataTree, var_names: Sequence[str], coords: dict | None = None) -> Figure:
     """ArviZ's rank Δ-ECDF plots (one panel per scalar): each chain's fractional ranks should be
     uniform; points where the chains disagree beyond the multiple-testing band are marked."""
     import arviz as az
