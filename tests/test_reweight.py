@@ -17,7 +17,14 @@ import forecast.inference.sampling as inference
 from forecast.data.append import append_row
 from forecast.data.inputs import load_inputs, scenario_paths
 from forecast.inference.reweighting import _diagnostics, find_base, reweight, systematic_resample
-from forecast.inference.sampling import Diagnostics, Fit, SamplerSettings, escalate, sample
+from forecast.inference.sampling import (
+    Diagnostics,
+    Fit,
+    SamplerSettings,
+    escalate,
+    nutpie_settings,
+    sample,
+)
 from forecast.model.build import build_model
 from forecast.model.design import build_design
 from forecast.model.loglik import add_log_likelihood
@@ -76,6 +83,21 @@ def _fake_fit(settings: SamplerSettings, converged: bool) -> Fit:
     return Fit(idata=None, diagnostics=diag, settings=settings, timings={"sample_s": 1.0})
 
 
+def test_nutpie_settings_carry_the_sampler_settings():
+    s = SamplerSettings(draws=321, tune=123, chains=3, seed=9, target_accept=0.93)
+    d = nutpie_settings(s).as_dict()
+    opts = d["settings"]["adapt_options"]
+    assert d["adaptation"] == "low_rank"
+    assert (d["settings"]["num_draws"], d["settings"]["num_tune"]) == (321, 123)
+    assert (d["settings"]["num_chains"], d["settings"]["seed"]) == (3, 9)
+    assert opts["step_size_settings"]["target_accept"] == 0.93
+    assert opts["mass_matrix_update_freq"] > 123 + 321  # renewed only at window switches
+    every = nutpie_settings(replace(s, mass_matrix_update_every=40)).as_dict()
+    assert every["settings"]["adapt_options"]["mass_matrix_update_freq"] == 40
+    diag = nutpie_settings(replace(s, low_rank_mass_matrix=False)).as_dict()
+    assert diag["adaptation"] == "diag"
+
+
 def test_a_failed_gate_refits_with_escalated_settings_and_keeps_the_failure(monkeypatch):
     calls = []
 
@@ -85,9 +107,9 @@ def test_a_failed_gate_refits_with_escalated_settings_and_keeps_the_failure(monk
 
     monkeypatch.setattr(inference, "_sample_once", once)
     fit = sample(None, SamplerSettings(retries=2))
-    assert [s.target_accept for s in calls] == [0.9, 0.95]  # stopped once the gate passed
+    assert [s.target_accept for s in calls] == [0.95, 0.975]  # stopped once the gate passed
     assert fit.diagnostics.converged and fit.timings["sample_s"] == 2.0
-    assert [a["target_accept"] for a in fit.failed_attempts] == [0.9]
+    assert [a["target_accept"] for a in fit.failed_attempts] == [0.95]
     assert fit.failed_attempts[0]["problems"] == ["2 divergent transitions"]
 
     calls.clear()
