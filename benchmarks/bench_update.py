@@ -43,8 +43,8 @@ NEW_ROW = (
 
 
 def baseline(seed: int) -> dict:
-    """``pm.sample`` with its defaults on the default scenario's model; 4 chains on 2 cores as the
-    issue specifies (PyMC's own default on this machine is fewer chains, run one at a time)."""
+    """PyMC's own NUTS (``nuts_sampler="pymc"``: PyMC 6 defaults to nutpie) with its defaults on
+    the default scenario's model; 4 chains x (1000 tune + 1000 draws) on 2 cores."""
     import pymc as pm
 
     from forecast.data.inputs import load_inputs
@@ -57,7 +57,14 @@ def baseline(seed: int) -> dict:
     t0 = time.perf_counter()
     with model:
         idata = pm.sample(
-            chains=4, cores=2, random_seed=seed, progressbar=False, compute_convergence_checks=False
+            draws=1000,
+            tune=1000,
+            chains=4,
+            cores=2,
+            nuts_sampler="pymc",
+            random_seed=seed,
+            progressbar=False,
+            compute_convergence_checks=False,
         )
     wall = time.perf_counter() - t0
     d = diagnose(idata, free_parameter_names(model))
