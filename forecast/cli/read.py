@@ -47,6 +47,7 @@ def summary(
       forecast summary --runs runs --format json | jq '.forecasts[0]'
       forecast summary --scenario mini --run 20260801T060000123456Z-0123abcd
     """
+    from forecast.inference.sensitivity import THRESHOLD as SENSITIVITY_THRESHOLD
     from forecast.runs.update import forecast_records
 
     run = _select(runs, scenario, run_id, last=1)[-1]
@@ -85,6 +86,7 @@ def summary(
     t.add_column("candidate")
     for h in horizons:
         t.add_column(f"{h} mo", justify="right")
+    t.add_column("prior or data (by horizon)")
     rows: dict[tuple, dict] = {}
     for r in records:
         rows.setdefault((r["outcome"], r["candidate"]), {})[r["horizon_months"]] = r
@@ -95,12 +97,20 @@ def summary(
             else "-"
             for h in horizons
         ]
+        verdicts = [by_h[h].get("evidence_verdict") for h in horizons if h in by_h]
         t.add_row(
             _e(o) if c is None else "",
             _e(c or "(any open)") if rows_has_candidates(rows, o) else "",
             *cells,
+            " → ".join(dict.fromkeys(v for v in verdicts if v)) or "-",
         )
     out.print(t)
+    if any(r.get("evidence_verdict") for r in records):
+        out.print(
+            "prior or data: how each probability moves when the prior or the evidence is given"
+            " slightly more weight (power-scaling sensitivity, threshold"
+            f" {SENSITIVITY_THRESHOLD}); 'mostly prior' means the evidence says little about it."
+        )
 
 
 def rows_has_candidates(rows: dict, outcome: str) -> bool:

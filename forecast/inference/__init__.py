@@ -1,4 +1,5 @@
-"""Inference: sampling backends (nutpie, pm.sample) with the diagnostics gate; PSIS reweighting."""
+"""Inference: sampling backends (nutpie, pm.sample) with the diagnostics gate; PSIS reweighting;
+how much of each forecast is prior (power-scaling sensitivity)."""
 
 from forecast._lazy import lazy_exports
 
@@ -8,16 +9,21 @@ __all__ = [
     "K_HAT_MAX",
     "PROCESS_CACHE",
     "RHAT_MAX",
+    "THRESHOLD",
     "CompileCache",
     "Diagnostics",
     "Fit",
     "Sampler",
     "SamplerSettings",
+    "Verdict",
+    "add_log_prior",
     "compile_nutpie",
     "diagnose",
     "escalate",
     "find_base",
+    "forecast_sensitivity",
     "free_parameter_names",
+    "nutpie_settings",
     "psis_weights",
     "reuse_note",
     "reweight",
@@ -25,6 +31,8 @@ __all__ = [
     "sample_compiled",
     "systematic_resample",
     "total_log_likelihood",
+    "verdict",
+    "with_sensitivity",
 ]
 
 _WHERE = {
@@ -38,11 +46,16 @@ _WHERE = {
     "RHAT_MAX": "forecast.inference.sampling",
     "Sampler": "forecast.inference.sampling",
     "SamplerSettings": "forecast.inference.sampling",
+    "THRESHOLD": "forecast.inference.sensitivity",
+    "Verdict": "forecast.inference.sensitivity",
+    "add_log_prior": "forecast.inference.sensitivity",
     "compile_nutpie": "forecast.inference.sampling",
     "diagnose": "forecast.inference.sampling",
     "escalate": "forecast.inference.sampling",
     "find_base": "forecast.inference.reweighting",
+    "forecast_sensitivity": "forecast.inference.sensitivity",
     "free_parameter_names": "forecast.inference.sampling",
+    "nutpie_settings": "forecast.inference.sampling",
     "psis_weights": "forecast.inference.reweighting",
     "reuse_note": "forecast.inference.sampling",
     "reweight": "forecast.inference.reweighting",
@@ -50,6 +63,8 @@ _WHERE = {
     "sample_compiled": "forecast.inference.sampling",
     "systematic_resample": "forecast.inference.reweighting",
     "total_log_likelihood": "forecast.inference.reweighting",
+    "verdict": "forecast.inference.sensitivity",
+    "with_sensitivity": "forecast.inference.sensitivity",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

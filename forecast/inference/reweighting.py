@@ -26,7 +26,7 @@ from forecast.model.loglik import add_log_likelihood
 from forecast.runs.store import CorruptRunWarning, Run, RunStore, StoreError
 
 K_HAT_MAX = 0.7
-GROUPS = ("posterior", "sample_stats")
+GROUPS = ("posterior", "sample_stats", "log_prior")  # carried over, draw by draw
 
 
 def find_base(store: RunStore, structure_key: str, settings: SamplerSettings) -> Run | None:

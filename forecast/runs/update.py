@@ -13,12 +13,14 @@ from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import pandas as pd
 import xarray as xr
 
 from forecast import __version__
 from forecast.data.inputs import Inputs
 from forecast.inference.reweighting import find_base, reweight
 from forecast.inference.sampling import Fit, SamplerSettings, sample
+from forecast.inference.sensitivity import add_log_prior, forecast_sensitivity, with_sensitivity
 from forecast.model.build import build_model, model_structure_key
 from forecast.model.design import build_design
 from forecast.model.loglik import add_log_likelihood
@@ -99,10 +101,13 @@ def fit_inputs(
             refused = f"{note}; refused ({'; '.join(d.problems)}), sampled afresh"
     if fit is None:
         fit = sample(model, settings, on_phase=phase)
-        phase("computing pointwise log-likelihood")
+        phase("computing pointwise log-likelihood and log prior")
         t0 = time.perf_counter()
         add_log_likelihood(fit.idata, model, design)
         timings["log_likelihood_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        add_log_prior(fit.idata, model)
+        timings["log_prior_s"] = time.perf_counter() - t0
         if refused:
             fit.reused["posterior"] = refused
     phase("projecting forecasts")
@@ -177,7 +182,6 @@ def run_update(
         fit, proj, structure_key = fit_inputs(
             inputs, settings, on_phase=on_phase, store=None if cold else store
         )
-        table = summarize(proj)
         input_hash = inputs.input_hash()
         run_id = new_run_id(input_hash)
         s = inputs.scenario
@@ -212,6 +216,7 @@ def run_update(
             "converged": int(fit.diagnostics.converged),
         }
         idata = _attach(fit.idata, proj, attrs)
+        table = with_sensitivity(summarize(proj), forecast_sensitivity(idata))
 
         def write(folder: Path) -> None:
             idata.to_netcdf(str(folder / "posterior.nc"))
@@ -237,6 +242,24 @@ def forecast_records(run: Run) -> list[dict]:
                 "probability": float(r.probability),
                 "lower": float(r.lower),
                 "upper": float(r.upper),
+                **_sensitivity_fields(r),
             }
         )
     return recs
+
+
+def _sensitivity_fields(r) -> dict:
+    """Monte Carlo error and prior-versus-data reading of one forecast row (None for runs made
+    before they were computed)."""
+
+    def num(name: str) -> float | None:
+        v = getattr(r, name, None)
+        return None if v is None or pd.isna(v) else float(v)
+
+    verdict = getattr(r, "verdict", None)
+    return {
+        "mcse": num("mcse"),
+        "prior_sensitivity": num("prior_sensitivity"),
+        "likelihood_sensitivity": num("likelihood_sensitivity"),
+        "evidence_verdict": verdict if isinstance(verdict, str) and verdict else None,
+    }
