@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import EXIT_BAD_INPUT, app
-from forecast.report.html import convergence
+from forecast.report.html import BASIS, convergence
+from forecast.runs.store import RunStore
 
 runner = CliRunner()
 
@@ -88,6 +89,13 @@ def test_headline_table_lists_outcomes_candidates_and_intervals(page, mini_runs)
     assert len(re.findall(rf"90%: {bound}–{bound}", table)) == 12
     assert table.count("already resolved") == 3
     assert "chance it still holds then" in table  # persistence outcome in plain words
+    # under each unresolved number, whether it is mostly prior or mostly evidence
+    fc = RunStore(mini_runs).latest().forecast()
+    resolved = (fc["lower"] == fc["upper"]) & fc["probability"].isin([0.0, 1.0])
+    expected = [BASIS[v] for v in fc.loc[~resolved, "verdict"] if v in BASIS]
+    assert expected, "the mini runs give at least one prior- or data-driven forecast"
+    basis = re.findall(r'<span class="iv basis">([^<]*)</span>', table)
+    assert sorted(basis) == sorted(expected)
 
 
 def test_what_moved_names_the_previous_run_and_the_added_row(page, mini_runs):

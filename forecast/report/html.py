@@ -122,10 +122,20 @@ def _pct(p: float) -> str:
     return f"{p:.0%}"
 
 
-def _cell(p: float, lo: float, hi: float) -> dict:
+# What a forecast's power-scaling verdict (forecast.inference.sensitivity) tells a reader
+BASIS = {
+    "mostly prior": "mostly prior: the evidence says little",
+    "mixed": "prior and evidence both matter",
+    "mostly data": "mostly evidence",
+}
+
+
+def _cell(p: float, lo: float, hi: float, verdict: object = None) -> dict:
     """A headline cell; a certain value (the outcome already resolved) says so."""
-    iv = "already resolved" if lo == hi == p and p in (0.0, 1.0) else f"90%: {_pct(lo)}–{_pct(hi)}"
-    return {"p": _pct(p), "interval": iv}
+    resolved = lo == hi == p and p in (0.0, 1.0)
+    iv = "already resolved" if resolved else f"90%: {_pct(lo)}–{_pct(hi)}"
+    basis = "" if resolved or not isinstance(verdict, str) else BASIS.get(verdict, "")
+    return {"p": _pct(p), "interval": iv, "basis": basis}
 
 
 def headline(forecast: pd.DataFrame, s: Scenario) -> tuple[list[int], list[dict]]:
@@ -141,7 +151,13 @@ def headline(forecast: pd.DataFrame, s: Scenario) -> tuple[list[int], list[dict]
                 "label": out.candidates[cand].label if cand else out.label,
                 "candidate": cand is not None,
                 "meaning": "" if cand else MEANING[out.kind],
-                "cells": [_cell(*by_h.loc[h, ["probability", "lower", "upper"]]) for h in horizons],
+                "cells": [
+                    _cell(
+                        *by_h.loc[h, ["probability", "lower", "upper"]],
+                        by_h.get("verdict", {}).get(h),
+                    )
+                    for h in horizons
+                ],
             }
         )
     return horizons, rows
