@@ -92,7 +92,7 @@ def test_headline_table_lists_outcomes_candidates_and_intervals(page, mini_runs)
     # under each unresolved number, whether it is mostly prior or mostly evidence
     fc = RunStore(mini_runs).latest().forecast()
     resolved = (fc["lower"] == fc["upper"]) & fc["probability"].isin([0.0, 1.0])
-    expected = [BASIS[v] for v in fc.loc[~resolved, "verdict"] if v in BASIS]
+    expected = [BASIS[v] for v in fc.loc[~resolved, "evidence_verdict"] if v in BASIS]
     assert expected, "the mini runs give at least one prior- or data-driven forecast"
     basis = re.findall(r'<span class="iv basis">([^<]*)</span>', table)
     assert sorted(basis) == sorted(expected)

@@ -125,7 +125,7 @@ def test_with_sensitivity_matches_rows_by_target_and_horizon():
         float(sens["mcse"].sel(target="leader:alpha", horizon=24)),
         float(sens["mcse"].sel(target="deal", horizon=6)),
     ]
-    assert out["verdict"].tolist() == ["mostly data", "mostly data"]
+    assert out["evidence_verdict"].tolist() == ["mostly data", "mostly data"]
     assert list(table.columns) == ["outcome", "candidate", "horizon_months", "probability"]
     empty = with_sensitivity(table, None)
-    assert empty["prior_sensitivity"].isna().all() and (empty["verdict"] == "").all()
+    assert empty["prior_sensitivity"].isna().all() and (empty["evidence_verdict"] == "").all()

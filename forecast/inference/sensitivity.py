@@ -88,12 +88,12 @@ def verdict(prior: float, likelihood: float, threshold: float = THRESHOLD) -> Ve
 
 def with_sensitivity(table: pd.DataFrame, sens: xr.Dataset | None) -> pd.DataFrame:
     """The forecast table with ``mcse``, ``prior_sensitivity``, ``likelihood_sensitivity`` and
-    ``verdict`` columns (empty when ``sens`` is None)."""
+    ``evidence_verdict`` columns (empty when ``sens`` is None)."""
     out = table.copy()
     cols = ("mcse", "prior_sensitivity", "likelihood_sensitivity")
     if sens is None:
-        for c in (*cols, "verdict"):
-            out[c] = np.nan if c != "verdict" else ""
+        for c in (*cols, "evidence_verdict"):
+            out[c] = np.nan if c != "evidence_verdict" else ""
         return out
     labels = [  # a whole outcome has no candidate (None, or NaN in a string column)
         f"{o}:{c}" if isinstance(c, str) and c else o
@@ -104,7 +104,7 @@ def with_sensitivity(table: pd.DataFrame, sens: xr.Dataset | None) -> pd.DataFra
             float(sens[c].sel(target=t, horizon=h))
             for t, h in zip(labels, out["horizon_months"], strict=True)
         ]
-    out["verdict"] = [
+    out["evidence_verdict"] = [
         verdict(p, lk)
         for p, lk in zip(out["prior_sensitivity"], out["likelihood_sensitivity"], strict=True)
     ]

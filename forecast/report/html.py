@@ -154,7 +154,7 @@ def headline(forecast: pd.DataFrame, s: Scenario) -> tuple[list[int], list[dict]
                 "cells": [
                     _cell(
                         *by_h.loc[h, ["probability", "lower", "upper"]],
-                        by_h.get("verdict", {}).get(h),
+                        by_h.get("evidence_verdict", {}).get(h),
                     )
                     for h in horizons
                 ],

@@ -256,7 +256,7 @@ def _sensitivity_fields(r) -> dict:
         v = getattr(r, name, None)
         return None if v is None or pd.isna(v) else float(v)
 
-    verdict = getattr(r, "verdict", None)
+    verdict = getattr(r, "evidence_verdict", None)
     return {
         "mcse": num("mcse"),
         "prior_sensitivity": num("prior_sensitivity"),
