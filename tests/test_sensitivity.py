@@ -66,6 +66,23 @@ def test_one_noisy_observation_leaves_the_forecast_to_the_prior():
     assert float(s["likelihood_sensitivity"].max()) < THRESHOLD
 
 
+def test_verdicts_follow_the_share_of_evidence():
+    """One observation as precise as the prior: mixed; 1000: data; one very noisy one: prior."""
+
+    def verdicts(n: int, sigma: float) -> set[str]:
+        s = forecast_sensitivity(conjugate_run(n, sigma))
+        pairs = zip(
+            s["prior_sensitivity"].values.ravel(),
+            s["likelihood_sensitivity"].values.ravel(),
+            strict=True,
+        )
+        return {verdict(a, b) for a, b in pairs}
+
+    assert verdicts(1, 1.0) == {"mixed"}
+    assert verdicts(1000, 1.0) == {"mostly data"}
+    assert verdicts(1, 30.0) == {"mostly prior"}
+
+
 def test_prior_sensitivity_falls_as_evidence_accumulates():
     few, many = (
         float(forecast_sensitivity(conjugate_run(n, 1.0))["prior_sensitivity"][0, 0])
@@ -80,6 +97,17 @@ def test_mcse_is_the_monte_carlo_error_of_the_mean():
     p = run["predictions"]["probability"].sel(target="deal", horizon=6).values
     iid_se = p.std() / np.sqrt(p.size)  # the draws are exact and independent
     assert 0.8 * iid_se < float(mcse) < 1.25 * iid_se
+
+
+def test_a_probability_equal_in_every_draw_is_insensitive():
+    run = conjugate_run(n=10, sigma=1.0)
+    p = run["predictions"]["probability"].copy()
+    p.loc[{"target": "leader:alpha"}] = 1.0  # resolved: certain in every draw
+    run["predictions"] = xr.DataTree(xr.Dataset({"probability": p}))
+    s = forecast_sensitivity(run)
+    for name in ("prior_sensitivity", "likelihood_sensitivity"):
+        assert (s[name].sel(target="leader:alpha") == 0).all()
+        assert (s[name].sel(target="deal") > 0).all()
 
 
 def test_a_run_without_log_densities_has_no_sensitivity():
@@ -100,8 +128,12 @@ def test_evidence_that_does_not_vary_between_draws_has_zero_likelihood_sensitivi
     ("prior", "likelihood", "expected"),
     [
         (0.08, 0.01, "mostly prior"),
+        (0.70, 0.26, "mostly prior"),  # both past the threshold, the prior pulls 2.7x harder
         (0.08, 0.09, "mixed"),
+        (0.20, 0.10, "mostly prior"),  # exactly twice counts
+        (0.19, 0.10, "mixed"),
         (0.01, 0.09, "mostly data"),
+        (0.08, 0.25, "mostly data"),
         (0.01, 0.01, "insensitive"),
         (THRESHOLD, THRESHOLD, "mixed"),  # the threshold itself counts as sensitive
     ],
