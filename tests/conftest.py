@@ -7,7 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -177,3 +181,23 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem):
         return (yield)
     finally:
         mp.undo()
+
+
+@contextmanager
+def lock_held_elsewhere(folder: Path) -> Iterator[None]:
+    """Hold ``folder``'s scenario lock in another process for the body (killed afterwards)."""
+    code = textwrap.dedent(f"""
+        import time
+        from forecast.data.inputs import scenario_lock
+        with scenario_lock({str(folder)!r}):
+            print("held", flush=True)
+            time.sleep(60)
+    """)
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "held"
+        yield
+    finally:
+        p.kill()
+        p.wait()
+        p.stdout.close()

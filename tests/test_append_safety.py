@@ -11,12 +11,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
-from conftest import ADDED_ROW
+from conftest import ADDED_ROW, lock_held_elsewhere
 from typer.testing import CliRunner
 
 from forecast.cli import app
@@ -236,16 +235,7 @@ def test_directory_named_csv_is_a_located_error(
 
 def test_locked_scenario_times_out_with_a_located_error(mini_copy: Path) -> None:
     toml, data = scenario_paths("mini", mini_copy)
-    code = textwrap.dedent(f"""
-        import time
-        from forecast.data.inputs import scenario_lock
-        with scenario_lock({str(data)!r}):
-            print("held", flush=True)
-            time.sleep(60)
-    """)
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert p.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(data):
         t0 = time.monotonic()
         with pytest.raises(InputError) as exc:
             append_row(toml, data, "added.csv", row("waits"), timeout=0.3)
@@ -258,10 +248,6 @@ def test_locked_scenario_times_out_with_a_located_error(mini_copy: Path) -> None
         with pytest.raises(InputError, match=r"lock: another process .* for over 0\.3 s;"):
             load_inputs("mini", mini_copy, lock_timeout=0.3)
         assert time.monotonic() - t0 < 10  # waited lock_timeout, not the 30 s default
-    finally:
-        p.kill()
-        p.wait()
-        p.stdout.close()
     assert append_row(toml, data, "added.csv", row("after"), timeout=5) == 2
 
 

@@ -304,22 +304,12 @@ def test_lock_that_cannot_be_taken(
 
 
 def test_busy_lock_names_the_timeout(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-    import textwrap
     import time
 
+    from conftest import lock_held_elsewhere
+
     folder = tmp_path / "data"
-    code = textwrap.dedent(f"""
-        import time
-        from forecast.data.inputs import scenario_lock
-        with scenario_lock({str(folder)!r}):
-            print("held", flush=True)
-            time.sleep(60)
-    """)
-    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        assert p.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(folder):
         for create in (True, False):
             t0 = time.monotonic()
             with pytest.raises(InputError) as exc, scenario_lock(folder, 0.25, create=create):
@@ -334,10 +324,6 @@ def test_busy_lock_names_the_timeout(tmp_path: Path) -> None:
                     " try again (the lock is freed when that process ends)",
                 )
             ]
-    finally:
-        p.kill()
-        p.wait()
-        p.stdout.close()
     with scenario_lock(folder, 0.25) as held:  # freed when its holder died
         assert held is True
 
