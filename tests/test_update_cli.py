@@ -76,6 +76,12 @@ def test_summary_json_lists_every_target_coherently(project):
             assert (p[1:] >= p[:-1] - 1e-12).all()
     beta = fc[(fc["outcome"] == "deal") & (fc["candidate"] == "beta")]
     assert (beta["probability"] == 1.0).all()  # resolved candidate is certain
+    # prior versus data, and Monte Carlo error, on every row
+    assert (beta["evidence_verdict"] == "insensitive").all()
+    assert (beta[["prior_sensitivity", "likelihood_sensitivity", "mcse"]] == 0).all().all()
+    assert set(fc["evidence_verdict"]) <= {"mostly prior", "mixed", "mostly data", "insensitive"}
+    assert (fc["mcse"] >= 0).all() and (fc["mcse"] < 0.05).all()
+    assert fc[["prior_sensitivity", "likelihood_sensitivity"]].notna().all().all()
 
 
 def test_unchanged_inputs_do_not_refit(project):
@@ -86,6 +92,21 @@ def test_unchanged_inputs_do_not_refit(project):
     assert res.exit_code in (0, EXIT_NOT_CONVERGED)
     assert "Nothing changed" in res.output
     assert len(runs_of(project)) == n
+    res = cli(
+        "update", "-s", "mini", "--root", str(project), "--runs", str(project / "runs"), *FAST,
+        "--format", "json",
+    )  # fmt: skip
+    body = json.loads(res.stdout)  # the not-converged banner, if any, goes to stderr
+    last = runs_of(project)[-1]
+    assert body == {
+        "run_id": last.name,
+        "path": str(last),
+        "scenario": "mini",
+        "fitted": False,
+        "converged": res.exit_code == 0,
+        "method": "nuts",
+        "problems": json.loads((last / "manifest.json").read_text())["diagnostics"]["problems"],
+    }
 
 
 def test_force_refit_reproduces_forecast_exactly(project):
