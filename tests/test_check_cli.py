@@ -96,6 +96,14 @@ def test_check_mini_scenario(mini_root: Path) -> None:
         assert name in result.stdout
 
 
+def test_version_prints_the_installed_version_and_nothing_runs() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(app, ["--version", "check", "--root", "/nonexistent"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"forecast {version('forecast')}\n"
+
+
 def test_check_subprocess_shipped(repo_root: Path) -> None:
     proc = subprocess.run(
         [str(FORECAST), "check", "--root", str(repo_root)],

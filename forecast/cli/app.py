@@ -113,8 +113,23 @@ RootOpt = Annotated[Path, typer.Option("--root", help="Project folder holding pr
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (default) or json.")]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from forecast import __version__
+
+        out.print(f"forecast {__version__}", markup=False, highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     """Calibrated, auditable probability forecasts of diplomatic outcomes."""
 
 
