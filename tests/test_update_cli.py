@@ -86,6 +86,21 @@ def test_unchanged_inputs_do_not_refit(project):
     assert res.exit_code in (0, EXIT_NOT_CONVERGED)
     assert "Nothing changed" in res.output
     assert len(runs_of(project)) == n
+    res = cli(
+        "update", "-s", "mini", "--root", str(project), "--runs", str(project / "runs"), *FAST,
+        "--format", "json",
+    )  # fmt: skip
+    body = json.loads(res.stdout)  # the not-converged banner, if any, goes to stderr
+    last = runs_of(project)[-1]
+    assert body == {
+        "run_id": last.name,
+        "path": str(last),
+        "scenario": "mini",
+        "fitted": False,
+        "converged": res.exit_code == 0,
+        "method": "nuts",
+        "problems": json.loads((last / "manifest.json").read_text())["diagnostics"]["problems"],
+    }
 
 
 def test_force_refit_reproduces_forecast_exactly(project):

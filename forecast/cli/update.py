@@ -11,6 +11,8 @@ from forecast.cli.app import (
     DEFAULT_SCENARIO,
     EXIT_BUSY,
     EXIT_NOT_CONVERGED,
+    Format,
+    FormatOpt,
     RootOpt,
     RunsOpt,
     ScenarioOpt,
@@ -19,6 +21,7 @@ from forecast.cli.app import (
     _inputs,
     _not_converged_banner,
     _phase_printer,
+    _print_json,
     _store_warnings,
     app,
     err,
@@ -51,6 +54,7 @@ def update(
         bool, typer.Option("--cold", help="Always sample; never reweight a previous run.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    format: FormatOpt = Format.table,
 ) -> None:
     """Fit the scenario to its evidence and store a dated run.
 
@@ -65,6 +69,7 @@ def update(
     Examples:
       forecast update --runs runs --seed 1
       forecast update --scenario israel_russia --quiet   # from cron
+      forecast update --quiet --format json   # run id, path, fitted, converged, method
     """
     from forecast.inference.sampling import SamplerSettings
     from forecast.runs.store import RunStore, StoreBusy, StoreError
@@ -101,6 +106,20 @@ def update(
         if status:
             status.stop()
     run = result.run
+    if format is Format.json:
+        m = run.manifest
+        diag = m.get("diagnostics", {})
+        _print_json(
+            {
+                "run_id": run.id,
+                "path": str(run.path),
+                "scenario": m.get("scenario"),
+                "fitted": result.fitted,
+                "converged": result.converged,
+                "method": diag.get("method", "nuts") if isinstance(diag, dict) else None,
+                "problems": diag.get("problems", []) if isinstance(diag, dict) else [],
+            }
+        )
     if not result.fitted:
         if not quiet:
             err.print(f"Nothing changed since run {_e(run.id)}; not refitting (use --force).")
