@@ -381,6 +381,8 @@ def parse_scenario(text: str, file: str) -> Scenario:
         raise InputError(
             [Problem(file, "(toml)", "syntax", "malformed TOML: values nested too deeply")]
         ) from None
+    except ValueError as exc:  # an integer longer than Python converts (4300 digits)
+        raise InputError([Problem(file, "(toml)", "syntax", f"malformed TOML: {exc}")]) from None
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
