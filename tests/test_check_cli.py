@@ -104,6 +104,14 @@ def test_version_prints_the_installed_version_and_nothing_runs() -> None:
     assert result.output == f"forecast {version('forecast')}\n"
 
 
+def test_update_offers_the_samplers_as_choices(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["update", "--runs", str(tmp_path), "--sampler", "stan"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--sampler'" in result.output
+    assert "'stan' is not one of 'nutpie'," in result.output and "'pymc'" in result.output
+    assert not list(tmp_path.iterdir())  # nothing ran
+
+
 def test_check_subprocess_shipped(repo_root: Path) -> None:
     proc = subprocess.run(
         [str(FORECAST), "check", "--root", str(repo_root)],

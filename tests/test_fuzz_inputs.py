@@ -475,9 +475,8 @@ def test_corrupted_scenario_gives_located_errors(scenario_file: Path, data: byte
 
 def test_integer_too_long_to_convert_is_a_located_error(scenario_file: Path) -> None:
     """tomllib raises ValueError (not TOMLDecodeError) past Python's 4300-digit int limit."""
-    scenario_file.write_text(
-        MINI_TOML.decode().replace("[event_signal]", "huge = " + "9" * 5000, 1)
-    )
+    text = MINI_TOML.decode().replace("[event_signal]", "huge = " + "9" * 5000, 1)
+    scenario_file.write_text(text)
     with pytest.raises(InputError, match=r"\(toml\): syntax: malformed TOML: .*4300 digits"):
         load_scenario(scenario_file)
 

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import EXIT_BAD_INPUT, app
-from forecast.report.html import BASIS, convergence
+from forecast.report.html import BASIS, build_context, convergence, render
 from forecast.runs.store import RunStore
 
 runner = CliRunner()
@@ -164,6 +164,53 @@ def test_convergence_words_name_each_failed_check():
     assert not ok["ok"]
     assert any("too few effectively independent draws" in line for line in ok["lines"])
     assert not any("disagree" in line or "divergent" in line for line in ok["lines"])
+
+
+def test_a_warm_update_says_in_the_banner_that_it_reweighted(mini_runs):
+    context = build_context(RunStore(mini_runs).runs())
+    context["convergence"] = convergence(
+        {
+            "converged": True,
+            "reused": {"posterior": "run 20260101T000000Z-0123abcd (NUTS) reweighted"},
+            "diagnostics": {
+                "max_rhat": 1.004,
+                "min_ess_bulk": 900,
+                "min_ess_tail": 950,
+                "divergences": 0,
+                "chains": 4,
+                "method": "psis",
+                "pareto_k": 0.12,
+            },
+        }
+    )
+    banner = render(context).split('id="convergence"')[1].split("</section>")[0]
+    assert "did not sample afresh" in banner
+    assert "run 20260101T000000Z-0123abcd (NUTS) reweighted" in banner
+    assert "Pareto k̂ (0.12)" in banner
+
+
+def test_changes_that_show_as_zero_are_not_coloured(mini_runs):
+    from types import SimpleNamespace
+
+    context = build_context(RunStore(mini_runs).runs())
+    h = context["moved"].horizons[0]
+    change = {  # previous -> current at the first horizon: what the table shows, which class
+        "deal": (0.30, 0.3004, "+0.0", "flat"),
+        "calm": (0.30, 0.2996, "-0.0", "flat"),
+        "bases_kept": (0.30, 0.3005, "+0.1", "up"),
+    }
+    context["moved"] = SimpleNamespace(
+        previous=context["moved"].previous,
+        horizons=[h],
+        added=[],
+        changes={
+            o: SimpleNamespace(previous={h: a}, current={h: b})
+            for o, (a, b, _, _) in change.items()
+        },
+    )
+    table = render(context).split('id="changes"')[1].split("</table>")[0]
+    for _o, (_a, _b, shown, cls) in change.items():
+        assert f'<span class="{cls}">({shown} pp)</span>' in table
 
 
 def test_report_without_runs_exits_with_bad_input(tmp_path):

@@ -637,7 +637,15 @@ def test_run_backtest_on_a_cluster_gives_the_same_forecasts(scenario, links, mon
     assert client.submitted == [(fn, False) for fn in fits]
     phases: list[str] = []
     run_backtest(q, inputs, links, settings, on_phase=phases.append)
-    assert phases == [
+    expected = [
         "2 scenario fits (one per origin month with linked questions)",
+        "scenario fit 1 of 2 done",
+        "scenario fit 2 of 2 done",
         "2 calibration fits (one per origin month)",
+        "calibration fit 1 of 2 done",
+        "calibration fit 2 of 2 done",
     ]
+    assert phases == expected
+    phases.clear()
+    run_backtest(q, inputs, links, settings, client=FakeClient(), on_phase=phases.append)
+    assert phases == expected

@@ -106,6 +106,11 @@ class Format(StrEnum):
     json = "json"
 
 
+class SamplerChoice(StrEnum):
+    nutpie = "nutpie"
+    pymc = "pymc"
+
+
 ScenarioOpt = Annotated[
     str, typer.Option("--scenario", "-s", help="Scenario name: priors/NAME.toml and data/NAME/.")
 ]

@@ -15,6 +15,7 @@ from forecast.cli.app import (
     FormatOpt,
     RootOpt,
     RunsOpt,
+    SamplerChoice,
     ScenarioOpt,
     _e,
     _fail,
@@ -40,7 +41,9 @@ def update(
     draws: Annotated[int, typer.Option(min=1, help="Posterior draws per chain.")] = 1000,
     tune: Annotated[int, typer.Option(min=0, help="Warm-up draws per chain.")] = 1000,
     chains: Annotated[int, typer.Option(min=1, help="Number of chains.")] = 4,
-    sampler: Annotated[str, typer.Option(help="nutpie (default) or pymc.")] = "nutpie",
+    sampler: Annotated[
+        SamplerChoice, typer.Option(help="nutpie (default: low-rank NUTS) or pymc (PyMC's NUTS).")
+    ] = SamplerChoice.nutpie,
     retries: Annotated[
         int,
         typer.Option(
@@ -75,15 +78,13 @@ def update(
     from forecast.runs.store import RunStore, StoreBusy, StoreError
     from forecast.runs.update import run_update
 
-    if sampler not in ("nutpie", "pymc"):
-        _fail(f"--sampler must be nutpie or pymc, got {sampler!r}")
     inputs = _inputs(scenario, root)
     try:
         runs.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         _fail(f"--runs {runs}: cannot use it as the run store ({exc.strerror or exc})")
     settings = SamplerSettings(
-        sampler=sampler,  # type: ignore[arg-type]
+        sampler=sampler.value,  # type: ignore[arg-type]
         draws=draws,
         tune=tune,
         chains=chains,

@@ -166,11 +166,25 @@ def _seeded(settings: SamplerSettings, seed: int, month: pd.Period) -> SamplerSe
     return replace(settings, seed=seed * 100_003 + month.ordinal)
 
 
-def _map(client, fn: Callable, calls: list[tuple]) -> list:
-    """``fn(*args)`` for each call: on the Dask cluster if given, else one by one here."""
+def _map(
+    client, fn: Callable, calls: list[tuple], done: Callable[[int, int], None] | None = None
+) -> list:
+    """``fn(*args)`` for each call: on the Dask cluster if given, else one by one here.
+    ``done(k, n)`` is called as the k-th of n calls finishes (in submission order)."""
+    done = done or (lambda _k, _n: None)
+    n = len(calls)
     if client is None:
-        return [fn(*args) for args in calls]
-    return client.gather([client.submit(fn, *args, pure=False) for args in calls])
+        out = []
+        for k, args in enumerate(calls, 1):
+            out.append(fn(*args))
+            done(k, n)
+        return out
+    futures = [client.submit(fn, *args, pure=False) for args in calls]
+    for k, future in enumerate(futures, 1):
+        if hasattr(future, "result"):
+            future.result()  # waits; raises the call's error here
+        done(k, n)
+    return client.gather(futures)
 
 
 def run_backtest(
@@ -196,6 +210,7 @@ def run_backtest(
         client,
         factor_levels,
         [(shared, m, _seeded(settings.scenario, settings.seed, m)) for m in months],
+        lambda k, n: phase(f"scenario fit {k} of {n} done"),
     )
     level_of = {m: lv for m, (lv, _) in zip(months, levels, strict=True)}
     fits = [info for _, info in levels]
@@ -211,7 +226,9 @@ def run_backtest(
     for m in origin_months:
         train, test = calibration_split(rows, m)
         calls.append((m, train, test, links, _seeded(settings.calibration, settings.seed, m)))
-    results = _map(client, calibrate_month, calls)
+    results = _map(
+        client, calibrate_month, calls, lambda k, n: phase(f"calibration fit {k} of {n} done")
+    )
     # every row's month has its fit: together the fits' test rows are all rows
     fitted = pd.concat(
         [
