@@ -201,3 +201,11 @@ def lock_held_elsewhere(folder: Path) -> Iterator[None]:
         p.kill()
         p.wait()
         p.stdout.close()
+
+
+# The two ways a file operation fails in the tests that inject OS errors: a refused permission
+# (with errno and strerror) and a bare OSError; each with the text its located error shows.
+os_errors = pytest.mark.parametrize(
+    ("error", "message"),
+    [(PermissionError(13, "Permission denied"), "Permission denied"), (OSError("odd"), "odd")],
+)

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ADDED_ROW, lock_held_elsewhere
+from conftest import ADDED_ROW, lock_held_elsewhere, os_errors
 from typer.testing import CliRunner
 
 from forecast.cli import app
@@ -553,10 +553,7 @@ def test_row_already_in_another_file_is_a_duplicate(mini_copy: Path) -> None:
         append_row(toml, data, "added.csv", row("twice"))
 
 
-@pytest.mark.parametrize(
-    ("error", "message"),
-    [(PermissionError(13, "Permission denied"), "Permission denied"), (OSError("gone"), "gone")],
-)
+@os_errors
 def test_other_log_file_that_cannot_be_read_is_a_located_error(
     mini_copy: Path, monkeypatch: pytest.MonkeyPatch, error: OSError, message: str
 ) -> None:

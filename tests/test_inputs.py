@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import os_errors
 
 import forecast.data.inputs as inputs_mod
 from forecast.data.errors import InputError, Problem
@@ -278,10 +279,7 @@ def test_scenario_lock_folder_that_cannot_be_made_is_located(tmp_path: Path) -> 
     assert _problems(exc) == [(str(folder), "(dir)", "directory", "cannot create: Not a directory")]
 
 
-@pytest.mark.parametrize(
-    ("error", "message"),
-    [(PermissionError(13, "Permission denied"), "Permission denied"), (OSError("odd"), "odd")],
-)
+@os_errors
 def test_lock_that_cannot_be_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError, message: str
 ) -> None:

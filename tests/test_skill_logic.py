@@ -15,6 +15,7 @@ were given.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -602,10 +603,12 @@ class FakeClient:
 
     def submit(self, fn, *args, pure=True):
         self.submitted.append((fn, pure))
-        return fn(*args)
+        future = Future()
+        future.set_result(fn(*args))
+        return future
 
     def gather(self, futures):
-        return list(futures)
+        return [f.result() for f in futures]
 
 
 def test_run_backtest_on_a_cluster_gives_the_same_forecasts(scenario, links, monkeypatch):

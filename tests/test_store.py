@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import os_errors
 
 from forecast.data.errors import InputError
 from forecast.runs.store import (
@@ -498,12 +499,9 @@ def test_store_that_is_missing_or_not_a_folder_has_no_runs(tmp_path: Path) -> No
     assert RunStore(tmp_path / "file").latest() is None
 
 
-@pytest.mark.parametrize(
-    ("error", "why"),
-    [(PermissionError(13, "Permission denied"), "Permission denied"), (OSError("odd"), "odd")],
-)
+@os_errors
 def test_store_that_cannot_be_listed_is_a_store_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError, why: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError, message: str
 ) -> None:
     store, _ = _store_with(tmp_path, meta())
 
@@ -513,7 +511,7 @@ def test_store_that_cannot_be_listed_is_a_store_error(
     monkeypatch.setattr(Path, "iterdir", fail)
     with pytest.raises(StoreError) as exc:
         store.runs()
-    assert str(exc.value) == f"{store.root}: cannot list the run store ({why})"
+    assert str(exc.value) == f"{store.root}: cannot list the run store ({message})"
 
 
 def test_corrupt_run_warning_names_the_run_and_points_at_the_caller(tmp_path: Path) -> None:

@@ -108,17 +108,16 @@ def update(
             status.stop()
     run = result.run
     if format is Format.json:
-        m = run.manifest
-        diag = m.get("diagnostics", {})
+        diag = run.manifest["diagnostics"]  # a dict in every readable run (REQUIRED_KEYS)
         _print_json(
             {
                 "run_id": run.id,
                 "path": str(run.path),
-                "scenario": m.get("scenario"),
+                "scenario": run.scenario,
                 "fitted": result.fitted,
                 "converged": result.converged,
-                "method": diag.get("method", "nuts") if isinstance(diag, dict) else None,
-                "problems": diag.get("problems", []) if isinstance(diag, dict) else [],
+                "method": diag.get("method", "nuts"),  # runs before PSIS reweighting lack it
+                "problems": diag.get("problems", []),
             }
         )
     if not result.fitted:

@@ -181,8 +181,7 @@ def _map(
         return out
     futures = [client.submit(fn, *args, pure=False) for args in calls]
     for k, future in enumerate(futures, 1):
-        if hasattr(future, "result"):
-            future.result()  # waits; raises the call's error here
+        future.result()  # waits; raises the call's error here
         done(k, n)
     return client.gather(futures)
 
