@@ -33,7 +33,11 @@ def main() -> None:
     args = ap.parse_args()
 
     settings = SamplerSettings(
-        chains=args.chains, draws=args.draws, tune=args.tune, seed=args.seed * 1000
+        chains=args.chains,
+        draws=args.draws,
+        tune=args.tune,
+        seed=args.seed * 1000,
+        low_rank_mass_matrix=False,  # short fits: see SamplerSettings
     )
     t0 = time.perf_counter()
 

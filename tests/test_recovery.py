@@ -8,6 +8,8 @@ reuses the mini model compiled for the other sampling tests.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -92,7 +94,8 @@ def recover(seed: int, settings=FAST) -> tuple[pd.DataFrame, dict[str, float], o
 
 @pytest.fixture(scope="module")
 def recovered():
-    return recover(seed=2024)
+    # a short fit: diagonal metric (low-rank from 400 tuning draws: R-hat 1.039, bulk ESS 54)
+    return recover(seed=2024, settings=replace(FAST, low_rank_mass_matrix=False))
 
 
 def test_fit_converges_well_enough_to_judge(recovered):
