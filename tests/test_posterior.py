@@ -120,6 +120,30 @@ def test_projection_is_coherent_for_any_posterior(mini, seed, spread):
             assert np.all(diffs >= -1e-12)
 
 
+def test_forecast_table_gives_each_horizon_its_calendar_end(mini):
+    """The projection starts the month after the last evidence month (June 2023 in the mini log),
+    so 6 months end on 31 December 2023; the existing columns keep their order."""
+    inputs, d = mini
+    assert inputs.evidence.frame["date"].max().strftime("%Y-%m") == "2023-06"
+    idata = synthetic_posterior(inputs.scenario, d, np.random.default_rng(2), 1.0)
+    proj = project(inputs.scenario, d, idata, seed=2, n_paths=2)
+    assert proj.origin == "2023-06"
+    table = summarize(proj)
+    assert list(table.columns) == [
+        "outcome",
+        "candidate",
+        "horizon_months",
+        "end_date",
+        "probability",
+        "lower",
+        "upper",
+    ]
+    ends = dict(zip(table["horizon_months"], table["end_date"], strict=True))
+    assert ends == {6: "2023-12-31", 12: "2024-06-30", 24: "2025-06-30"}
+    held = summarize(project(inputs.scenario, d, idata, seed=2, n_paths=2, horizons=(1, 7)))
+    assert set(held["end_date"]) == {"2023-07-31", "2024-01-31"}
+
+
 def test_projection_is_reproducible_with_a_seed(mini):
     inputs, d = mini
     idata = synthetic_posterior(inputs.scenario, d, np.random.default_rng(5), 1.0)

@@ -55,6 +55,21 @@ def test_report_renders_in_chromium(browser, mini_runs, tmp_path):
     assert headline.is_visible()
     assert headline.locator("tbody tr").count() == 5  # deal, alpha, beta, bases_kept, calm
     assert page.locator("#convergence.bad").is_visible()  # short mini runs do not converge
+    # for a policy reader: old evidence flagged first, dates, words, rules, how the run was made
+    assert page.locator("#stale").is_visible()
+    assert page.locator("#stale").inner_text().startswith("Old evidence. The evidence ends on")
+    heads = headline.locator("thead th.num").all_inner_texts()
+    assert [" ".join(h.split()) for h in heads] == [
+        "by 31 December 2023 6 months",
+        "by 30 June 2024 12 months",
+        "by 30 June 2025 24 months",
+    ]
+    assert headline.locator("td .word").count() == 12  # every cell but beta's resolved ones
+    assert headline.locator("td.rule").first.inner_text().startswith("Alpha or Beta signs")
+    assert "[/red] $x$" in headline.inner_text()  # user text shown as written
+    assert page.locator("#scale li").count() == 7
+    assert page.locator("#interval-scope").is_visible()
+    assert page.locator("#method").inner_text().startswith("This run was sampled (NUTS)")
     sizes = page.eval_on_selector_all(
         "img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])"
     )

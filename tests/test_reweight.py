@@ -28,7 +28,7 @@ from forecast.inference.sampling import (
 from forecast.model.build import build_model
 from forecast.model.design import build_design
 from forecast.model.loglik import add_log_likelihood
-from forecast.report.html import convergence
+from forecast.report.html import fit_method
 from forecast.runs.store import RunStore
 from forecast.runs.update import run_update
 
@@ -189,8 +189,10 @@ def test_update_reweights_only_when_sound(mini_copy, passing_gate):
     assert warm["diagnostics"]["method"] == "psis", warm["reused"]
     assert base["id"] in warm["reused"]["posterior"] and "sample_s" not in warm["timings"]
     assert warm["converged"] and warm["diagnostics"]["pareto_k"] <= 0.7
-    assert "reweighted the draws of an earlier sampled run" in convergence(warm)["lines"][-1]
-    assert not any("reweighted" in line for line in convergence(base)["lines"])
+    assert warm["reused"]["base_run"] == base["id"] and "base_run" not in base["reused"]
+    said = fit_method(store.load(warm["id"]), store.runs())  # what the report says
+    assert said.startswith(f"This run reweights run {base['id']}'s draws to include 1 new evidence")
+    assert fit_method(store.load(base["id"])).startswith("This run was sampled (NUTS)")
 
     append_row(*paths, "added.csv", _row("2023-06-10", horizon_months="12", **lr))
     again = update()  # reweights the NUTS base again, never a reweighted run

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from forecast.data.errors import InputError, Problem
-from forecast.data.scenario import Scenario, load_scenario, parse_scenario
+from forecast.data.scenario import Scenario, load_scenario, month_end, parse_scenario
 
 TENSION = "[factors.tension]"
 VOLATILITY = (
@@ -109,6 +109,28 @@ def test_mini_scenario_loads(mini_root: Path) -> None:
         ("bases_kept", None),
         ("calm", None),
     ]
+
+
+@pytest.mark.parametrize(
+    ("month", "ahead", "end"),
+    [
+        ("2026-07", 6, "2027-01-31"),  # evidence through July 2026: six months end in January
+        ("2026-07", 0, "2026-07-31"),
+        ("2026-12", 0, "2026-12-31"),
+        ("2026-12", 1, "2027-01-31"),  # across a year
+        ("2023-11", 3, "2024-02-29"),  # a leap February
+        ("2025-11", 3, "2026-02-28"),
+        ("2026-07", 24, "2028-07-31"),
+        ("2026-01", 120, "2036-01-31"),
+    ],
+)
+def test_month_end_counts_whole_months_after_the_origin(month: str, ahead: int, end: str) -> None:
+    assert month_end(month, ahead).isoformat() == end
+
+
+def test_scenario_end_date_is_the_last_day_of_its_last_month(mini_root: Path) -> None:
+    s = load_scenario(mini_root / "priors" / "mini.toml")
+    assert s.end == "2024-12" and s.end_date.isoformat() == "2024-12-31"
 
 
 @pytest.mark.parametrize("which", ["israel_russia", "mini"])

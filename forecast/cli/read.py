@@ -81,11 +81,12 @@ def summary(
         out.print(f"[bold]Run {_e(run.id)}[/bold] ({_e(m['scenario'])})")
         _not_converged_banner(m)
     horizons = sorted({r["horizon_months"] for r in records})
+    ends = {r["horizon_months"]: r["end_date"] for r in records if r["end_date"]}
     t = Table(title="P(outcome by horizon) — mean [90% interval]")
     t.add_column("outcome")
     t.add_column("candidate")
     for h in horizons:
-        t.add_column(f"{h} mo", justify="right")
+        t.add_column(f"{h} mo" + (f"\nby {_e(ends[h])}" if h in ends else ""), justify="right")
     t.add_column("prior or data (by horizon)")
     rows: dict[tuple, dict] = {}
     for r in records:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -46,6 +46,17 @@ MAX_HORIZON_MONTHS = 120
 # rather than read as 1 or 1.5; integers are accepted where a float is expected.
 Float = StrictFloat
 Int = StrictInt
+
+
+def month_end(month: str, ahead: int = 0) -> date:
+    """Last day of the month ``ahead`` months after ``month`` (``YYYY-MM``).
+
+    A forecast made with evidence through ``month`` at a horizon of H months covers the H months
+    after it, so it ends on ``month_end(origin month, H)``: the calendar date a reader is shown.
+    """
+    y, m = map(int, month.split("-"))
+    ny, nm = divmod(y * 12 + m + ahead, 12)  # the month after the target month, as (year, month-1)
+    return date(ny, nm + 1, 1) - timedelta(days=1)
 
 
 class _Strict(BaseModel):
@@ -223,9 +234,7 @@ class Scenario(_Strict):
     @property
     def end_date(self) -> date:
         """Last day of the scenario's last month: evidence may not be dated after it."""
-        y, m = map(int, self.end.split("-"))
-        ny, nm = (y + 1, 1) if m == 12 else (y, m + 1)
-        return date.fromordinal(date(ny, nm, 1).toordinal() - 1)
+        return month_end(self.end)
 
     @property
     def factor_names(self) -> list[str]:

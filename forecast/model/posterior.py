@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecast.data.scenario import Scenario
+from forecast.data.scenario import Scenario, month_end
 from forecast.model.build import reversions
 from forecast.model.design import Design
 
@@ -26,11 +26,13 @@ class Projection:
     """Per-draw forecast probabilities and projected factor paths.
 
     ``probability``: (sample, target, horizon); ``factor_path``: (sample, factor, ahead) — one
-    simulated path per draw, for fan charts.
+    simulated path per draw, for fan charts. ``origin``: the last month with evidence
+    (``YYYY-MM``); horizon H covers the H months after it.
     """
 
     probability: xr.DataArray
     factor_path: xr.DataArray
+    origin: str
 
 
 def _stack(idata: xr.DataTree, name: str) -> np.ndarray:
@@ -137,7 +139,7 @@ def project(
         coords={"factor": ks, "ahead": np.arange(1, H + 1)},
         name="factor_path",
     )
-    return Projection(probability=probability, factor_path=factor_path)
+    return Projection(probability=probability, factor_path=factor_path, origin=d.months[d.origin])
 
 
 def _state_probability(s, o, idata, paths, horizons, rng) -> np.ndarray:
@@ -191,6 +193,8 @@ def summarize(proj: Projection, interval: float = INTERVAL) -> pd.DataFrame:
 
     The point value is the posterior mean; the interval is equal-tailed. In the rare, very skewed
     case where the mean falls outside it, the interval is widened to include the mean.
+    ``end_date`` (ISO) is the horizon's calendar end: the last day of the H-th month after the
+    origin month.
     """
     p = proj.probability
     lo_q, hi_q = (1 - interval) / 2, 1 - (1 - interval) / 2
@@ -198,6 +202,7 @@ def summarize(proj: Projection, interval: float = INTERVAL) -> pd.DataFrame:
     lo = p.quantile(lo_q, dim="sample").drop_vars("quantile")
     hi = p.quantile(hi_q, dim="sample").drop_vars("quantile")
     lo, hi = np.minimum(lo, mean), np.maximum(hi, mean)
+    ends = {int(h): month_end(proj.origin, int(h)).isoformat() for h in p["horizon"].values}
     rows = []
     for t in p["target"].values:
         o = str(p["outcome"].sel(target=t).values)
@@ -208,6 +213,7 @@ def summarize(proj: Projection, interval: float = INTERVAL) -> pd.DataFrame:
                     "outcome": o,
                     "candidate": c,
                     "horizon_months": int(h),
+                    "end_date": ends[int(h)],
                     "probability": float(mean.sel(target=t, horizon=h)),
                     "lower": float(lo.sel(target=t, horizon=h)),
                     "upper": float(hi.sel(target=t, horizon=h)),

@@ -1,10 +1,12 @@
 """A static, self-contained HTML report of the latest run, for readers who never open a terminal.
 
-``write_report`` gathers what an analyst needs (headline forecasts with intervals, convergence in
-plain words, the forecast history, factor paths, what moved since the previous run and the evidence
-behind it, the evidence log, the run manifest), draws the figures with ``forecast.report.plots``,
-inlines them as PNG data URIs and renders ``templates/report.html.j2`` with Jinja2 (autoescaped).
-The result is one ``index.html`` that needs no network.
+``write_report`` gathers what an analyst needs (headline forecasts with intervals, in estimative
+words, by calendar date, each outcome with its resolution rule; convergence and how the run was
+made in plain words; a warning when the evidence is old; the forecast history, factor paths, what
+moved since the previous run and the evidence behind it, the evidence log, the run manifest),
+draws the figures with ``forecast.report.plots``, inlines them as PNG data URIs and renders
+``templates/report.html.j2`` with Jinja2 (autoescaped). The result is one ``index.html`` that
+needs no network.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -23,16 +27,28 @@ from matplotlib.figure import Figure
 from forecast.data.evidence import split_urls
 from forecast.data.files import replace_atomically
 from forecast.data.scenario import Scenario
+from forecast.inference.reweighting import K_HAT_MAX
 from forecast.inference.sampling import ESS_MIN, RHAT_MAX
 from forecast.report import plots
+from forecast.report.words import ESTIMATIVE_SCALE, estimative_word, long_date
 from forecast.runs.explain import Change, change_since, new_rows
 from forecast.runs.store import Run
+from forecast.runs.update import forecast_table
 
+# What each number of an outcome is, by kind; the outcome's own description says what counts
 MEANING = {
     "event": "chance it happens by then",
     "persistence": "chance it still holds then",
     "state": "chance the condition is met by then",
 }
+NO_RULE = "The scenario gives no description of what counts."
+# The 90% interval's reach, said beside the table so no reader takes it for more than it is
+INTERVAL_SCOPE = (
+    "The 90% interval is the model's uncertainty about its parameters, given the scenario and "
+    "the evidence; it does not cover the scenario itself being wrong (its factors, links and "
+    "priors), errors in coding the evidence, or events outside the model."
+)
+STALE_AFTER_DAYS = 30  # evidence older than this when the report is made earns a warning
 
 
 def run_history(runs: Sequence[Run]) -> pd.DataFrame:
@@ -58,17 +74,79 @@ def png_data_uri(fig: Figure, dpi: int = 110) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _reweighted(manifest: dict) -> list[str]:
-    """A sentence for a warm update (an earlier sampled run reweighted), if this run was one."""
-    d = manifest.get("diagnostics", {})
+def _base_run(manifest: dict) -> str | None:
+    """The id of the sampled run a reweighted run's draws come from (older runs name it only in
+    their ``reused.posterior`` note, which ``forecast.runs.update`` writes as ``run <id> ...``)."""
+    reused = manifest.get("reused") or {}
+    if reused.get("base_run"):
+        return str(reused["base_run"])
+    m = re.match(r"run (\S+) \(NUTS\) reweighted", str(reused.get("posterior", "")))
+    return m.group(1) if m else None
+
+
+def _rows(n: int, what: str = "evidence row") -> str:
+    """``n`` things in words: ``1 evidence row``, ``3 evidence rows``."""
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def fit_method(run: Run, runs: Sequence[Run] = ()) -> str:
+    """How the run's draws were made, in one plain sentence: sampled (NUTS), or an earlier
+    sampled run's draws reweighted by the evidence that changed (PSIS), with how many rows."""
+    m = run.manifest
+    d = m.get("diagnostics", {})
     if d.get("method") != "psis":
-        return []
-    return [
-        "This update did not sample afresh: it reweighted the draws of an earlier sampled run by "
-        f"the evidence that changed since ({manifest.get('reused', {}).get('posterior', '')}). "
-        f"The reweighting is trusted because its Pareto k̂ ({d['pareto_k']:.2f}) is at most 0.7; "
-        "the ESS above is the earlier run's, scaled by the reweighting's efficiency."
-    ]
+        return (
+            f"This run was sampled (NUTS): its draws come from a fresh fit of the model to all "
+            f"{_rows(int(m.get('evidence_rows') or 0))}."
+        )
+    base_id = _base_run(m)
+    base = next((r for r in runs if r.id == base_id), None)
+    k_hat = d.get("pareto_k")
+    how = f"PSIS, k̂ = {k_hat:.2f}" if isinstance(k_hat, int | float) else "PSIS"
+    if base is None:  # not in the store any more: say what the manifest knows
+        change = "the evidence that changed since"
+    else:
+        added = len(new_rows(run.inputs(), base.inputs()))
+        dropped = len(new_rows(base.inputs(), run.inputs()))
+        change = _rows(added, "new evidence row")
+        if dropped:
+            change += f" and leave out {dropped} removed or edited"
+    return (
+        f"This run reweights run {base_id or '(unknown)'}'s draws to include {change} ({how}): it "
+        f"did not sample afresh. Reweighting is trusted only when k̂ is at most {K_HAT_MAX}; the "
+        "ESS above is the earlier run's, scaled by the reweighting's efficiency."
+    )
+
+
+def staleness(
+    origin_date: str | None, today: date, limit_days: int = STALE_AFTER_DAYS
+) -> str | None:
+    """A warning when the evidence ends more than ``limit_days`` before ``today``, else None."""
+    if not origin_date:
+        return None
+    end = date.fromisoformat(origin_date)
+    gap = (today - end).days
+    if gap <= limit_days:
+        return None
+    return (
+        f"The evidence ends on {long_date(end)}, {gap} days before this report: the forecasts "
+        "do not know what happened since."
+    )
+
+
+def scale_legend() -> list[tuple[str, str]]:
+    """The estimative words with their ranges, as (word, range) pairs for the legend."""
+    out, lo = [], 0.0
+    for i, (hi, word) in enumerate(ESTIMATIVE_SCALE):
+        if i == 0:
+            span = f"below {hi:.0%}"
+        elif i == len(ESTIMATIVE_SCALE) - 1:
+            span = f"{lo:.0%} or more"
+        else:
+            span = f"{lo:.0%} to {hi:.0%}"
+        out.append((word, span))
+        lo = hi
+    return out
 
 
 def convergence(manifest: dict) -> dict:
@@ -87,7 +165,6 @@ def convergence(manifest: dict) -> dict:
                 f"effectively independent draws (smallest ESS {ess:.0f}, minimum {ESS_MIN}) and "
                 "the sampler reported no divergent transitions.",
                 "The numbers below can be relied on as far as the model and its evidence go.",
-                *_reweighted(manifest),
             ],
         }
     lines = []
@@ -131,15 +208,32 @@ BASIS = {
 
 
 def _cell(p: float, lo: float, hi: float, verdict: object = None) -> dict:
-    """A headline cell; a certain value (the outcome already resolved) says so."""
+    """A headline cell; a certain value (the outcome already resolved) says so, with no word."""
     resolved = lo == hi == p and p in (0.0, 1.0)
     iv = "already resolved" if resolved else f"90%: {_pct(lo)}–{_pct(hi)}"
     basis = "" if resolved or not isinstance(verdict, str) else BASIS.get(verdict, "")
-    return {"p": _pct(p), "interval": iv, "basis": basis}
+    word = "" if resolved else estimative_word(p)
+    return {"p": _pct(p), "word": word, "interval": iv, "basis": basis}
+
+
+def horizon_ends(forecast: pd.DataFrame) -> dict[int, str]:
+    """Each horizon's calendar end in words (``31 January 2027``), from the table's ``end_date``
+    (``forecast.runs.update.forecast_table``); empty for a table without it."""
+    if "end_date" not in forecast:
+        return {}
+    pairs = forecast[["horizon_months", "end_date"]].drop_duplicates()
+    return {
+        int(h): long_date(date.fromisoformat(str(e)))
+        for h, e in zip(pairs["horizon_months"], pairs["end_date"], strict=True)
+    }
 
 
 def headline(forecast: pd.DataFrame, s: Scenario) -> tuple[list[int], list[dict]]:
-    """Rows of the headline table: each outcome (then its candidates) with a cell per horizon."""
+    """Rows of the headline table: each outcome (then its candidates) with a cell per horizon.
+
+    An outcome's row carries its description from the scenario (``rule``, what counts) and what
+    its numbers are (``meaning``, by the outcome's kind).
+    """
     horizons = sorted(int(h) for h in forecast["horizon_months"].unique())
     rows = []
     for (o, c), g in forecast.groupby(["outcome", "candidate"], dropna=False, sort=False):
@@ -150,6 +244,7 @@ def headline(forecast: pd.DataFrame, s: Scenario) -> tuple[list[int], list[dict]
             {
                 "label": out.candidates[cand].label if cand else out.label,
                 "candidate": cand is not None,
+                "rule": "" if cand else (out.description.strip() or NO_RULE),
                 "meaning": "" if cand else MEANING[out.kind],
                 "cells": [
                     _cell(
@@ -209,14 +304,23 @@ def what_moved(run: Run, previous: Run, outcomes: Sequence[str]) -> Moved:
     return Moved(previous, horizons, changes, added)
 
 
-def build_context(runs: Sequence[Run]) -> dict:
-    """Everything the template shows, computed from the run history (latest run last)."""
+def build_context(
+    runs: Sequence[Run],
+    *,
+    today: date | None = None,
+    stale_after_days: int = STALE_AFTER_DAYS,
+) -> dict:
+    """Everything the template shows, computed from the run history (latest run last).
+
+    ``today`` (default: the date it runs) is the report's date: evidence ending more than
+    ``stale_after_days`` before it earns a warning.
+    """
     run = runs[-1]
     m = run.manifest
     same = [r for r in runs if r.manifest["scenario"] == m["scenario"]]
     inputs = run.inputs()
     s = inputs.scenario
-    forecast = run.forecast()
+    forecast = forecast_table(run)
     idata = run.posterior()
     horizons, rows = headline(forecast, s)
     outcome_labels = {o: x.label for o, x in s.outcomes.items()}
@@ -239,10 +343,16 @@ def build_context(runs: Sequence[Run]) -> dict:
         "run": run.id,
         "created_at": _when(m["created_at"]),
         "origin_date": m.get("origin_date"),
+        "origin_words": _long_iso(m.get("origin_date")),
         "evidence_rows": m.get("evidence_rows"),
         "n_runs": len(same),
         "convergence": convergence(m),
+        "method": fit_method(run, same),
+        "stale": staleness(m.get("origin_date"), today or date.today(), stale_after_days),
         "horizons": horizons,
+        "horizon_ends": horizon_ends(forecast),
+        "interval_scope": INTERVAL_SCOPE,
+        "scale": scale_legend(),
         "mid": mid,
         "headline": rows,
         "outcome_labels": outcome_labels,
@@ -252,6 +362,10 @@ def build_context(runs: Sequence[Run]) -> dict:
         "manifest_facts": _manifest_facts(m),
         "manifest_json": json.dumps(m, indent=2, sort_keys=True),
     }
+
+
+def _long_iso(iso: str | None) -> str | None:
+    return long_date(date.fromisoformat(iso)) if iso else None
 
 
 def _when(iso: str) -> str:
@@ -293,9 +407,18 @@ def render(context: dict) -> str:
     return env.get_template("report.html.j2").render(**context)
 
 
-def write_report(runs: Sequence[Run], out: Path) -> Path:
-    """Write ``out/index.html`` for the latest of ``runs`` (atomically) and return its path."""
-    html = render(build_context(runs))
+def write_report(
+    runs: Sequence[Run],
+    out: Path,
+    *,
+    today: date | None = None,
+    stale_after_days: int = STALE_AFTER_DAYS,
+) -> Path:
+    """Write ``out/index.html`` for the latest of ``runs`` (atomically) and return its path.
+
+    ``today`` and ``stale_after_days`` set when old evidence earns a warning (``build_context``).
+    """
+    html = render(build_context(runs, today=today, stale_after_days=stale_after_days))
     out.mkdir(parents=True, exist_ok=True)
     target = out / "index.html"
     replace_atomically(target, html, mode=0o644)  # a report is meant to be shared

@@ -18,6 +18,7 @@ import xarray as xr
 
 from forecast import __version__
 from forecast.data.inputs import Inputs
+from forecast.data.scenario import month_end
 from forecast.inference.reweighting import find_base, reweight
 from forecast.inference.sampling import Fit, SamplerSettings, sample
 from forecast.inference.sensitivity import add_log_prior, forecast_sensitivity, with_sensitivity
@@ -97,6 +98,7 @@ def fit_inputs(
         if d.converged:
             fit = candidate
             fit.reused["posterior"] = note
+            fit.reused["base_run"] = base.id
         else:
             refused = f"{note}; refused ({'; '.join(d.problems)}), sampled afresh"
     if fit is None:
@@ -228,9 +230,23 @@ def run_update(
     return UpdateResult(run, fitted=True, converged=fit.diagnostics.converged)
 
 
+def forecast_table(run: Run) -> pd.DataFrame:
+    """The run's forecast table with every horizon's calendar end (``end_date``, ISO).
+
+    A run written before ``end_date`` was stored gets it from the month of its manifest's
+    ``origin_date`` (the last evidence month, as in the fit), by the same ``month_end``.
+    """
+    df = run.forecast()
+    origin = run.manifest.get("origin_date")
+    if "end_date" not in df and isinstance(origin, str):
+        ends = [month_end(origin[:7], int(h)).isoformat() for h in df["horizon_months"]]
+        df.insert(list(df.columns).index("horizon_months") + 1, "end_date", ends)
+    return df
+
+
 def forecast_records(run: Run) -> list[dict]:
     """The run's forecast table as JSON-ready records (``candidate`` None for whole outcomes)."""
-    df = run.forecast()
+    df = forecast_table(run)
     recs = []
     for r in df.itertuples(index=False):
         cand = r.candidate if isinstance(r.candidate, str) and r.candidate else None
@@ -239,6 +255,7 @@ def forecast_records(run: Run) -> list[dict]:
                 "outcome": r.outcome,
                 "candidate": cand,
                 "horizon_months": int(r.horizon_months),
+                "end_date": getattr(r, "end_date", None),
                 "probability": float(r.probability),
                 "lower": float(r.lower),
                 "upper": float(r.upper),

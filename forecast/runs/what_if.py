@@ -25,7 +25,7 @@ def whatif(run: Run, hold: dict[str, float]) -> pd.DataFrame:
     seed = int(run.manifest["seed"])
     base = summarize(project(s, design, idata, seed=seed))
     cond = summarize(project(s, design, idata, seed=seed, hold=hold))
-    keys = ["outcome", "candidate", "horizon_months"]
+    keys = ["outcome", "candidate", "horizon_months", "end_date"]
     out = base.merge(cond, on=keys, suffixes=("", "_whatif"))
     out["change"] = out["probability_whatif"] - out["probability"]
     return out
