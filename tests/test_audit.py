@@ -93,6 +93,30 @@ def test_same_url_day_and_factor_is_one_fact(log) -> None:
     ]
 
 
+def test_a_row_reviewed_as_a_distinct_fact_joins_no_group(log) -> None:
+    reviewed = "[distinct fact: the month's level and the truce that ended it]"
+    root = log(
+        row("2022-02", "rating", "attack_level", "high"),
+        row("2022-02-27", "event", "tension", "-3", note=f"truce signed {reviewed}"),
+        row("2022-02-27", "event", "tension", "-2"),
+    )
+    assert located(groups(root)) == [[2, 4]]
+    root = log(
+        row("2022-02", "rating", "attack_level", "high"),
+        row("2022-02-27", "event", "tension", "-3", note=f"truce signed {reviewed}"),
+    )
+    assert groups(root) == []
+
+
+def test_outcome_news_and_a_resolution_of_that_outcome_are_one_fact(log) -> None:
+    root = log(
+        row("2022-05-03", "resolution", "deal:alpha", "1"),
+        row("2022-05-03", "event", "deal:alpha", "3"),
+        row("2022-05-03", "event", "deal", "2"),
+    )
+    assert located(groups(root)) == [[2, 3]]
+
+
 def test_indicators_belong_to_the_factor_they_measure(log) -> None:
     """The brief's example: a zero-count month, a low rating and an event on the factor."""
     root = log(

@@ -22,6 +22,9 @@ from forecast.data.inputs import Inputs
 from forecast.data.scenario import Scenario
 
 _INDICATOR_KINDS = ("indicator", "count", "rating")
+# a note holding this marks a row the analyst reviewed as a fact of its own (with the reason after
+# it), as a linter's suppression comment does: it joins no duplicate group
+DISTINCT_TAG = "[distinct fact"
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,10 @@ def duplicate_facts(
       common counts, compared by ``normalize_url``),
     - fall on the same date: the same month if either row is dated by month (``YYYY-MM``, e.g. a
       monthly rating), else the same day, and
-    - have the same ``fact_key`` (target family, forecaster, horizon).
+    - have the same ``fact_key`` (target family, forecaster, horizon),
+
+    unless a row's note holds ``[distinct fact: <why>]``: the analyst has looked and says it states
+    a fact of its own (a month's level and the ceasefire that ended it, on one page).
 
     Why: the likelihood counts every row, so one sentence entered as a zero-count month, a
     ``very_low`` rating and a -3 event on the same factor is counted three times, and the factor
@@ -157,6 +163,8 @@ def duplicate_facts(
     written: dict[str, str] = {}  # normalized URL -> first spelling seen
     buckets: dict[tuple, list[int]] = defaultdict(list)
     for i, r in enumerate(records):
+        if DISTINCT_TAG in (_text(r.get("note")) or ""):
+            continue
         month = (r["date"].year, r["date"].month)
         for url in split_urls(r["source_url"]):
             norm = normalize_url(url)

@@ -99,6 +99,13 @@ def reversions(s: Scenario) -> np.ndarray:
     return np.array([f.reversion.value if f.reversion else 1.0 for f in s.factors.values()])
 
 
+def previous_month(n: int) -> np.ndarray:
+    """Index of the month whose factor levels drive month t's hazard: t - 1 (month 0 reads its own
+    initial level). The hazard reads last month's factors, so that a month's own events, which
+    move that month's factors, cannot explain an outcome in the same month."""
+    return np.maximum(np.arange(n) - 1, 0)
+
+
 def ar_matrix(rho: np.ndarray, n: int) -> np.ndarray:
     """(K, n, n) lower-triangular weights rho[k]^(t-s): f[:, t] = sum_s A[:, t, s] * step[:, s]."""
     lag = np.arange(n)[:, None] - np.arange(n)[None, :]
@@ -210,6 +217,7 @@ def model_data(d: Design) -> dict[str, np.ndarray]:
     if len(d.event_value):
         out |= {
             "event_factor": d.event_factor,
+            "event_outcome": d.event_outcome,
             "event_month": d.event_month,
             "event_value": d.event_value,
         }
@@ -298,9 +306,9 @@ def build_model(s: Scenario, d: Design) -> pm.Model:
     with pm.Model(coords=coords(s, d)) as model:
         data = {k: pm.Data(k, v) for k, v in model_data(d).items()}
         f, z = _factors(s, d)
-        x = _hazards(s, d, f)
+        x, lam = _hazards(s, d, f)
         _indicator_terms(s, d, f, data)
-        _event_term(s, data, z)
+        _event_term(s, data, z, lam)
         if "surv_y" in data:
             pm.Bernoulli(
                 "resolution",
@@ -336,8 +344,11 @@ def _factors(s: Scenario, d: Design) -> tuple[pt.TensorVariable, pt.TensorVariab
     return f, z
 
 
-def _hazards(s: Scenario, d: Design, f: pt.TensorVariable) -> pt.TensorVariable:
-    """Logit monthly hazard of every unit, (unit x month)."""
+def _hazards(
+    s: Scenario, d: Design, f: pt.TensorVariable
+) -> tuple[pt.TensorVariable, pt.TensorVariable | None]:
+    """Logit monthly hazard of every unit, (unit x month), read from last month's factors, and the
+    loadings (outcome x factor; None without hazard outcomes)."""
     K = len(s.factors)
     h = hazard_arrays(s, d.units)
     tau = half_normal("tau", factor_loading_scales(s), dims="factor")
@@ -367,11 +378,12 @@ def _hazards(s: Scenario, d: Design, f: pt.TensorVariable) -> pt.TensorVariable:
         has_c = d.units.candidate_idx >= 0
         u_unit = pt.set_subtensor(u_unit[np.nonzero(has_c)], u[d.units.candidate_idx[has_c]])
     oi = d.units.outcome_idx
-    return pm.Deterministic(
+    x = pm.Deterministic(
         "logit_hazard",
-        alpha[oi][:, None] + u_unit[:, None] + pt.dot(lam, f)[oi],
+        alpha[oi][:, None] + u_unit[:, None] + pt.dot(lam, f[:, previous_month(d.n_months)])[oi],
         dims=("unit", "month"),
     )
+    return x, (lam if d.units.outcomes else None)
 
 
 def _intercept(name: str, mu, sd, shift, dims: str) -> pt.TensorVariable:
@@ -476,16 +488,30 @@ def _cutpoints(name: str, n_levels: int, shift) -> pt.TensorVariable:
     return rel
 
 
-def _event_term(s: Scenario, data: dict, z: pt.TensorVariable) -> None:
-    """A coded event of signed strength v is a noisy reading of the month's innovation z / gain."""
-    if "event_value" in data:
-        sig = s.event_signal
-        pm.Normal(
-            "event",
-            mu=z[data["event_factor"], data["event_month"]] / sig.gain.value,
-            sigma=sig.noise.value,
-            observed=data["event_value"],
-        )
+def _event_term(
+    s: Scenario, data: dict, z: pt.TensorVariable, lam: pt.TensorVariable | None
+) -> None:
+    """A coded event of signed strength v is a noisy reading of a standardized innovation / gain:
+    a factor's own (z) or, for outcome-coded news, that of the outcome's hazard,
+    sum_k lam[o, k] vol[k] z[k, t] / sqrt(sum_k (lam[o, k] vol[k])^2). Outcome news thus moves the
+    factors only through the outcome's loadings as fitted, never through a sign fixed by hand."""
+    if "event_value" not in data:
+        return
+    sig = s.event_signal
+    K = len(s.factors)
+    z_rows = z[:, data["event_month"]].T  # (row, factor)
+    weights = pt.eq(pt.arange(K)[None, :], data["event_factor"][:, None])
+    if lam is not None:
+        vol = np.array([f.volatility.value for f in s.factors.values()])
+        lv = lam[pt.maximum(data["event_outcome"], 0)] * vol
+        unit = lv / pt.sqrt(pt.sum(lv**2, axis=1, keepdims=True) + 1e-12)
+        weights = pt.switch((data["event_outcome"] >= 0)[:, None], unit, weights)
+    pm.Normal(
+        "event",
+        mu=pt.sum(weights * z_rows, axis=1) / sig.gain.value,
+        sigma=sig.noise.value,
+        observed=data["event_value"],
+    )
 
 
 def _forecast_term(s: Scenario, d: Design, x: pt.TensorVariable, data: dict) -> None:

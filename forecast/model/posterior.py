@@ -87,11 +87,15 @@ def project(
             has = units.candidate_idx >= 0
             u_off[:, has] = cand[:, units.candidate_idx[has]]
         oi = units.outcome_idx
-        # logit hazard per (S, M, H, unit)
+        # logit hazard per (S, M, H, unit); month origin + h reads the level of month origin + h - 1
+        drivers = np.concatenate(
+            [np.broadcast_to(f_last[:, None, None, :], (S, n_paths, 1, K)), paths[:, :, :-1]],
+            axis=2,
+        )
         x = (
             alpha[:, None, None, oi]
             + u_off[:, None, None, :]
-            + np.einsum("smhk,suk->smhu", paths, lam[:, oi, :])
+            + np.einsum("smhk,suk->smhu", drivers, lam[:, oi, :])
         )
         log_surv = np.cumsum(-np.logaddexp(0.0, x), axis=2)  # (S, M, H, U)
         hz = np.array(horizons) - 1

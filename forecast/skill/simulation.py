@@ -43,9 +43,10 @@ from forecast.model.build import (
     factor_loading_scales,
     hazard_arrays,
     indicator_loading_scales,
+    previous_month,
     reversions,
 )
-from forecast.model.design import Units, hazard_units
+from forecast.model.design import Units, hazard_direction, hazard_units
 
 SOURCE = "simulated"
 SOURCE_URL = "https://example.org/simulated"
@@ -77,7 +78,8 @@ class Plan:
     """Which evidence rows a simulation produces, fixed before any value is drawn.
 
     ``indicator_months``: months with a row, per indicator (normal, count or rating);
-    ``event_months``: months with a coded event, per factor; ``resolve``: a resolution row for every
+    ``event_months``: months with a coded event, per factor or (outcome-coded news) hazard outcome;
+    ``resolve``: a resolution row for every
     hazard unit (the month it happened or ended, else "not yet" at the last month).
     """
 
@@ -199,7 +201,8 @@ def _draw_prior(s: Scenario, plan: Plan, rng: np.random.Generator) -> dict[str, 
         u_unit[has_c] = offset[units.candidate_idx[has_c]]
         out |= {"candidate_raw": raw, "candidate_offset": offset}
     oi = units.outcome_idx
-    out["logit_hazard"] = alpha[oi][:, None] + u_unit[:, None] + (loading @ f)[oi]
+    lagged = f[:, previous_month(f.shape[1])]
+    out["logit_hazard"] = alpha[oi][:, None] + u_unit[:, None] + (loading @ lagged)[oi]
 
     # indicators
     names = {lk: [n for n, i in s.indicators.items() if i.likelihood == lk] for lk in SIGN_KINDS}
@@ -303,10 +306,18 @@ def simulate_evidence(
                 add("rating", name, t, np.sum(truth[f"cutpoints_{name}"] < latent))
 
     gain, noise = s.event_signal.gain.value, s.event_signal.noise.value
-    for fname, months in plan.event_months.items():
-        k = kfac[fname]
+    vol = np.array([fc.volatility.value for fc in s.factors.values()])
+    outcomes = hazard_units(s).outcomes
+    for target, months in plan.event_months.items():
+        if target in kfac:
+            weights, sign, extra = np.eye(len(kfac))[kfac[target]], 1.0, {}
+        else:  # outcome-coded news: the standardized innovation of the outcome's hazard
+            lv = truth["loading"][outcomes.index(target)] * vol
+            weights, extra = lv / np.sqrt(np.sum(lv**2) + 1e-12), _outcome_cols(target)
+            sign = hazard_direction(s, target)
         for t in months:
-            add("event", fname, t, truth["z"][k, t] / gain + noise * rng.normal())
+            value = sign * (weights @ truth["z"][:, t] / gain + noise * rng.normal())
+            add("event", target, t, value, **extra)
 
     units = hazard_units(s)
     x = truth["logit_hazard"]
