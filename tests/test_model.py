@@ -308,23 +308,32 @@ def test_density_at_the_truth_matches_numpy(inputs):
     u = d.units
     offset = np.where(u.candidate_idx >= 0, tr["candidate_offset"][u.candidate_idx], 0.0)
     prev = np.r_[0, np.arange(F.shape[1] - 1)]
+    # news outcomes carry their own drift: deal's units (alpha, beta) and bases_kept, in that order
+    od = s.outcome_drift
+    drift = np.zeros_like(tr["news_z"])
+    drift[:, 0] = od.volatility.value * tr["news_z"][:, 0]
+    for t in range(1, drift.shape[1]):
+        drift[:, t] = (
+            od.reversion.value * drift[:, t - 1] + od.volatility.value * tr["news_z"][:, t]
+        )
+    assert d.news_outcomes == ["deal", "bases_kept"]
     x = (
         tr["alpha"][u.outcome_idx, None]
         + offset[:, None]
         + (tr["loading"] @ F[:, prev])[u.outcome_idx]
+        + drift[[0, 0, 1]][:, prev]
     )
     hazard = pytensor.function(
         m.value_vars, m.replace_rvs_by_values([m["logit_hazard"]]), on_unused_input="ignore"
     )
     assert hazard(*[point[v.name] for v in m.value_vars])[0] == pytest.approx(x, rel=1e-9)
-    vol = np.array([fc.volatility.value for fc in s.factors.values()])
-    lv = tr["loading"][np.maximum(d.event_outcome, 0)] * vol
-    weights = np.where(
-        (d.event_outcome >= 0)[:, None],
-        lv / np.linalg.norm(lv, axis=1, keepdims=True),
-        np.eye(len(vol))[d.event_factor],
+    # outcome news reads the standardized innovation of the outcome's own drift, never the factors
+    news = np.maximum(d.event_outcome, 0)
+    event_mu = np.where(
+        d.event_outcome >= 0,
+        tr["news_z"][news, d.event_month],
+        tr["z"][d.event_factor, d.event_month],
     )
-    event_mu = np.sum(weights * tr["z"][:, d.event_month].T, axis=1)
     mu_c = np.exp(tr["count_intercept"][0] + b_c * F[0])
     mu_c = (d.count_weight * mu_c).sum(axis=1) + 1e-6
     alpha = 1 / tr["count_inv_dispersion"][0]

@@ -266,8 +266,8 @@ class _RowChecker:
         return True
 
     def _outcome_event(self, target: str, out: dict, add) -> bool:
-        """An event on an outcome (outcome-coded news) reads that outcome's hazard, so the outcome
-        must have one: an event or persistence outcome (which the scenario gives loadings)."""
+        """An event on an outcome (outcome-coded news) reads the drift of that outcome's hazard:
+        the outcome must have a hazard (event or persistence) and the scenario an outcome drift."""
         s = self.s
         outcome, sep, candidate = target.partition(":")
         o = s.outcomes.get(outcome)
@@ -289,7 +289,14 @@ class _RowChecker:
                 f" the factor its measure {o.measure!r} reads",
             )
             return False
-        out.update(outcome=outcome, candidate=candidate or None)  # its loadings: see scenario.py
+        if s.outcome_drift is None:
+            add(
+                "target",
+                f"news on outcome {outcome!r} reads the outcome's own drift: the scenario needs an"
+                " [outcome_drift] table (volatility, reversion)",
+            )
+            return False
+        out.update(outcome=outcome, candidate=candidate or None)
         return True
 
     def _horizon(self, kind: str, rec: dict[str, str], out: dict, add) -> bool:

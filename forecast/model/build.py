@@ -196,6 +196,7 @@ def coords(s: Scenario, d: Design) -> dict[str, list[str]]:
         "normal_indicator": d.normal_names,
         "count_indicator": d.count_names,
         "forecaster": d.fc_sources,
+        "news_outcome": d.news_outcomes,
     }
     return {k: v for k, v in c.items() if len(v)}
 
@@ -217,10 +218,11 @@ def model_data(d: Design) -> dict[str, np.ndarray]:
     if len(d.event_value):
         out |= {
             "event_factor": d.event_factor,
-            "event_outcome": d.event_outcome,
             "event_month": d.event_month,
             "event_value": d.event_value,
         }
+        if d.news_outcomes:
+            out["event_outcome"] = d.event_outcome
     if len(d.surv_y):
         out |= {"surv_unit": d.surv_unit, "surv_month": d.surv_month, "surv_y": d.surv_y}
     if len(d.fc_logit):
@@ -306,9 +308,10 @@ def build_model(s: Scenario, d: Design) -> pm.Model:
     with pm.Model(coords=coords(s, d)) as model:
         data = {k: pm.Data(k, v) for k, v in model_data(d).items()}
         f, z = _factors(s, d)
-        x, lam = _hazards(s, d, f)
+        drift, news_z = _outcome_drift(s, d)
+        x = _hazards(s, d, f, drift)
         _indicator_terms(s, d, f, data)
-        _event_term(s, data, z, lam)
+        _event_term(s, data, z, news_z)
         if "surv_y" in data:
             pm.Bernoulli(
                 "resolution",
@@ -344,11 +347,42 @@ def _factors(s: Scenario, d: Design) -> tuple[pt.TensorVariable, pt.TensorVariab
     return f, z
 
 
+def _outcome_drift(
+    s: Scenario, d: Design
+) -> tuple[pt.TensorVariable | None, pt.TensorVariable | None]:
+    """(drift, news_z): each news outcome's own AR(1) drift of its logit hazard (news_outcome x
+    month) and its standardized innovations, which outcome-coded news reads; (None, None) when
+    no outcome has news. The drift starts at 0: the base rate already says where the hazard is."""
+    if not d.news_outcomes:
+        return None, None
+    od = s.outcome_drift
+    assert od is not None  # evidence validation requires it for news on outcomes
+    news_z = pm.Normal("news_z", 0.0, 1.0, dims=("news_outcome", "month"))
+    steps = od.volatility.value * news_z
+    rho = np.full(len(d.news_outcomes), od.reversion.value)
+    if od.reversion.value == 1.0:
+        path = pt.cumsum(steps, axis=1)
+    else:
+        path = pt.sum(ar_matrix(rho, d.n_months) * steps[:, None, :], axis=2)
+    drift = pm.Deterministic("outcome_drift", path, dims=("news_outcome", "month"))
+    return drift, news_z
+
+
+def news_membership(units: Units, news_outcomes: list[str]) -> np.ndarray:
+    """(unit x news_outcome) 0/1: which news outcome's drift each hazard unit carries."""
+    out = np.zeros((len(units.labels), len(news_outcomes)))
+    for u, j in enumerate(units.outcome_idx):
+        name = units.outcomes[j]
+        if name in news_outcomes:
+            out[u, news_outcomes.index(name)] = 1.0
+    return out
+
+
 def _hazards(
-    s: Scenario, d: Design, f: pt.TensorVariable
-) -> tuple[pt.TensorVariable, pt.TensorVariable | None]:
-    """Logit monthly hazard of every unit, (unit x month), read from last month's factors, and the
-    loadings (outcome x factor; None without hazard outcomes)."""
+    s: Scenario, d: Design, f: pt.TensorVariable, drift: pt.TensorVariable | None
+) -> pt.TensorVariable:
+    """Logit monthly hazard of every unit, (unit x month), read from last month's factors and, for
+    outcomes with news, last month's drift of the outcome's own."""
     K = len(s.factors)
     h = hazard_arrays(s, d.units)
     tau = half_normal("tau", factor_loading_scales(s), dims="factor")
@@ -378,12 +412,11 @@ def _hazards(
         has_c = d.units.candidate_idx >= 0
         u_unit = pt.set_subtensor(u_unit[np.nonzero(has_c)], u[d.units.candidate_idx[has_c]])
     oi = d.units.outcome_idx
-    x = pm.Deterministic(
-        "logit_hazard",
-        alpha[oi][:, None] + u_unit[:, None] + pt.dot(lam, f[:, previous_month(d.n_months)])[oi],
-        dims=("unit", "month"),
-    )
-    return x, (lam if d.units.outcomes else None)
+    prev = previous_month(d.n_months)
+    x = alpha[oi][:, None] + u_unit[:, None] + pt.dot(lam, f[:, prev])[oi]
+    if drift is not None:
+        x = x + pt.dot(news_membership(d.units, d.news_outcomes), drift[:, prev])
+    return pm.Deterministic("logit_hazard", x, dims=("unit", "month"))
 
 
 def _intercept(name: str, mu, sd, shift, dims: str) -> pt.TensorVariable:
@@ -489,28 +522,21 @@ def _cutpoints(name: str, n_levels: int, shift) -> pt.TensorVariable:
 
 
 def _event_term(
-    s: Scenario, data: dict, z: pt.TensorVariable, lam: pt.TensorVariable | None
+    s: Scenario, data: dict, z: pt.TensorVariable, news_z: pt.TensorVariable | None
 ) -> None:
-    """A coded event of signed strength v is a noisy reading of a standardized innovation / gain:
-    a factor's own (z) or, for outcome-coded news, that of the outcome's hazard,
-    sum_k lam[o, k] vol[k] z[k, t] / sqrt(sum_k (lam[o, k] vol[k])^2). Outcome news thus moves the
-    factors only through the outcome's loadings as fitted, never through a sign fixed by hand."""
+    """A coded event of signed strength v is a noisy reading of a month's standardized innovation
+    / gain: a factor's own (z) or, for outcome-coded news, that of the outcome's own drift
+    (news_z), so that news on an outcome never moves the factors that drive it."""
     if "event_value" not in data:
         return
     sig = s.event_signal
-    K = len(s.factors)
-    z_rows = z[:, data["event_month"]].T  # (row, factor)
-    weights = pt.eq(pt.arange(K)[None, :], data["event_factor"][:, None])
-    if lam is not None:
-        vol = np.array([f.volatility.value for f in s.factors.values()])
-        lv = lam[pt.maximum(data["event_outcome"], 0)] * vol
-        unit = lv / pt.sqrt(pt.sum(lv**2, axis=1, keepdims=True) + 1e-12)
-        weights = pt.switch((data["event_outcome"] >= 0)[:, None], unit, weights)
+    innovation = z[data["event_factor"], data["event_month"]]
+    if news_z is not None:
+        on_outcome = data["event_outcome"] >= 0
+        news = news_z[pt.maximum(data["event_outcome"], 0), data["event_month"]]
+        innovation = pt.switch(on_outcome, news, innovation)
     pm.Normal(
-        "event",
-        mu=pt.sum(weights * z_rows, axis=1) / sig.gain.value,
-        sigma=sig.noise.value,
-        observed=data["event_value"],
+        "event", mu=innovation / sig.gain.value, sigma=sig.noise.value, observed=data["event_value"]
     )
 
 

@@ -83,9 +83,10 @@ class Design:
     # rating: one block per rating indicator
     rating: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     # event: signal on a factor's innovation, or (outcome-coded news) on the innovation of an
-    # outcome's hazard; event_outcome is the hazard outcome's index, -1 for factor events
+    # outcome's own drift; event_outcome indexes news_outcomes, -1 for factor events
     event_factor: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     event_outcome: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    news_outcomes: list[str] = field(default_factory=list)  # hazard outcomes with news, in order
     event_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     event_value: np.ndarray = field(default_factory=lambda: np.zeros(0))
     event_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
@@ -207,23 +208,15 @@ def build_design(
     kw["rating"] = rating
 
     rows = fr[(fr["kind"] == "event") & (fr["month"] < n)]
+    news = [o for o in units.outcomes if (rows["outcome"] == o).any()]
+    on = list(zip(rows["target"], rows["outcome"], strict=True))
     kw.update(
-        event_factor=np.array([kfac.get(t, 0) for t in rows["target"]], int),
-        event_outcome=np.array(
-            [
-                -1 if t in kfac else units.outcomes.index(o)
-                for t, o in zip(rows["target"], rows["outcome"], strict=True)
-            ],
-            int,
-        ),
+        event_factor=np.array([kfac.get(t, 0) for t, _ in on], int),
+        event_outcome=np.array([-1 if t in kfac else news.index(o) for t, o in on], int),
+        news_outcomes=news,
         event_month=rows["month"].to_numpy(int),
         event_value=rows["value"].to_numpy(float)
-        * np.array(
-            [
-                1.0 if t in kfac else hazard_direction(s, o)
-                for t, o in zip(rows["target"], rows["outcome"], strict=True)
-            ]
-        ),
+        * np.array([1.0 if t in kfac else hazard_direction(s, o) for t, o in on]),
         event_rows=rows.index.to_numpy(int),
     )
 
