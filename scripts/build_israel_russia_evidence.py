@@ -51,19 +51,24 @@ FACTOR_OF_CODE = {
     "F5": "gulf_normalization_appetite",
     "F6": "israel_russia_relations",
 }
-# An outcome code is translated into the one factor that drives the outcome, with the sign of
-# that factor's loading (or the opposite sign where the outcome is a *reduction* of the factor),
-# and only when the event does not already code that factor (no double counting).
-OUTCOME_TO_FACTOR = {
-    "O1": ("gulf_normalization_appetite", +1),  # Accords expansion <- normalization appetite (+)
-    "O2": ("hezbollah_militancy", -1),  # reduced Hezbollah aggression <- militancy (-)
-    "O3": ("iran_hostility", -1),  # Israel-Iran thaw <- Iranian hostility (-)
-    "O4": ("russia_regional_leverage", +1),  # Russia keeps Syrian bases <- Russian leverage (+)
-    "O6": ("us_russia_engagement", +1),  # US-Russia rapprochement <- US engagement (+)
+# Each fact enters once. An outcome code (O1..O6: the event made an outcome more (+) or less (-)
+# likely) becomes an event on that outcome, which the model reads as news on the outcome's hazard,
+# never a factor event with a sign chosen by hand. It is left out when the event already codes the
+# factor that mainly drives the outcome: that factor code carries the event's signal, and outcome
+# news moves the same factor through the outcome's loadings, so a second row would count it twice.
+OUTCOME_NEWS = {
+    "O1": ("accords_expansion", "gulf_normalization_appetite"),
+    "O3": ("israel_iran_thaw", "iran_hostility"),
+    "O4": ("russia_keeps_syria_bases", "russia_regional_leverage"),
+    "O6": ("us_russia_rapprochement", "us_russia_engagement"),
 }
+# O2 (reduced Hezbollah aggression) is a state outcome, a predicate on the Hezbollah attack count,
+# with no hazard for news to move: its codes are news on the factor that count reads, with the
+# opposite sign (reduced aggression = lower militancy).
+STATE_NEWS = {"O2": ("hezbollah_militancy", -1)}
 # O5 (Russia mediates Israel-Iran) is driven jointly by F1, F3 and F6, and every O5 event in the
-# timeline already codes at least one of them, so O5 codes are not translated.
-NOT_TRANSLATED = {"O5"}
+# timeline already codes at least one of them, so O5 codes add no row.
+NO_ROW = {"O5"}
 MAX_STRENGTH = 3
 
 # --- ratings: the timeline's monthly Hezbollah attack level -> scenario levels ------------------
@@ -96,6 +101,32 @@ DECEMBER_2024_URL = (
     "https://bastillepost.com/global/article/4432578-lebanon-files-new-complaint-to-un-security-"
     "council-over-israeli-violations-of-ceasefire"
 )
+
+# --- one fact, one row: Hezbollah rows that share a source page within a month -------------------
+# A monthly rating whose page also gives that month's count restates the count (the measurement) and
+# is left out (rule, in ``enter_once``). The other pages were read one by one:
+RATING_RESTATES_EVENT = {
+    "2023-10": "the page reports the outbreak of cross-border fire that the 2023-10-08 event codes",
+}
+EVENT_RESTATES = {  # (date, factor) of an event that the month's count or rating already states
+    ("2024-12-02", "hezbollah_militancy"): "the one claimed attack is the month's count of 1",
+    ("2026-05-15", "hezbollah_militancy"): "the extended ceasefire is the month's 'reduced' rating",
+}
+DISTINCT_FACT = {  # (date, factor) of an event that states something the shared page's row does not
+    ("2024-11-27", "hezbollah_militancy"): "the month's level (very high until the 27th) and the "
+    "ceasefire that ended it are two facts",
+    ("2025-02-18", "hezbollah_militancy"): "Israel keeping five posts is not a claimed attack: the "
+    "count is of Hezbollah-claimed attacks",
+    ("2025-03-22", "hezbollah_militancy"): "unclaimed rockets are not in the count of "
+    "Hezbollah-claimed attacks",
+    ("2026-04-16", "hezbollah_militancy"): "the month's level (heavy fire until the 16th) and the "
+    "10-day ceasefire are two facts",
+    (
+        "2026-06-28",
+        "hezbollah_militancy",
+    ): "the month's level (reduced under the framework) and the "
+    "deal fraying on the 28th are two facts",
+}
 
 # --- indicators: IAEA 60% stockpile --------------------------------------------------------------
 # Rows whose as-of date is listed here only restate an earlier estimate and are skipped.
@@ -241,7 +272,14 @@ def event_date(rec: dict[str, str]) -> str:
     raise ValueError(f"unexpected date precision {prec!r} in events.csv ({rec['date']})")
 
 
-def build_events(events: list[dict[str, str]]) -> list[dict[str, str]]:
+def build_events(
+    events: list[dict[str, str]], happened: set[tuple[str, str]]
+) -> list[dict[str, str]]:
+    """One row per (event x code), except codes that would restate a fact entered elsewhere.
+
+    ``happened``: (date, URL) of every resolution that an outcome happened; an event on that day
+    from that source is the resolution itself and gets no row of its own.
+    """
     out: list[tuple[str, int, dict[str, str]]] = []
     for i, e in enumerate(events):
         codes = [c.strip() for c in e["bears_on"].split(";")]
@@ -261,13 +299,19 @@ def build_events(events: list[dict[str, str]]) -> list[dict[str, str]]:
                 raise ValueError(f"direction must be +1 or -1, got {d} ({e['date']} {c})")
             if c in FACTOR_OF_CODE:
                 targets.append((FACTOR_OF_CODE[c], d, ""))
-            elif c in OUTCOME_TO_FACTOR:
-                factor, sign = OUTCOME_TO_FACTOR[c]
+            elif c in OUTCOME_NEWS:
+                outcome, driver = OUTCOME_NEWS[c]
+                if driver not in coded:
+                    targets.append((outcome, d, f" [{c}{d:+d}: news on the outcome]"))
+            elif c in STATE_NEWS:
+                factor, sign = STATE_NEWS[c]
                 if factor not in coded:
                     targets.append((factor, sign * d, f" [from {c}{d:+d}]"))
                     coded.add(factor)
-            elif c not in NOT_TRANSLATED:
+            elif c not in NO_ROW:
                 raise ValueError(f"unknown code {c!r} on event {e['date']} {e['event']}")
+        if any((event_date(e), u) in happened for u in split_urls(e["source_url"])):
+            continue  # the event is an outcome happening: its resolution row is that fact
         for factor, d, tag in targets:
             out.append(
                 (
@@ -440,6 +484,31 @@ def build_indicators(stockpile: list[dict[str, str]]) -> tuple[list[dict[str, st
     return rows, logs
 
 
+def enter_once(
+    events: list[dict[str, str]], ratings: list[dict[str, str]], counts: list[dict[str, str]]
+) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """(events, ratings) with each fact once: ratings that restate a count from the same page in
+    the same month, and the rows listed above, are left out; events that state a fact of their own
+    beside a row from the same page are marked ``[distinct fact: why]`` (``forecast check`` reads
+    the mark)."""
+    count_pages = {(c["date"][:7], u) for c in counts for u in split_urls(c["source_url"])}
+    kept_ratings = [
+        r
+        for r in ratings
+        if r["date"] not in RATING_RESTATES_EVENT
+        and not any((r["date"], u) in count_pages for u in split_urls(r["source_url"]))
+    ]
+    kept_events = []
+    for e in events:
+        key = (e["date"], e["target"])
+        if key in EVENT_RESTATES:
+            continue
+        if key in DISTINCT_FACT:
+            e = {**e, "note": f"{e['note']} [distinct fact: {DISTINCT_FACT[key]}]"}
+        kept_events.append(e)
+    return kept_events, kept_ratings
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--timeline", type=Path, default=DEFAULT_TIMELINE, help="timeline folder")
@@ -453,11 +522,22 @@ def main(argv: list[str] | None = None) -> int:
     titles = Titles(events, hezbollah)
 
     indicator_rows, logs = build_indicators(stockpile)
+    resolution_rows = build_resolutions(resolutions, titles)
+    happened = {
+        (r["date"], u)
+        for spec, r in zip(RESOLUTIONS, resolution_rows, strict=True)
+        if spec[3] == "occurred"
+        for u in split_urls(r["source_url"])
+    }
+    counts = build_counts(hezbollah, resolutions, titles)
+    event_rows, rating_rows = enter_once(
+        build_events(events, happened), build_ratings(resolutions, titles), counts
+    )
     outputs = {
-        "events.csv": build_events(events),
-        "resolutions.csv": build_resolutions(resolutions, titles),
-        "ratings.csv": build_ratings(resolutions, titles),
-        "counts.csv": build_counts(hezbollah, resolutions, titles),
+        "events.csv": event_rows,
+        "resolutions.csv": resolution_rows,
+        "ratings.csv": rating_rows,
+        "counts.csv": counts,
         "indicators.csv": indicator_rows,
     }
     args.out.mkdir(parents=True, exist_ok=True)

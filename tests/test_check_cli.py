@@ -69,7 +69,7 @@ def test_check_shipped_scenario(repo_root: Path) -> None:
     s = load_scenario(repo_root / TOML)
     for name in [*s.outcome_names, *s.factor_names, *s.indicators]:
         assert name in out
-    assert "273 in 5 file(s)" in out
+    assert "249 in 5 file(s)" in out
 
 
 def test_check_shipped_scenario_json(repo_root: Path) -> None:
@@ -79,12 +79,13 @@ def test_check_shipped_scenario_json(repo_root: Path) -> None:
     s = load_scenario(repo_root / TOML)
     assert summary["outcomes"] == s.outcome_names
     assert summary["factors"] == s.factor_names
-    assert summary["evidence_rows"] == 273
+    assert summary["evidence_rows"] == 249
+    assert summary["duplicate_facts"] == []
     assert summary["rows_by_kind"] == {
         "count": 22,
-        "event": 190,
+        "event": 186,
         "indicator": 15,
-        "rating": 33,
+        "rating": 13,
         "resolution": 13,
     }
 
@@ -192,7 +193,7 @@ def unknown_targets_and_kinds() -> list[str]:
     _set_cell(f"{DATA}/ratings.csv", 7, "target", "hezbollah_attacks")
     return [
         f"{ev}:5: kind: unknown kind 'evnt'",
-        f"{ev}:6: target: unknown factor 'iran'",
+        f"{ev}:6: target: unknown factor or outcome 'iran'",
         f"{res}:2: target: outcome 'accords_expansion' has no candidate 'narnia'",
         f"{res}:3: kind: unknown kind 'resolved'",
         f"{DATA}/ratings.csv:7: target: indicator 'hezbollah_attacks' is a count indicator, "

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from forecast.data.audit import duplicate_facts
 from forecast.data.errors import InputError, Problem
 from forecast.data.evidence import COLUMNS, load_evidence
 from forecast.data.inputs import load_inputs
@@ -91,10 +92,30 @@ def test_shipped_evidence_loads(repo_root: Path) -> None:
         "resolutions.csv",
     ]
     by_kind = frame["kind"].value_counts().to_dict()
-    assert by_kind == {"event": 190, "rating": 33, "count": 22, "indicator": 15, "resolution": 13}
-    assert set(frame.loc[frame.kind == "event", "target"]) == set(inputs.scenario.factors)
+    assert by_kind == {"event": 186, "rating": 13, "count": 22, "indicator": 15, "resolution": 13}
+    events = frame[frame.kind == "event"]
+    assert set(inputs.scenario.factors) <= set(events["target"])
     assert frame["value"].notna().all()
     assert frame["date"].is_monotonic_increasing
+
+
+def test_shipped_evidence_enters_each_fact_once(repo_root: Path) -> None:
+    """No fact is entered twice, and no outcome code is translated into a factor event: news coded
+    for an outcome with a hazard (timeline codes O1, O3, O4) is an event on that outcome. O2 is a
+    state outcome, a predicate on the Hezbollah attack count: its news is about the factor that
+    count reads, so it stays an event on hezbollah_militancy."""
+    inputs = load_inputs("israel_russia", repo_root)
+    assert duplicate_facts(inputs.scenario, inputs.evidence, inputs.evidence_bytes()) == []
+    events = inputs.evidence.of_kind("event")
+    code = events["note"].fillna("").str.extract(r"\[(?:from )?(O\d)[+-]1[]:]")[0]
+    coded = {"O1": "accords_expansion", "O3": "israel_iran_thaw", "O4": "russia_keeps_syria_bases"}
+    for o, outcome in coded.items():
+        assert (events.loc[code == o, "target"] == outcome).all(), o
+        assert (code == o).any(), o
+    assert (events.loc[code == "O2", "target"] == "hezbollah_militancy").all()
+    resolved = inputs.evidence.of_kind("resolution")
+    happened = set(resolved.loc[resolved["value"] == 1, "source_url"])
+    assert not events["source_url"].isin(happened).any()  # a resolution is not also news
 
 
 def test_mini_evidence_loads(mini: Scenario, mini_root: Path) -> None:
@@ -171,7 +192,16 @@ ROW_RULES: dict[str, tuple[str, str]] = {
     ),
     "unknown_event_factor": (
         row(kind="event", target="tensions", value="1"),
-        "target: unknown factor 'tensions'",
+        "target: unknown factor or outcome 'tensions' (factors: tension, appetite; outcomes:",
+    ),
+    "event_on_unknown_candidate": (
+        row(kind="event", target="deal:gamma", value="1"),
+        "target: outcome 'deal' has no candidate 'gamma'",
+    ),
+    "event_on_state_outcome": (
+        row(kind="event", target="calm", value="-1"),
+        "target: 'calm' is a state outcome with no hazard; code the news as an event on the"
+        " factor its measure 'attacks' reads",
     ),
     "unknown_forecast_outcome": (
         row(kind="forecast", target="peace", value="0.5", horizon_months="6", forecaster="x"),
@@ -200,10 +230,6 @@ ROW_RULES: dict[str, tuple[str, str]] = {
     "rating_row_on_count_indicator": (
         row(kind="rating", target="attacks", value="low"),
         "target: indicator 'attacks' is a count indicator, not rating",
-    ),
-    "event_on_outcome": (
-        row(kind="event", target="deal", value="1"),
-        "target: unknown factor 'deal'",
     ),
     "non_numeric_value": (row(value="lots"), "value: not a number: 'lots'"),
     "decimal_comma": (row(value="43,1"), "value: not a number: '43,1'"),
@@ -402,6 +428,9 @@ VALID_ROWS = {
     "resolution_0_without_candidate": row(kind="resolution", target="deal", value="0"),
     "resolution_candidate": row(kind="resolution", target="deal:alpha", value="0"),
     "negative_event": row(kind="event", target="appetite", value="-3"),
+    "outcome_news": row(kind="event", target="deal", value="2"),
+    "candidate_news": row(kind="event", target="deal:alpha", value="-1"),
+    "persistence_news": row(kind="event", target="bases_kept", value="1"),
     "count_zero_with_exposure": row(
         date="2024-12-01", kind="count", target="attacks", value="0", exposure_days="31"
     ),

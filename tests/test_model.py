@@ -3,10 +3,12 @@ term, the softplus transform, and the simulator against the model's own prior.""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
 import pymc as pm
+import pytensor
 import pytest
 from scipy import stats
 from scipy.special import expit, logit
@@ -270,8 +272,17 @@ def test_density_at_the_truth_matches_numpy(inputs):
     true parameters equal an independent scipy computation on the simulated data."""
     s = inputs.scenario
     plan = Plan.every_month(s, MINI_MONTHS, ratios=(RatioRow("deal", 8, 12, 3.0),))
+    news = {"deal": (3, 7, 11), "bases_kept": (5,)}  # outcome-coded news
+    plan = dataclasses.replace(plan, event_months=plan.event_months | news)
     ev, tr = simulate(s, plan, np.random.default_rng(4))
     d = build_design(s, ev, n_months=MINI_MONTHS)
+    assert (d.event_outcome >= 0).sum() == 4
+    # news is signed "+ = more likely"; bases_kept is a persistence outcome, its hazard the ending
+    said = ev.frame.loc[
+        (ev.frame["kind"] == "event") & (ev.frame["target"] == "bases_kept"), "value"
+    ]
+    bases = d.units.outcomes.index("bases_kept")
+    np.testing.assert_array_equal(d.event_value[d.event_outcome == bases], -said.to_numpy())
     m = build_model(s, d)
     F, cut = tr["f"], tr["cutpoints_attack_level"]
     b_n, b_c, b_r = (
@@ -293,7 +304,36 @@ def test_density_at_the_truth_matches_numpy(inputs):
         tf = m.rvs_to_transforms[rv]
         point[value.name] = tf.forward(x).eval() if tf is not None else x
     got = m.point_logps(point, round_vals=12)
-    x = tr["logit_hazard"]
+    # the hazard reads last month's factors (month 0 its own); computed here, not by the simulator
+    u = d.units
+    offset = np.where(u.candidate_idx >= 0, tr["candidate_offset"][u.candidate_idx], 0.0)
+    prev = np.r_[0, np.arange(F.shape[1] - 1)]
+    # news outcomes carry their own drift: deal's units (alpha, beta) and bases_kept, in that order
+    od = s.outcome_drift
+    drift = np.zeros_like(tr["news_z"])
+    drift[:, 0] = od.volatility.value * tr["news_z"][:, 0]
+    for t in range(1, drift.shape[1]):
+        drift[:, t] = (
+            od.reversion.value * drift[:, t - 1] + od.volatility.value * tr["news_z"][:, t]
+        )
+    assert d.news_outcomes == ["deal", "bases_kept"]
+    x = (
+        tr["alpha"][u.outcome_idx, None]
+        + offset[:, None]
+        + (tr["loading"] @ F[:, prev])[u.outcome_idx]
+        + drift[[0, 0, 1]][:, prev]
+    )
+    hazard = pytensor.function(
+        m.value_vars, m.replace_rvs_by_values([m["logit_hazard"]]), on_unused_input="ignore"
+    )
+    assert hazard(*[point[v.name] for v in m.value_vars])[0] == pytest.approx(x, rel=1e-9)
+    # outcome news reads the standardized innovation of the outcome's own drift, never the factors
+    news = np.maximum(d.event_outcome, 0)
+    event_mu = np.where(
+        d.event_outcome >= 0,
+        tr["news_z"][news, d.event_month],
+        tr["z"][d.event_factor, d.event_month],
+    )
     mu_c = np.exp(tr["count_intercept"][0] + b_c * F[0])
     mu_c = (d.count_weight * mu_c).sum(axis=1) + 1e-6
     alpha = 1 / tr["count_inv_dispersion"][0]
@@ -314,9 +354,7 @@ def test_density_at_the_truth_matches_numpy(inputs):
         .sum(),
         "count": stats.nbinom(alpha, alpha / (alpha + mu_c)).logpmf(d.count_y).sum(),
         "rating_attack_level": np.log(cdf[rows, blk["y"] + 1] - cdf[rows, blk["y"]]).sum(),
-        "event": stats.norm(tr["z"][d.event_factor, d.event_month], 1.0)
-        .logpdf(d.event_value)
-        .sum(),
+        "event": stats.norm(event_mu, 1.0).logpdf(d.event_value).sum(),
         "resolution": np.sum(np.where(d.surv_y == 1, -np.logaddexp(0, -xs), -np.logaddexp(0, xs))),
         "likelihood_ratio": np.log(p_lr * 3.0 + 1 - p_lr).sum(),
         "normal_intercept_prior": stats.norm(0, 1).logpdf(tr["normal_intercept"]).sum(),

@@ -164,6 +164,27 @@ def test_holding_a_positively_loaded_factor_high_raises_the_outcome(mini):
     assert np.all(high.sel(target="deal:alpha").values > low.sel(target="deal:alpha").values)
 
 
+def test_the_first_month_ahead_reads_the_origins_factor_levels(mini):
+    """The hazard reads last month's factors: P(by one month) is fixed by the origin's levels, so
+    it does not depend on the projected paths (a seed changes nothing)."""
+    inputs, d = mini
+    s = inputs.scenario
+    idata = synthetic_posterior(s, d, np.random.default_rng(2), 1.0)
+    post = idata["posterior"].to_dataset().stack(sample=("chain", "draw"))
+    f_origin = post["f"].isel(month=d.origin).transpose("sample", "factor").values
+    j = d.units.outcomes.index("deal")
+    x = (
+        post["alpha"].values[j]
+        + post["candidate_offset"].sel(candidate="deal:alpha").values
+        + np.einsum("sk,ks->s", f_origin, post["loading"].values[j])
+    )
+    for seed in (1, 2):
+        p = project(s, d, idata, seed=seed, horizons=(1,)).probability
+        np.testing.assert_allclose(
+            p.sel(target="deal:alpha", horizon=1).values, 1 / (1 + np.exp(-x))
+        )
+
+
 # --- each evidence kind moves the posterior (sampling) -----------------------------------------
 
 H12 = 12  # horizon compared

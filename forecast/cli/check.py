@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.table import Table
 
 from forecast.cli.app import (
@@ -18,6 +21,17 @@ from forecast.cli.app import (
     app,
     out,
 )
+from forecast.data.audit import DuplicateFact, evidence_summary
+
+EXIT_DUPLICATES = 1  # --strict: the inputs are valid but some facts look entered twice
+
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit with status 1 when a fact looks entered twice (for CI and cron).",
+    ),
+]
 
 
 @app.command()
@@ -25,21 +39,22 @@ def check(
     scenario: ScenarioOpt = DEFAULT_SCENARIO,
     root: RootOpt = Path("."),
     format: FormatOpt = Format.table,
+    strict: StrictOpt = False,
 ) -> None:
     """Validate a scenario and its evidence log and summarize them.
+
+    Also lists possible duplicate facts: rows that share a source URL, a date (the month, if a
+    row is dated by month) and a target family, so one fact would be counted twice.
 
     Examples:
       forecast check
       forecast check --scenario israel_russia --format json
+      forecast check --strict   # exit 1 if any fact looks entered twice
     """
     inputs = _inputs(scenario, root)
-    s, ev = inputs.scenario, inputs.evidence
-    counts = ev.frame["kind"].value_counts().sort_index().to_dict()
-    span = (
-        (ev.frame["date"].min().date().isoformat(), ev.frame["date"].max().date().isoformat())
-        if len(ev.frame)
-        else (None, None)
-    )
+    s = inputs.scenario
+    summary = evidence_summary(inputs)
+    counts, span = summary.rows_by_kind, summary.date_span
     if format is Format.json:
         _print_json(
             {
@@ -47,12 +62,14 @@ def check(
                 "factors": s.factor_names,
                 "outcomes": s.outcome_names,
                 "indicators": list(s.indicators),
-                "evidence_rows": len(ev.frame),
-                "rows_by_kind": {k: int(v) for k, v in counts.items()},
+                "evidence_rows": summary.rows,
+                "rows_by_kind": counts,
                 "date_span": list(span),
                 "files": [str(f) for f in inputs.files],
+                "duplicate_facts": [asdict(d) for d in summary.duplicate_facts],
             }
         )
+        _exit_if_strict(strict, summary.duplicate_facts)
         return
     out.print(f"[bold]{_e(s.title)}[/bold] ({_e(s.name)}) — inputs are valid")
     t = Table(show_header=False, box=None)
@@ -67,8 +84,33 @@ def check(
         ),
     )
     t.add_row("indicators", _e(", ".join(s.indicators) or "-"))
-    t.add_row("evidence rows", f"{len(ev.frame)} in {len(ev.files)} file(s)")
+    t.add_row("evidence rows", f"{summary.rows} in {summary.files} file(s)")
     t.add_row("by kind", _e(", ".join(f"{k}: {v}" for k, v in counts.items()) or "-"))
     t.add_row("date span", f"{span[0]} .. {span[1]}")
     t.add_row("horizons", ", ".join(f"{h} months" for h in s.horizons))
     out.print(t)
+    _print_duplicates(summary.duplicate_facts)
+    _exit_if_strict(strict, summary.duplicate_facts)
+
+
+def _print_duplicates(groups: tuple[DuplicateFact, ...]) -> None:
+    """One warning line per group: its rows (file:row kind target=value), shared URL(s) and date."""
+    if not groups:
+        return
+    out.print(
+        f"[yellow]{len(groups)} possible duplicate facts[/yellow] "
+        "(same source, date and target family: each row is counted by the likelihood)",
+        soft_wrap=True,
+    )
+    for g in groups:
+        rows = "; ".join(f"{r.file}:{r.row} {r.kind} {r.target}={r.value}" for r in g.rows)
+        urls = " ; ".join(g.urls)
+        out.print(
+            f"  [yellow]{_e(g.date)}[/yellow] {_e(g.family)}: {_e(rows)} — {_e(urls)}",
+            soft_wrap=True,
+        )
+
+
+def _exit_if_strict(strict: bool, groups: tuple[DuplicateFact, ...]) -> None:
+    if strict and groups:
+        raise typer.Exit(EXIT_DUPLICATES)

@@ -222,8 +222,7 @@ class _RowChecker:
             out["value"] = v
             return True
         if kind == "event":
-            if target not in s.factors:
-                add("target", f"unknown factor {target!r} (known: {', '.join(s.factors)})")
+            if target not in s.factors and not self._outcome_event(target, out, add):
                 return False
             v = _number(value_text)
             if v is None or not _is_whole(v) or v == 0 or abs(v) > MAX_EVENT_STRENGTH:
@@ -264,6 +263,40 @@ class _RowChecker:
             return False
         assert v is not None
         out["value"] = v
+        return True
+
+    def _outcome_event(self, target: str, out: dict, add) -> bool:
+        """An event on an outcome (outcome-coded news) reads the drift of that outcome's hazard:
+        the outcome must have a hazard (event or persistence) and the scenario an outcome drift."""
+        s = self.s
+        outcome, sep, candidate = target.partition(":")
+        o = s.outcomes.get(outcome)
+        if o is None:
+            add(
+                "target",
+                f"unknown factor or outcome {target!r} (factors: {', '.join(s.factors)};"
+                f" outcomes: {', '.join(s.outcomes)})",
+            )
+            return False
+        if sep and candidate not in o.candidates:
+            known = ", ".join(o.candidates) or "none"
+            add("target", f"outcome {outcome!r} has no candidate {candidate!r} (known: {known})")
+            return False
+        if o.kind == "state":
+            add(
+                "target",
+                f"{outcome!r} is a state outcome with no hazard; code the news as an event on"
+                f" the factor its measure {o.measure!r} reads",
+            )
+            return False
+        if s.outcome_drift is None:
+            add(
+                "target",
+                f"news on outcome {outcome!r} reads the outcome's own drift: the scenario needs an"
+                " [outcome_drift] table (volatility, reversion)",
+            )
+            return False
+        out.update(outcome=outcome, candidate=candidate or None)
         return True
 
     def _horizon(self, kind: str, rec: dict[str, str], out: dict, add) -> bool:

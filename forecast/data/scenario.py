@@ -182,6 +182,15 @@ class EventSignal(_Strict):
     noise: PositiveNumber
 
 
+class OutcomeDrift(_Strict):
+    """Each outcome's own drift of its logit hazard, apart from the factors: what outcome-coded
+    news (an event row on an outcome) reads. An AR(1) path per outcome that has news, its
+    innovation sd ``volatility`` (logit units a month) and its monthly ``reversion`` toward 0."""
+
+    volatility: PositiveNumber
+    reversion: Reversion
+
+
 class ForecastNoise(_Strict):
     """Priors on crowd/expert forecast sources: bias and noise on the logit scale, pooled."""
 
@@ -199,6 +208,7 @@ class Scenario(_Strict):
     end: str
     horizons: tuple[Int, ...]
     event_signal: EventSignal
+    outcome_drift: OutcomeDrift | None = None  # needed only by news on outcomes
     forecast_noise: ForecastNoise
     factors: dict[Name, Factor]
     indicators: dict[Name, Indicator] = Field(default_factory=dict)

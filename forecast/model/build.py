@@ -99,6 +99,13 @@ def reversions(s: Scenario) -> np.ndarray:
     return np.array([f.reversion.value if f.reversion else 1.0 for f in s.factors.values()])
 
 
+def previous_month(n: int) -> np.ndarray:
+    """Index of the month whose factor levels drive month t's hazard: t - 1 (month 0 reads its own
+    initial level). The hazard reads last month's factors, so that a month's own events, which
+    move that month's factors, cannot explain an outcome in the same month."""
+    return np.maximum(np.arange(n) - 1, 0)
+
+
 def ar_matrix(rho: np.ndarray, n: int) -> np.ndarray:
     """(K, n, n) lower-triangular weights rho[k]^(t-s): f[:, t] = sum_s A[:, t, s] * step[:, s]."""
     lag = np.arange(n)[:, None] - np.arange(n)[None, :]
@@ -189,6 +196,7 @@ def coords(s: Scenario, d: Design) -> dict[str, list[str]]:
         "normal_indicator": d.normal_names,
         "count_indicator": d.count_names,
         "forecaster": d.fc_sources,
+        "news_outcome": d.news_outcomes,
     }
     return {k: v for k, v in c.items() if len(v)}
 
@@ -213,6 +221,8 @@ def model_data(d: Design) -> dict[str, np.ndarray]:
             "event_month": d.event_month,
             "event_value": d.event_value,
         }
+        if d.news_outcomes:
+            out["event_outcome"] = d.event_outcome
     if len(d.surv_y):
         out |= {"surv_unit": d.surv_unit, "surv_month": d.surv_month, "surv_y": d.surv_y}
     if len(d.fc_logit):
@@ -298,9 +308,10 @@ def build_model(s: Scenario, d: Design) -> pm.Model:
     with pm.Model(coords=coords(s, d)) as model:
         data = {k: pm.Data(k, v) for k, v in model_data(d).items()}
         f, z = _factors(s, d)
-        x = _hazards(s, d, f)
+        drift, news_z = _outcome_drift(s, d)
+        x = _hazards(s, d, f, drift)
         _indicator_terms(s, d, f, data)
-        _event_term(s, data, z)
+        _event_term(s, data, z, news_z)
         if "surv_y" in data:
             pm.Bernoulli(
                 "resolution",
@@ -336,8 +347,42 @@ def _factors(s: Scenario, d: Design) -> tuple[pt.TensorVariable, pt.TensorVariab
     return f, z
 
 
-def _hazards(s: Scenario, d: Design, f: pt.TensorVariable) -> pt.TensorVariable:
-    """Logit monthly hazard of every unit, (unit x month)."""
+def _outcome_drift(
+    s: Scenario, d: Design
+) -> tuple[pt.TensorVariable | None, pt.TensorVariable | None]:
+    """(drift, news_z): each news outcome's own AR(1) drift of its logit hazard (news_outcome x
+    month) and its standardized innovations, which outcome-coded news reads; (None, None) when
+    no outcome has news. The drift starts at 0: the base rate already says where the hazard is."""
+    if not d.news_outcomes:
+        return None, None
+    od = s.outcome_drift
+    assert od is not None  # evidence validation requires it for news on outcomes
+    news_z = pm.Normal("news_z", 0.0, 1.0, dims=("news_outcome", "month"))
+    steps = od.volatility.value * news_z
+    rho = np.full(len(d.news_outcomes), od.reversion.value)
+    if od.reversion.value == 1.0:
+        path = pt.cumsum(steps, axis=1)
+    else:
+        path = pt.sum(ar_matrix(rho, d.n_months) * steps[:, None, :], axis=2)
+    drift = pm.Deterministic("outcome_drift", path, dims=("news_outcome", "month"))
+    return drift, news_z
+
+
+def news_membership(units: Units, news_outcomes: list[str]) -> np.ndarray:
+    """(unit x news_outcome) 0/1: which news outcome's drift each hazard unit carries."""
+    out = np.zeros((len(units.labels), len(news_outcomes)))
+    for u, j in enumerate(units.outcome_idx):
+        name = units.outcomes[j]
+        if name in news_outcomes:
+            out[u, news_outcomes.index(name)] = 1.0
+    return out
+
+
+def _hazards(
+    s: Scenario, d: Design, f: pt.TensorVariable, drift: pt.TensorVariable | None
+) -> pt.TensorVariable:
+    """Logit monthly hazard of every unit, (unit x month), read from last month's factors and, for
+    outcomes with news, last month's drift of the outcome's own."""
     K = len(s.factors)
     h = hazard_arrays(s, d.units)
     tau = half_normal("tau", factor_loading_scales(s), dims="factor")
@@ -367,11 +412,11 @@ def _hazards(s: Scenario, d: Design, f: pt.TensorVariable) -> pt.TensorVariable:
         has_c = d.units.candidate_idx >= 0
         u_unit = pt.set_subtensor(u_unit[np.nonzero(has_c)], u[d.units.candidate_idx[has_c]])
     oi = d.units.outcome_idx
-    return pm.Deterministic(
-        "logit_hazard",
-        alpha[oi][:, None] + u_unit[:, None] + pt.dot(lam, f)[oi],
-        dims=("unit", "month"),
-    )
+    prev = previous_month(d.n_months)
+    x = alpha[oi][:, None] + u_unit[:, None] + pt.dot(lam, f[:, prev])[oi]
+    if drift is not None:
+        x = x + pt.dot(news_membership(d.units, d.news_outcomes), drift[:, prev])
+    return pm.Deterministic("logit_hazard", x, dims=("unit", "month"))
 
 
 def _intercept(name: str, mu, sd, shift, dims: str) -> pt.TensorVariable:
@@ -476,16 +521,23 @@ def _cutpoints(name: str, n_levels: int, shift) -> pt.TensorVariable:
     return rel
 
 
-def _event_term(s: Scenario, data: dict, z: pt.TensorVariable) -> None:
-    """A coded event of signed strength v is a noisy reading of the month's innovation z / gain."""
-    if "event_value" in data:
-        sig = s.event_signal
-        pm.Normal(
-            "event",
-            mu=z[data["event_factor"], data["event_month"]] / sig.gain.value,
-            sigma=sig.noise.value,
-            observed=data["event_value"],
-        )
+def _event_term(
+    s: Scenario, data: dict, z: pt.TensorVariable, news_z: pt.TensorVariable | None
+) -> None:
+    """A coded event of signed strength v is a noisy reading of a month's standardized innovation
+    / gain: a factor's own (z) or, for outcome-coded news, that of the outcome's own drift
+    (news_z), so that news on an outcome never moves the factors that drive it."""
+    if "event_value" not in data:
+        return
+    sig = s.event_signal
+    innovation = z[data["event_factor"], data["event_month"]]
+    if news_z is not None:
+        on_outcome = data["event_outcome"] >= 0
+        news = news_z[pt.maximum(data["event_outcome"], 0), data["event_month"]]
+        innovation = pt.switch(on_outcome, news, innovation)
+    pm.Normal(
+        "event", mu=innovation / sig.gain.value, sigma=sig.noise.value, observed=data["event_value"]
+    )
 
 
 def _forecast_term(s: Scenario, d: Design, x: pt.TensorVariable, data: dict) -> None:

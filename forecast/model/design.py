@@ -54,6 +54,13 @@ def hazard_units(s: Scenario) -> Units:
     return Units(outcomes, labels, np.array(oidx, int), np.array(cidx, int), cands)
 
 
+def hazard_direction(s: Scenario, outcome: str) -> float:
+    """+1 where a higher hazard makes the outcome as labelled more likely (an event outcome), -1
+    where it makes it less likely (a persistence outcome: the hazard is of the state ending).
+    Outcome-coded news is signed like the label ("+ = more likely"); the model reads hazards."""
+    return -1.0 if s.outcomes[outcome].kind == "persistence" else 1.0
+
+
 @dataclass(frozen=True)
 class Design:
     """All evidence as arrays, by likelihood term. Row ids point back to evidence frame rows."""
@@ -75,8 +82,11 @@ class Design:
     count_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     # rating: one block per rating indicator
     rating: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
-    # event: signal on factor innovations
+    # event: signal on a factor's innovation, or (outcome-coded news) on the innovation of an
+    # outcome's own drift; event_outcome indexes news_outcomes, -1 for factor events
     event_factor: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    event_outcome: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    news_outcomes: list[str] = field(default_factory=list)  # hazard outcomes with news, in order
     event_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     event_value: np.ndarray = field(default_factory=lambda: np.zeros(0))
     event_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
@@ -198,10 +208,15 @@ def build_design(
     kw["rating"] = rating
 
     rows = fr[(fr["kind"] == "event") & (fr["month"] < n)]
+    news = [o for o in units.outcomes if (rows["outcome"] == o).any()]
+    on = list(zip(rows["target"], rows["outcome"], strict=True))
     kw.update(
-        event_factor=np.array([kfac[t] for t in rows["target"]], int),
+        event_factor=np.array([kfac.get(t, 0) for t, _ in on], int),
+        event_outcome=np.array([-1 if t in kfac else news.index(o) for t, o in on], int),
+        news_outcomes=news,
         event_month=rows["month"].to_numpy(int),
-        event_value=rows["value"].to_numpy(float),
+        event_value=rows["value"].to_numpy(float)
+        * np.array([1.0 if t in kfac else hazard_direction(s, o) for t, o in on]),
         event_rows=rows.index.to_numpy(int),
     )
 

@@ -15,7 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from forecast.data.scenario import Scenario, month_end
-from forecast.model.build import reversions
+from forecast.model.build import news_membership, reversions
 from forecast.model.design import Design
 
 INTERVAL = 0.90
@@ -89,12 +89,18 @@ def project(
             has = units.candidate_idx >= 0
             u_off[:, has] = cand[:, units.candidate_idx[has]]
         oi = units.outcome_idx
-        # logit hazard per (S, M, H, unit)
+        # logit hazard per (S, M, H, unit); month origin + h reads the level of month origin + h - 1
+        drivers = np.concatenate(
+            [np.broadcast_to(f_last[:, None, None, :], (S, n_paths, 1, K)), paths[:, :, :-1]],
+            axis=2,
+        )
         x = (
             alpha[:, None, None, oi]
             + u_off[:, None, None, :]
-            + np.einsum("smhk,suk->smhu", paths, lam[:, oi, :])
+            + np.einsum("smhk,suk->smhu", drivers, lam[:, oi, :])
         )
+        if d.news_outcomes:  # each news outcome's own drift, projected as the model has it
+            x = x + _drift_ahead(s, d, idata, rng, n_paths, H)
         log_surv = np.cumsum(-np.logaddexp(0.0, x), axis=2)  # (S, M, H, U)
         hz = np.array(horizons) - 1
         closed = d.closed_at >= 0
@@ -140,6 +146,28 @@ def project(
         name="factor_path",
     )
     return Projection(probability=probability, factor_path=factor_path, origin=d.months[d.origin])
+
+
+def _drift_ahead(
+    s: Scenario, d: Design, idata: xr.DataTree, rng: np.random.Generator, n_paths: int, H: int
+) -> np.ndarray:
+    """(S, M, H, unit) logit-hazard drift of the news outcomes over the H months after the origin:
+    each path continues the drift's AR(1) from its level at the origin; month origin + h reads the
+    level of month origin + h - 1, as the factors do."""
+    od = s.outcome_drift
+    assert od is not None
+    last = _stack(idata, "outcome_drift")[:, :, d.origin]  # (S, news outcome)
+    S, N = last.shape
+    steps = rng.standard_normal((S, n_paths, H, N)) * od.volatility.value
+    levels = np.empty_like(steps)
+    level = np.broadcast_to(last[:, None, :], (S, n_paths, N))
+    for t in range(H):
+        level = od.reversion.value * level + steps[:, :, t]
+        levels[:, :, t] = level
+    drivers = np.concatenate(
+        [np.broadcast_to(last[:, None, None, :], (S, n_paths, 1, N)), levels[:, :, :-1]], axis=2
+    )
+    return np.einsum("smhn,un->smhu", drivers, news_membership(d.units, d.news_outcomes))
 
 
 def _state_probability(s, o, idata, paths, horizons, rng) -> np.ndarray:

@@ -43,9 +43,11 @@ from forecast.model.build import (
     factor_loading_scales,
     hazard_arrays,
     indicator_loading_scales,
+    news_membership,
+    previous_month,
     reversions,
 )
-from forecast.model.design import Units, hazard_units
+from forecast.model.design import Units, hazard_direction, hazard_units
 
 SOURCE = "simulated"
 SOURCE_URL = "https://example.org/simulated"
@@ -77,7 +79,9 @@ class Plan:
     """Which evidence rows a simulation produces, fixed before any value is drawn.
 
     ``indicator_months``: months with a row, per indicator (normal, count or rating);
-    ``event_months``: months with a coded event, per factor; ``resolve``: a resolution row for every
+    ``event_months``: months with a coded event, per factor or (outcome-coded news) hazard outcome
+    (which then needs the scenario's ``outcome_drift``);
+    ``resolve``: a resolution row for every
     hazard unit (the month it happened or ended, else "not yet" at the last month).
     """
 
@@ -199,7 +203,19 @@ def _draw_prior(s: Scenario, plan: Plan, rng: np.random.Generator) -> dict[str, 
         u_unit[has_c] = offset[units.candidate_idx[has_c]]
         out |= {"candidate_raw": raw, "candidate_offset": offset}
     oi = units.outcome_idx
-    out["logit_hazard"] = alpha[oi][:, None] + u_unit[:, None] + (loading @ f)[oi]
+    prev = previous_month(T)
+    out["logit_hazard"] = alpha[oi][:, None] + u_unit[:, None] + (loading @ f[:, prev])[oi]
+    news = [o for o in units.outcomes if o in plan.event_months]
+    if news:  # each news outcome's own drift, as _outcome_drift in the model
+        od = s.outcome_drift
+        assert od is not None
+        news_z = rng.normal(size=(len(news), T))
+        drift = np.empty_like(news_z)
+        drift[:, 0] = od.volatility.value * news_z[:, 0]
+        for t in range(1, T):
+            drift[:, t] = od.reversion.value * drift[:, t - 1] + od.volatility.value * news_z[:, t]
+        out |= {"news_z": news_z, "outcome_drift": drift}
+        out["logit_hazard"] = out["logit_hazard"] + news_membership(units, news) @ drift[:, prev]
 
     # indicators
     names = {lk: [n for n, i in s.indicators.items() if i.likelihood == lk] for lk in SIGN_KINDS}
@@ -303,10 +319,15 @@ def simulate_evidence(
                 add("rating", name, t, np.sum(truth[f"cutpoints_{name}"] < latent))
 
     gain, noise = s.event_signal.gain.value, s.event_signal.noise.value
-    for fname, months in plan.event_months.items():
-        k = kfac[fname]
+    news = [o for o in hazard_units(s).outcomes if o in plan.event_months]
+    for target, months in plan.event_months.items():
+        if target in kfac:
+            innovation, sign, extra = truth["z"][kfac[target]], 1.0, {}
+        else:  # outcome-coded news reads the outcome's own drift, signed "+ = more likely"
+            innovation, extra = truth["news_z"][news.index(target)], _outcome_cols(target)
+            sign = hazard_direction(s, target)
         for t in months:
-            add("event", fname, t, truth["z"][k, t] / gain + noise * rng.normal())
+            add("event", target, t, sign * (innovation[t] / gain + noise * rng.normal()), **extra)
 
     units = hazard_units(s)
     x = truth["logit_hazard"]
@@ -375,6 +396,10 @@ horizons = [6, 12]
 [event_signal]
 gain = { value = 1.0, rationale = "strength s: an s-sigma innovation", source = "SBC design" }
 noise = { value = 1.0, rationale = "noisy coding", source = "SBC design" }
+
+[outcome_drift]
+volatility = { value = 0.3, rationale = "3-sigma news: odds about 2.5x", source = "SBC design" }
+reversion = { value = 0.9, rationale = "news effects halve in 7 months", source = "SBC design" }
 
 [forecast_noise]
 bias_sd = { value = 0.5, rationale = "crowds roughly unbiased", source = "SBC design" }
@@ -464,7 +489,7 @@ def sbc_plan(s: Scenario) -> Plan:
             "hits": (1, 4, 7, 10),
             "mood": (3, 7, 11),
         },
-        event_months={"g": (2, 5, 8)},
+        event_months={"g": (2, 5, 8), "deal": (3, 9), "hold": (6,)},  # factor events, outcome news
         forecasts=(ForecastRow("deal", 6, 6, "crowd"), ForecastRow("hold", 9, 3, "crowd")),
         ratios=(RatioRow("deal:a", 4, 6, 3.0),),
     )
