@@ -185,6 +185,23 @@ def test_the_first_month_ahead_reads_the_origins_factor_levels(mini):
         )
 
 
+def test_a_state_outcomes_interval_is_about_parameters_not_monte_carlo(mini):
+    """With every draw the same, the spread of a state outcome's per-draw probability is pure
+    simulation noise: its own 256 paths keep it near the binomial sd sqrt(p(1-p)/256), a quarter
+    of what 16 shared paths gave."""
+    inputs, d = mini
+    s = inputs.scenario
+    idata = synthetic_posterior(s, d, np.random.default_rng(3), 1e-9)
+
+    def spread(n: int) -> np.ndarray:
+        p = project(s, d, idata, seed=1, n_state_paths=n).probability.sel(target="calm")
+        return p.std("sample").values
+
+    p = project(s, d, idata, seed=1).probability.sel(target="calm").mean("sample").values
+    assert np.all(spread(256) <= 1.2 * np.sqrt(p * (1 - p) / 256))
+    assert np.all(spread(256) < spread(16) / 3)
+
+
 # --- each evidence kind moves the posterior (sampling) -----------------------------------------
 
 H12 = 12  # horizon compared
