@@ -185,6 +185,27 @@ def test_the_first_month_ahead_reads_the_origins_factor_levels(mini):
         )
 
 
+def test_months_after_an_outcome_was_last_known_open_are_forecast_too(mini):
+    """bases_kept was last known to hold in the evidence's last month; a forecast made four months
+    later must multiply in the chance that it survived those four unobserved months."""
+    inputs, d0 = mini
+    s = inputs.scenario
+    d = build_design(s, inputs.evidence, n_months=d0.n_months + 4)
+    u = d.units.labels.index("bases_kept")
+    assert d.known_open_until[u] == d0.origin < d.origin
+    idata = synthetic_posterior(s, d, np.random.default_rng(4), 0.5)
+    rng = np.random.default_rng(5)
+    x = rng.normal(-3.0, 1.0, (2, 50, len(d.units.labels), d.n_months))
+    post = idata["posterior"].to_dataset()
+    idata["posterior"] = post.assign(logit_hazard=(("chain", "draw", "unit", "month"), x))
+    known_now = replace(d, known_open_until=np.where(d.known_open_until >= 0, d.origin, -1))
+    with_gap = project(s, d, idata, seed=1).probability.sel(target="bases_kept").values
+    without = project(s, known_now, idata, seed=1).probability.sel(target="bases_kept").values
+    gap = x.reshape(100, len(d.units.labels), -1)[:, u, d0.origin + 1 :]
+    survived = np.exp(-np.logaddexp(0.0, gap).sum(axis=1))
+    np.testing.assert_allclose(with_gap, without * survived[:, None], rtol=1e-10)
+
+
 def test_a_state_outcomes_interval_is_about_parameters_not_monte_carlo(mini):
     """With every draw the same, the spread of a state outcome's per-draw probability is pure
     simulation noise: its own 256 paths keep it near the binomial sd sqrt(p(1-p)/256), a quarter

@@ -97,6 +97,9 @@ class Design:
     surv_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     # per unit: month of the ending event (-1 if open), for forecasting
     closed_at: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    # per unit: last month a resolution row says it was still open (-1: none); forecasts integrate
+    # the hazard over the months from then to the origin instead of assuming them survived
+    known_open_until: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     # forecast and likelihood-ratio rows: target units as a (row x unit) 0/1 mask
     fc_mask: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     fc_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
@@ -287,4 +290,5 @@ def _survival_cells(s: Scenario, rows: pd.DataFrame, units: Units, n: int) -> di
         "surv_y": np.array(sy, int),
         "surv_rows": np.array(sr, int),
         "closed_at": event_month.astype(int),
+        "known_open_until": np.where(event_month >= 0, -1, end_month).astype(int),
     }

@@ -56,7 +56,9 @@ def project(
     horizons: tuple[int, ...] | None = None,
     hold: dict[str, float] | None = None,
 ) -> Projection:
-    """Project factors ``max(horizons)`` months past the origin and compute every target's P.
+    """Project factors ``max(horizons)`` months past the origin and compute every target's P:
+    P(by the end of month origin + H | the outcome's last known state), so an outcome last known
+    open before the origin also carries the hazard of the months in between.
 
     Hazard outcomes average ``n_paths`` factor paths per draw: their probability is a smooth
     function of the path, so few paths suffice. A state outcome is an indicator of a simulated
@@ -103,6 +105,7 @@ def project(
         if d.news_outcomes:  # each news outcome's own drift, projected as the model has it
             x = x + _drift_ahead(s, d, idata, rng, n_paths, H)
         log_surv = np.cumsum(-np.logaddexp(0.0, x), axis=2)  # (S, M, H, U)
+        log_surv = log_surv + _gap_log_survival(d, idata)[:, None, None, :]
         hz = np.array(horizons) - 1
         closed = d.closed_at >= 0
         for j, oname in enumerate(units.outcomes):
@@ -151,6 +154,22 @@ def project(
         name="factor_path",
     )
     return Projection(probability=probability, factor_path=factor_path, origin=d.months[d.origin])
+
+
+def _gap_log_survival(d: Design, idata: xr.DataTree) -> np.ndarray:
+    """(S, unit) log P(no ending event) over the months after each unit was last known open, up to
+    the origin, from the fitted monthly hazards: a forecast made in July for an outcome last
+    known open in March must allow for April to July, which no evidence covers."""
+    gap = (d.known_open_until >= 0) & (d.known_open_until < d.origin) & (d.closed_at < 0)
+    S = _stack(idata, "alpha").shape[0]
+    out = np.zeros((S, len(d.units.labels)))
+    if not gap.any():
+        return out
+    x = _stack(idata, "logit_hazard")  # (S, unit, month)
+    for u in np.nonzero(gap)[0]:
+        months = slice(d.known_open_until[u] + 1, d.origin + 1)
+        out[:, u] = -np.logaddexp(0.0, x[:, u, months]).sum(axis=1)
+    return out
 
 
 def ar_paths(
