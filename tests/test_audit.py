@@ -63,7 +63,7 @@ def log(mini_copy: Path):
 
 def groups(root: Path) -> list[DuplicateFact]:
     inputs = load_inputs("mini", root)
-    return duplicate_facts(inputs.scenario, inputs.evidence, inputs.evidence_bytes())
+    return duplicate_facts(inputs.scenario, inputs.evidence)
 
 
 def located(found: list[DuplicateFact]) -> list[list[int]]:
@@ -181,17 +181,6 @@ def test_the_first_of_a_month_written_as_a_day_is_a_day(log) -> None:
         row("2022-05-20", "event", "tension", "1"),
     )
     assert groups(root) == []
-
-
-def test_precision_is_read_from_the_loaded_bytes_not_the_disk(log) -> None:
-    root = log(
-        row("2022-05", "rating", "attack_level", "high"),
-        row("2022-05-20", "event", "tension", "2"),
-    )
-    inputs = load_inputs("mini", root)
-    path = root / "data" / "mini" / "evidence.csv"
-    path.write_text(path.read_text().replace("2022-05,", "2022-05-01,"), encoding="utf-8")
-    assert located(list(evidence_summary(inputs).duplicate_facts)) == [[2, 3]]
 
 
 def test_one_shared_url_among_several_is_enough(log) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from forecast.data.audit import duplicate_facts
 from forecast.data.errors import InputError, Problem
-from forecast.data.evidence import COLUMNS, load_evidence
+from forecast.data.evidence import COLUMNS, dated_to_the_day, load_evidence
 from forecast.data.inputs import load_inputs
 from forecast.data.scenario import Scenario, load_scenario
 
@@ -105,7 +105,7 @@ def test_shipped_evidence_enters_each_fact_once(repo_root: Path) -> None:
     state outcome, a predicate on the Hezbollah attack count: its news is about the factor that
     count reads, so it stays an event on hezbollah_militancy."""
     inputs = load_inputs("israel_russia", repo_root)
-    assert duplicate_facts(inputs.scenario, inputs.evidence, inputs.evidence_bytes()) == []
+    assert duplicate_facts(inputs.scenario, inputs.evidence) == []
     events = inputs.evidence.of_kind("event")
     code = events["note"].fillna("").str.extract(r"\[(?:from )?(O\d)[+-]1[]:]")[0]
     coded = {"O1": "accords_expansion", "O3": "israel_iran_thaw", "O4": "russia_keeps_syria_bases"}
@@ -116,6 +116,16 @@ def test_shipped_evidence_enters_each_fact_once(repo_root: Path) -> None:
     resolved = inputs.evidence.of_kind("resolution")
     happened = set(resolved.loc[resolved["value"] == 1, "source_url"])
     assert not events["source_url"].isin(happened).any()  # a resolution is not also news
+
+
+def test_the_frame_says_whether_a_date_gave_its_day(
+    mini: Scenario, ev_dir: Path, ev_file: Path
+) -> None:
+    append(ev_file, row(date="2022-05-01"), row(date="2022-06"))
+    fr = load_evidence(ev_dir, mini).frame.set_index("row")
+    assert dated_to_the_day(fr.loc[NEXT_ROW, "day_known"])
+    assert not dated_to_the_day(fr.loc[NEXT_ROW + 1, "day_known"])
+    assert fr.loc[NEXT_ROW, "date"] == fr.loc[NEXT_ROW + 1, "date"] - pd.offsets.MonthBegin(1)
 
 
 def test_mini_evidence_loads(mini: Scenario, mini_root: Path) -> None:

@@ -7,6 +7,7 @@ import dataclasses
 import itertools
 
 import numpy as np
+import pandas as pd
 import pymc as pm
 import pytensor
 import pytest
@@ -363,3 +364,32 @@ def test_density_at_the_truth_matches_numpy(inputs):
     }
     for k, v in want.items():
         assert got[k] == pytest.approx(v, rel=1e-7, abs=1e-8), k
+
+
+def test_a_day_dated_open_row_observes_only_part_of_its_month(inputs):
+    """deal:alpha not yet happened on 10 June (a 30-day month): its June cell counts 10/30 of a
+    month survived, weight * log(1 - h); a month-dated row counts its whole month."""
+    s = inputs.scenario
+    june = MINI_MONTHS - 1
+    assert inputs.evidence.frame["date"].max().month == 6
+    row = {"month": june, "kind": "resolution", "target": "deal:alpha", "value": 0.0}
+    dated = design(inputs, [row | {"date": pd.Timestamp(2023, 6, 10), "day_known": True}])
+    whole = design(inputs, [row | {"date": pd.Timestamp(2023, 6, 1), "day_known": False}])
+    u = dated.units.labels.index("deal:alpha")
+    assert dated.known_open_until[u] == june
+    assert dated.known_open_fraction[u] == pytest.approx(10 / 30)
+    assert whole.known_open_fraction[u] == 1.0
+    cells = dated.surv_unit == u
+    assert dated.surv_weight[cells & (dated.surv_month == june)] == pytest.approx([10 / 30])
+    assert np.all(dated.surv_weight[cells & (dated.surv_month < june)] == 1.0)
+    assert np.all(whole.surv_weight == 1.0)
+    m = build_model(s, dated)
+    point = m.initial_point()
+    hazard = pytensor.function(
+        m.value_vars, m.replace_rvs_by_values([m["logit_hazard"]]), on_unused_input="ignore"
+    )
+    x = hazard(*[point[v.name] for v in m.value_vars])[0][dated.surv_unit, dated.surv_month]
+    want = np.where(
+        dated.surv_y == 1, -np.logaddexp(0, -x), -dated.surv_weight * np.logaddexp(0, x)
+    ).sum()
+    assert m.point_logps(point, round_vals=12)["resolution"] == pytest.approx(want, rel=1e-9)

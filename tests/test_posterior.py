@@ -204,6 +204,11 @@ def test_months_after_an_outcome_was_last_known_open_are_forecast_too(mini):
     gap = x.reshape(100, len(d.units.labels), -1)[:, u, d0.origin + 1 :]
     survived = np.exp(-np.logaddexp(0.0, gap).sum(axis=1))
     np.testing.assert_allclose(with_gap, without * survived[:, None], rtol=1e-10)
+    # known open on day 4 of a 30-day origin month: the other 26/30 of it are forecast too
+    seen = replace(known_now, known_open_fraction=np.where(d.known_open_until >= 0, 4 / 30, 1.0))
+    part = project(s, seen, idata, seed=1).probability.sel(target="bases_kept").values
+    rest = np.exp(-26 / 30 * np.logaddexp(0.0, x.reshape(100, len(d.units.labels), -1)[:, u, -1]))
+    np.testing.assert_allclose(part, without * rest[:, None], rtol=1e-10)
 
 
 def test_a_state_outcomes_interval_is_about_parameters_not_monte_carlo(mini):

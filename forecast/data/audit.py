@@ -7,8 +7,6 @@ counted twice by the likelihood, so the analyst should look at each group found.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 
-from forecast.data.evidence import DATE_RE, Evidence, csv_text, split_urls
+from forecast.data.evidence import Evidence, dated_to_the_day, split_urls
 from forecast.data.inputs import Inputs
 from forecast.data.scenario import Scenario
 
@@ -82,7 +80,7 @@ def evidence_summary(inputs: Inputs) -> EvidenceSummary:
         rows_by_kind={str(k): int(v) for k, v in counts.items()},
         date_span=span,
         duplicate_facts=tuple(
-            duplicate_facts(inputs.scenario, inputs.evidence, inputs.evidence_bytes())
+            duplicate_facts(inputs.scenario, inputs.evidence)
         ),
     )
 
@@ -128,7 +126,7 @@ def fact_key(scenario: Scenario, row: Mapping) -> tuple[str, str | None, int | N
 
 
 def duplicate_facts(
-    scenario: Scenario, evidence: Evidence, contents: Mapping[str, bytes] | None = None
+    scenario: Scenario, evidence: Evidence
 ) -> list[DuplicateFact]:
     """Groups of evidence rows that look like one fact entered more than once.
 
@@ -146,20 +144,15 @@ def duplicate_facts(
     Why: the likelihood counts every row, so one sentence entered as a zero-count month, a
     ``very_low`` rating and a -3 event on the same factor is counted three times, and the factor
     is pulled three times as far as the source warrants. Rows linked through a shared row (a
-    month-dated rating matching events on two days of its month) form one group.
-
-    Whether a row was dated by month is read from the log's text, since the frame stores a
-    month-dated row as the first of its month: ``contents`` maps each evidence file's name to the
-    bytes it was loaded from (``Inputs.evidence_bytes()``); files missing from it are read from
-    disk. Groups are ordered by date, then by their first row.
+    month-dated rating matching events on two days of its month) form one group. Groups are
+    ordered by date, then by their first row.
     """
     fr = evidence.frame
     if fr.empty:
         return []
-    by_month = _month_dated(evidence, contents or {})
     records = fr.to_dict("records")
     keys = [fact_key(scenario, r) for r in records]
-    monthly = [(r["file"], r["row"]) in by_month for r in records]
+    monthly = [not dated_to_the_day(r["day_known"]) for r in records]
     written: dict[str, str] = {}  # normalized URL -> first spelling seen
     buckets: dict[tuple, list[int]] = defaultdict(list)
     for i, r in enumerate(records):
@@ -209,34 +202,6 @@ def duplicate_facts(
         )
     found.sort(key=lambda g: (g.date, g.rows[0].file, g.rows[0].row))
     return found
-
-
-def _month_dated(evidence: Evidence, contents: Mapping[str, bytes]) -> set[tuple[str, int]]:
-    """``(file, row)`` of every row whose date is written as a month (``YYYY-MM``), with ``file``
-    as the frame names it; a file that cannot be read adds none."""
-    out: set[tuple[str, int]] = set()
-    for path in evidence.files:
-        try:
-            raw = contents[path.name] if path.name in contents else path.read_bytes()
-        except OSError:
-            continue
-        text, why = csv_text(raw)
-        if why is not None:
-            continue
-        try:
-            rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
-        except csv.Error:
-            continue
-        header = [h.strip() for h in rows[0]] if rows else []
-        if "date" not in header:
-            continue
-        col = header.index("date")
-        for number, fields in enumerate(rows[1:], start=2):
-            if len(fields) == len(header):
-                m = DATE_RE.match(fields[col].strip())
-                if m and m.group(3) is None:
-                    out.add((str(path), number))
-    return out
 
 
 def _fact_row(scenario: Scenario, r: Mapping) -> FactRow:

@@ -25,6 +25,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
 import pandas as pd
 
 from forecast.data.errors import InputError, Problem
@@ -46,6 +47,7 @@ FRAME_COLUMNS = (
     "row",
     "date",
     "month",
+    "day_known",
     "kind",
     "target",
     "outcome",
@@ -64,8 +66,9 @@ FRAME_COLUMNS = (
 class Evidence:
     """Validated evidence rows as a tidy frame, plus the files they came from.
 
-    ``frame`` columns: file, row, date, month, kind, target, outcome, candidate, value,
-    horizon_months, exposure_days, forecaster, source, source_url, note.
+    ``frame`` columns: file, row, date, month, day_known (the date gave a day, not only a month),
+    kind, target, outcome, candidate, value, horizon_months, exposure_days, forecaster, source,
+    source_url, note.
     ``value`` is numeric for every kind (a rating's level index, an event's signed strength).
     """
 
@@ -91,6 +94,12 @@ class Evidence:
     def last_month(self) -> int:
         """Index of the latest month with evidence (the forecast origin)."""
         return int(self.frame["month"].max()) if len(self.frame) else 0
+
+
+def dated_to_the_day(day_known: object) -> bool:
+    """A frame's ``day_known`` cell as a bool: rows made elsewhere (simulated, or added by hand
+    to a frame) may leave it empty, which means month precision."""
+    return isinstance(day_known, bool | np.bool_) and bool(day_known)
 
 
 def _parse_date(text: str) -> date | None:
@@ -160,6 +169,7 @@ class _RowChecker:
         else:
             out["date"] = pd.Timestamp(d)
             out["month"] = s.month_index(d)
+            out["day_known"] = DATE_RE.match(rec["date"]).group(3) is not None
         for key in ("source", "source_url"):
             if not rec[key]:
                 add(key, "required: every row names its source")

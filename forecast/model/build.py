@@ -224,7 +224,12 @@ def model_data(d: Design) -> dict[str, np.ndarray]:
         if d.news_outcomes:
             out["event_outcome"] = d.event_outcome
     if len(d.surv_y):
-        out |= {"surv_unit": d.surv_unit, "surv_month": d.surv_month, "surv_y": d.surv_y}
+        out |= {
+            "surv_unit": d.surv_unit,
+            "surv_month": d.surv_month,
+            "surv_weight": d.surv_weight,
+            "surv_y": d.surv_y,
+        }
     if len(d.fc_logit):
         out |= {
             "fc_mask": d.fc_mask,
@@ -313,9 +318,11 @@ def build_model(s: Scenario, d: Design) -> pm.Model:
         _indicator_terms(s, d, f, data)
         _event_term(s, data, z, news_z)
         if "surv_y" in data:
-            pm.Bernoulli(
+            pm.CustomDist(
                 "resolution",
-                logit_p=x[data["surv_unit"], data["surv_month"]],
+                x[data["surv_unit"], data["surv_month"]],
+                data["surv_weight"],
+                logp=_survival_cell_logp,
                 observed=data["surv_y"],
             )
         if "fc_logit" in data:
@@ -327,6 +334,12 @@ def build_model(s: Scenario, d: Design) -> pm.Model:
             pm.Potential("likelihood_ratio", pt.logaddexp(log_p + data["lr_log"], log_q))
     _STRUCTURE_KEYS[model] = structure_key(s, d)
     return model
+
+
+def _survival_cell_logp(y, logit_h, weight):
+    """A unit-month of the discrete-time hazard: log h if the outcome ended in it, else the log of
+    surviving the observed part of it, weight * log(1 - h) (a constant hazard within the month)."""
+    return pt.switch(pt.eq(y, 1), -pt.softplus(-logit_h), -weight * pt.softplus(logit_h))
 
 
 def _factors(s: Scenario, d: Design) -> tuple[pt.TensorVariable, pt.TensorVariable]:

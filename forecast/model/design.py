@@ -13,7 +13,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from forecast.data.evidence import Evidence
+from forecast.data.evidence import Evidence, dated_to_the_day
 from forecast.data.scenario import Scenario
 
 
@@ -94,12 +94,16 @@ class Design:
     surv_unit: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     surv_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     surv_y: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    # the part of the cell's month observed: 1, except the month of a day-dated "still open" row
+    # (open on the 4th of a 31-day month: 4/31 of the month survived, not all of it)
+    surv_weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
     surv_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     # per unit: month of the ending event (-1 if open), for forecasting
     closed_at: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     # per unit: last month a resolution row says it was still open (-1: none); forecasts integrate
     # the hazard over the months from then to the origin instead of assuming them survived
     known_open_until: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    known_open_fraction: np.ndarray = field(default_factory=lambda: np.zeros(0))  # of that month
     # forecast and likelihood-ratio rows: target units as a (row x unit) 0/1 mask
     fc_mask: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     fc_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
@@ -257,6 +261,7 @@ def _survival_cells(s: Scenario, rows: pd.DataFrame, units: Units, n: int) -> di
     closes it at its month; otherwise the latest "still open" date bounds the months observed.
     """
     end_month = np.full(len(units.labels), -1)  # last month known at risk (no event)
+    end_fraction = np.ones(len(units.labels))  # the part of that month observed
     event_month = np.full(len(units.labels), -1)
     event_row = np.full(len(units.labels), -1)
     open_row = np.full(len(units.labels), -1)
@@ -269,26 +274,39 @@ def _survival_cells(s: Scenario, rows: pd.DataFrame, units: Units, n: int) -> di
             if ended:
                 if event_month[u] < 0 or t < event_month[u]:
                     event_month[u], event_row[u] = t, idx
-            elif t > end_month[u]:
-                end_month[u], open_row[u] = t, idx
-    su, sm, sy, sr = [], [], [], []
+            elif t > end_month[u] or (t == end_month[u] and _observed(r) > end_fraction[u]):
+                end_month[u], open_row[u], end_fraction[u] = t, idx, _observed(r)
+    su, sm, sy, sw, sr = [], [], [], [], []
     for u in range(len(units.labels)):
         if event_month[u] >= 0:
-            last, row = event_month[u], event_row[u]
+            last, row, part = event_month[u], event_row[u], 1.0
         elif end_month[u] >= 0:
-            last, row = end_month[u], open_row[u]
+            last, row, part = end_month[u], open_row[u], end_fraction[u]
         else:
             continue
         for t in range(last + 1):
             su.append(u)
             sm.append(t)
             sy.append(int(event_month[u] == t))
+            sw.append(part if t == last else 1.0)
             sr.append(row)
+    is_open = event_month < 0
     return {
         "surv_unit": np.array(su, int),
         "surv_month": np.array(sm, int),
         "surv_y": np.array(sy, int),
+        "surv_weight": np.array(sw, float),
         "surv_rows": np.array(sr, int),
         "closed_at": event_month.astype(int),
-        "known_open_until": np.where(event_month >= 0, -1, end_month).astype(int),
+        "known_open_until": np.where(is_open, end_month, -1).astype(int),
+        "known_open_fraction": np.where(is_open & (end_month >= 0), end_fraction, 1.0),
     }
+
+
+def _observed(row: pd.Series) -> float:
+    """The part of its month a "still open" row observes: through its day if it gives one (a
+    month-dated row, or a simulated one, counts its whole month, as before)."""
+    if not dated_to_the_day(row.get("day_known")):
+        return 1.0
+    d = row["date"]
+    return d.day / d.days_in_month

@@ -157,18 +157,20 @@ def project(
 
 
 def _gap_log_survival(d: Design, idata: xr.DataTree) -> np.ndarray:
-    """(S, unit) log P(no ending event) over the months after each unit was last known open, up to
-    the origin, from the fitted monthly hazards: a forecast made in July for an outcome last
-    known open in March must allow for April to July, which no evidence covers."""
-    gap = (d.known_open_until >= 0) & (d.known_open_until < d.origin) & (d.closed_at < 0)
+    """(S, unit) log P(no ending event) from the day each unit was last known open to the end of
+    the origin month, from the fitted monthly hazards: a forecast made with evidence to July for an
+    outcome last known open on 12 March must allow for 13-31 March and April to July."""
+    last, seen = d.known_open_until, d.known_open_fraction
+    gap = (last >= 0) & (d.closed_at < 0) & ((last < d.origin) | (seen < 1.0))
     S = _stack(idata, "alpha").shape[0]
     out = np.zeros((S, len(d.units.labels)))
     if not gap.any():
         return out
     x = _stack(idata, "logit_hazard")  # (S, unit, month)
     for u in np.nonzero(gap)[0]:
-        months = slice(d.known_open_until[u] + 1, d.origin + 1)
-        out[:, u] = -np.logaddexp(0.0, x[:, u, months]).sum(axis=1)
+        rest = (1.0 - seen[u]) * np.logaddexp(0.0, x[:, u, last[u]])  # its month's unseen part
+        after = np.logaddexp(0.0, x[:, u, last[u] + 1 : d.origin + 1]).sum(axis=1)
+        out[:, u] = -(rest + after)
     return out
 
 
