@@ -79,9 +79,7 @@ def evidence_summary(inputs: Inputs) -> EvidenceSummary:
         files=len(inputs.evidence.files),
         rows_by_kind={str(k): int(v) for k, v in counts.items()},
         date_span=span,
-        duplicate_facts=tuple(
-            duplicate_facts(inputs.scenario, inputs.evidence)
-        ),
+        duplicate_facts=tuple(duplicate_facts(inputs.scenario, inputs.evidence)),
     )
 
 
@@ -125,9 +123,7 @@ def fact_key(scenario: Scenario, row: Mapping) -> tuple[str, str | None, int | N
     return family, _text(row.get("forecaster")), None if _missing(horizon) else int(horizon)
 
 
-def duplicate_facts(
-    scenario: Scenario, evidence: Evidence
-) -> list[DuplicateFact]:
+def duplicate_facts(scenario: Scenario, evidence: Evidence) -> list[DuplicateFact]:
     """Groups of evidence rows that look like one fact entered more than once.
 
     Two rows are the same fact when they

@@ -241,22 +241,17 @@ class _RowChecker:
             out["value"] = v
             return True
         # forecast, resolution, likelihood_ratio: the target is an outcome[:candidate]
-        outcome, sep, candidate = target.partition(":")
-        o = s.outcomes.get(outcome)
-        if o is None:
-            add("target", f"unknown outcome {outcome!r} (known: {', '.join(s.outcomes)})")
+        found = self._outcome_target(
+            target,
+            add,
+            unknown="unknown outcome {outcome!r} (known: {outcomes})",
+            state="{outcome!r} is a state outcome; give evidence on its measure {measure!r}",
+        )
+        if found is None:
             return False
-        if sep and candidate not in o.candidates:
-            known = ", ".join(o.candidates) or "none"
-            add("target", f"outcome {outcome!r} has no candidate {candidate!r} (known: {known})")
-            return False
-        if o.kind == "state":
-            add(
-                "target",
-                f"{outcome!r} is a state outcome; give evidence on its measure {o.measure!r}",
-            )
-            return False
-        out.update(outcome=outcome, candidate=candidate or None)
+        outcome, candidate = found
+        o = s.outcomes[outcome]
+        out.update(outcome=outcome, candidate=candidate)
         v = _number(value_text)
         if kind == "resolution":
             if value_text not in ("0", "1"):
@@ -278,36 +273,47 @@ class _RowChecker:
     def _outcome_event(self, target: str, out: dict, add) -> bool:
         """An event on an outcome (outcome-coded news) reads the drift of that outcome's hazard:
         the outcome must have a hazard (event or persistence) and the scenario an outcome drift."""
+        found = self._outcome_target(
+            target,
+            add,
+            unknown="unknown factor or outcome {target!r} (factors: {factors};"
+            " outcomes: {outcomes})",
+            state="{outcome!r} is a state outcome with no hazard; code the news as an event on the"
+            " factor its measure {measure!r} reads",
+        )
+        if found is None:
+            return False
+        if self.s.outcome_drift is None:
+            add(
+                "target",
+                f"news on outcome {found[0]!r} reads the outcome's own drift: the scenario needs"
+                " an [outcome_drift] table (volatility, reversion)",
+            )
+            return False
+        out.update(outcome=found[0], candidate=found[1])
+        return True
+
+    def _outcome_target(
+        self, target: str, add, *, unknown: str, state: str
+    ) -> tuple[str, str | None] | None:
+        """``outcome[:candidate]`` checked against the scenario: (outcome, candidate), or None after
+        reporting why not (``unknown`` and ``state`` are the messages, formatted with the names)."""
         s = self.s
         outcome, sep, candidate = target.partition(":")
         o = s.outcomes.get(outcome)
+        names = {"target": target, "outcome": outcome, "factors": ", ".join(s.factors)}
+        names["outcomes"] = ", ".join(s.outcomes)
         if o is None:
-            add(
-                "target",
-                f"unknown factor or outcome {target!r} (factors: {', '.join(s.factors)};"
-                f" outcomes: {', '.join(s.outcomes)})",
-            )
-            return False
+            add("target", unknown.format(**names))
+            return None
         if sep and candidate not in o.candidates:
             known = ", ".join(o.candidates) or "none"
             add("target", f"outcome {outcome!r} has no candidate {candidate!r} (known: {known})")
-            return False
+            return None
         if o.kind == "state":
-            add(
-                "target",
-                f"{outcome!r} is a state outcome with no hazard; code the news as an event on"
-                f" the factor its measure {o.measure!r} reads",
-            )
-            return False
-        if s.outcome_drift is None:
-            add(
-                "target",
-                f"news on outcome {outcome!r} reads the outcome's own drift: the scenario needs an"
-                " [outcome_drift] table (volatility, reversion)",
-            )
-            return False
-        out.update(outcome=outcome, candidate=candidate or None)
-        return True
+            add("target", state.format(measure=o.measure, **names))
+            return None
+        return outcome, candidate or None
 
     def _horizon(self, kind: str, rec: dict[str, str], out: dict, add) -> bool:
         out["horizon_months"] = None
