@@ -1,12 +1,15 @@
-"""Simulation-based calibration of the model on the one-factor SBC scenario.
+"""Simulation-based calibration of the model on the one-factor SBC scenario, or on a whole scenario.
 
-The scenario and the simulator are in ``forecast.skill.simulation``.
+The SBC scenario and the simulator are in ``forecast.skill.simulation``. With ``--scenario NAME``
+the replications have that scenario's structure: its factors, outcomes and indicators, and an
+evidence log shaped like its own (the same rows by kind, target and month; ``Plan.like``).
 
 Runs N replications (draw parameters and evidence of every kind from the prior, fit, rank each
 true value among thinned posterior draws), then writes the ranks, the per-fit diagnostics and a
 rank histogram per quantity (CSV and PNG), and prints uniformity p-values.
 
     python scripts/run_sbc.py --reps 200 --out sbc_out
+    python scripts/run_sbc.py --scenario israel_russia --reps 20 --out sbc_default
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import argparse
 import time
 from pathlib import Path
 
+from forecast.data.inputs import load_inputs
 from forecast.inference.sampling import SamplerSettings
 from forecast.report.plots import sbc_histograms
-from forecast.skill.simulation import run_sbc
+from forecast.skill.simulation import Plan, run_sbc, structure_quantities
 
 
 def main() -> None:
@@ -29,6 +33,8 @@ def main() -> None:
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--thin", type=int, default=3, help="keep every n-th draw for the ranks")
     ap.add_argument("--bins", type=int, default=10, help="histogram / chi-square bins")
+    ap.add_argument("--scenario", help="a scenario's structure instead of the SBC scenario")
+    ap.add_argument("--root", type=Path, default=Path("."), help="project folder (--scenario)")
     ap.add_argument("--out", type=Path, default=Path("sbc_out"), help="output folder")
     args = ap.parse_args()
 
@@ -49,7 +55,18 @@ def main() -> None:
             flush=True,
         )
 
-    res = run_sbc(args.reps, seed=args.seed, settings=settings, thin=args.thin, on_rep=progress)
+    shape = {}
+    if args.scenario:
+        inputs = load_inputs(args.scenario, args.root)
+        s = inputs.scenario
+        shape = {
+            "scenario": s,
+            "plan": Plan.like(s, inputs.evidence),
+            "quantities": structure_quantities(s),
+        }
+    res = run_sbc(
+        args.reps, seed=args.seed, settings=settings, thin=args.thin, on_rep=progress, **shape
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     res.ranks.to_csv(args.out / "ranks.csv", index=False)
     res.fits.to_csv(args.out / "fits.csv", index=False)

@@ -15,6 +15,7 @@ from scipy import stats
 from scipy.special import expit, logit
 from sim import MINI_MONTHS, mini_inputs, with_rows
 
+from forecast.data.inputs import load_inputs
 from forecast.model.build import (
     SOFTPLUS,
     build_model,
@@ -30,6 +31,7 @@ from forecast.skill.simulation import (
     draw_truth,
     sbc_scenario,
     simulate,
+    structure_quantities,
 )
 
 
@@ -393,3 +395,22 @@ def test_a_day_dated_open_row_observes_only_part_of_its_month(inputs):
         dated.surv_y == 1, -np.logaddexp(0, -x), -dated.surv_weight * np.logaddexp(0, x)
     ).sum()
     assert m.point_logps(point, round_vals=12)["resolution"] == pytest.approx(want, rel=1e-9)
+
+
+def test_a_plan_like_the_shipped_log_gives_the_default_models_structure(repo_root):
+    """SBC on the default structure (scripts/run_sbc.py --scenario): logs simulated from
+    ``Plan.like`` have the shipped log's rows by kind, target and month, so their model is the
+    default scenario's model, compiled once for every replication."""
+    inputs = load_inputs("israel_russia", repo_root)
+    s, real = inputs.scenario, inputs.evidence
+    plan = Plan.like(s, real)
+    ev, _ = simulate(s, plan, np.random.default_rng(0))
+    fr, sim = real.frame, ev.frame
+    for kind in ("event", "indicator", "count", "rating"):
+        want = fr.loc[fr["kind"] == kind].groupby(["target", "month"]).size()
+        got = sim.loc[sim["kind"] == kind].groupby(["target", "month"]).size()
+        assert got.to_dict() == want.to_dict(), kind
+    d = build_design(s, ev, n_months=plan.n_months)
+    assert structure_key(s, d) == structure_key(s, build_design(s, real))
+    quantities = structure_quantities(s)
+    assert {q.split("[")[0] for q in quantities} == {"alpha", "loading", "f_first", "f_last", "tau"}

@@ -118,6 +118,45 @@ class Plan:
             ratios=ratios,
         )
 
+    @classmethod
+    def like(cls, s: Scenario, ev: Evidence) -> Plan:
+        """A plan with the structure of a real evidence log: its indicator months, its events (on
+        factors and outcomes) by month, its forecast rows, and a resolution per hazard unit."""
+        fr = ev.frame
+
+        def months(rows: pd.DataFrame) -> tuple[int, ...]:
+            return tuple(int(t) for t in rows["month"])
+
+        indicators = fr[fr["kind"].isin(["indicator", "count", "rating"])]
+        events = fr[fr["kind"] == "event"]
+        forecasts = fr[fr["kind"] == "forecast"]
+        return cls(
+            n_months=ev.last_month + 1,
+            indicator_months={n: months(g) for n, g in indicators.groupby("target", sort=False)},
+            event_months={t: months(g) for t, g in events.groupby("target", sort=False)},
+            forecasts=tuple(
+                ForecastRow(r.target, int(r.month), int(r.horizon_months), r.forecaster)
+                for r in forecasts.itertuples()
+            ),
+        )
+
+
+def structure_quantities(s: Scenario) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Quantities an SBC of a whole scenario ranks: every hazard outcome's intercept and first
+    loading, every factor's first and last level, and the pooled loading scale of each factor."""
+    units = hazard_units(s)
+    h = hazard_arrays(s, units)
+    out: dict[str, tuple[str, tuple[int, ...]]] = {}
+    for j, o in enumerate(units.outcomes):
+        out[f"alpha[{o}]"] = ("alpha", (j,))
+        k = int(np.argmax(h["scale"][j] > 0))
+        out[f"loading[{o},{list(s.factors)[k]}]"] = ("loading", (j, k))
+    for k, f in enumerate(s.factors):
+        out[f"f_first[{f}]"] = ("f", (k, 0))
+        out[f"f_last[{f}]"] = ("f", (k, -1))
+        out[f"tau[{f}]"] = ("tau", (k,))
+    return out
+
 
 def _half_normal(rng: np.random.Generator, scale, size=None) -> np.ndarray:
     """HalfNormal draws, one per element of ``scale`` unless ``size`` says otherwise."""
