@@ -40,6 +40,7 @@ _WHERE = {
     "load_evidence": "forecast.data.evidence",
     "scenario_paths": "forecast.data.inputs",
     "append_row": "forecast.data.append",
+    "import_evidence": "forecast.data.importing",
     # fit / update, the run store
     "SamplerSettings": "forecast.inference.sampling",
     "run_update": "forecast.runs.update",
@@ -75,6 +76,7 @@ __all__ = [
     "append_row",
     "change_since",
     "forecast_records",
+    "import_evidence",
     "influences",
     "links_path",
     "load_evidence",

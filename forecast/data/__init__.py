@@ -1,5 +1,5 @@
-"""Inputs: scenario, evidence, question and crowd files; appends, snapshots, located errors;
-audits of a valid log (summary, facts entered twice)."""
+"""Inputs: scenario, evidence, question and crowd files; appends, imports of measured exports,
+snapshots, located errors; audits of a valid log (summary, facts entered twice)."""
 
 from forecast._lazy import lazy_exports
 
@@ -11,6 +11,7 @@ __all__ = [
     "DAY_RE",
     "DEFAULT_SCENARIO",
     "FRAME_COLUMNS",
+    "IMPORT_KINDS",
     "KINDS",
     "LOCK_NAME",
     "LOCK_TIMEOUT",
@@ -39,6 +40,8 @@ __all__ = [
     "Factor",
     "Float",
     "ForecastNoise",
+    "ImportMapping",
+    "ImportResult",
     "Indicator",
     "InputError",
     "Inputs",
@@ -52,8 +55,10 @@ __all__ = [
     "Problem",
     "Questions",
     "Reversion",
+    "RowChange",
     "Scenario",
     "Sign",
+    "SourceImport",
     "Text",
     "append_row",
     "decode_utf8",
@@ -63,17 +68,21 @@ __all__ = [
     "fact_key",
     "fsync_dir",
     "fsync_file",
+    "import_evidence",
     "load_evidence",
     "load_inputs",
+    "load_mapping",
     "load_questions",
     "load_scenario",
     "load_snapshot_evidence",
     "month_end",
     "normalize_url",
     "one_line",
+    "parse_mapping",
     "parse_scenario",
     "parse_snapshot",
     "read_evidence_file",
+    "read_mapping_toml",
     "relocate",
     "replace_atomically",
     "scenario_lock",
@@ -163,6 +172,15 @@ _WHERE = {
     "sha256_file": "forecast.data.files",
     "split_urls": "forecast.data.evidence",
     "write_text_durably": "forecast.data.files",
+    "IMPORT_KINDS": "forecast.data.importing",
+    "ImportMapping": "forecast.data.importing",
+    "ImportResult": "forecast.data.importing",
+    "RowChange": "forecast.data.importing",
+    "SourceImport": "forecast.data.importing",
+    "import_evidence": "forecast.data.importing",
+    "load_mapping": "forecast.data.importing",
+    "parse_mapping": "forecast.data.importing",
+    "read_mapping_toml": "forecast.data.importing",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
