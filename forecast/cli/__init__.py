@@ -2,7 +2,7 @@
 
 # Imported in the order the commands are listed by ``forecast --help``.
 # isort: off
-from forecast.cli import check, update, read, report, evidence, backtest  # noqa: F401
+from forecast.cli import new, check, update, read, report, evidence, backtest  # noqa: F401
 
 # isort: on
 from forecast.cli.app import EXIT_BAD_INPUT, EXIT_BUSY, EXIT_NOT_CONVERGED, EXIT_OK, app

@@ -26,6 +26,7 @@ __all__ = [
     "QUESTION_DATES",
     "REFERENCE_COLUMNS",
     "REQUIRED",
+    "SCHEMA_FILE",
     "STAMP_RE",
     "TMP_GLOB",
     "URL_SPLIT_RE",
@@ -85,11 +86,15 @@ __all__ = [
     "read_mapping_toml",
     "relocate",
     "replace_atomically",
+    "scenario_json_schema",
     "scenario_lock",
     "scenario_paths",
+    "scenario_schema_text",
     "sha256_bytes",
     "sha256_file",
     "split_urls",
+    "starter_texts",
+    "write_starter",
     "write_text_durably",
 ]
 
@@ -181,6 +186,11 @@ _WHERE = {
     "load_mapping": "forecast.data.importing",
     "parse_mapping": "forecast.data.importing",
     "read_mapping_toml": "forecast.data.importing",
+    "SCHEMA_FILE": "forecast.data.starter",
+    "scenario_json_schema": "forecast.data.starter",
+    "scenario_schema_text": "forecast.data.starter",
+    "starter_texts": "forecast.data.starter",
+    "write_starter": "forecast.data.starter",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)
