@@ -148,12 +148,14 @@ def _inputs(scenario: str, root: Path) -> Inputs:
         _fail(f"{exc.filename or root}: cannot read the inputs ({exc.strerror or exc})")
 
 
-def _bad_input(exc: InputError) -> NoReturn:
-    """Print every located problem and exit with the bad-input code."""
+def _bad_input(
+    exc: InputError, summary: str = "{n} problem(s) found; nothing was run."
+) -> NoReturn:
+    """Print every located problem, then ``summary`` (``{n}``: how many) in red, and exit with
+    the bad-input code."""
     for p in exc.problems:
         err.print(str(p), markup=False, highlight=False)
-    err.print(f"[red]{len(exc.problems)} problem(s) found; nothing was run.[/red]")
-    raise typer.Exit(EXIT_BAD_INPUT) from None
+    _fail(summary.format(n=len(exc.problems)))
 
 
 RunsOpt = Annotated[Path, typer.Option("--runs", help="Run store folder.")]

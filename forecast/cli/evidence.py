@@ -16,12 +16,12 @@ from forecast.cli.app import (
     InputError,
     RootOpt,
     ScenarioOpt,
+    _bad_input,
     _e,
     _fail,
     _print_json,
     _scenario_name,
     app,
-    err,
     out,
 )
 
@@ -84,9 +84,7 @@ def evidence_add(
     try:
         n = append_row(toml, data, file, row)
     except InputError as exc:
-        for p in exc.problems:
-            err.print(str(p), markup=False, highlight=False)
-        _fail(f"Row refused ({len(exc.problems)} problem(s)); the log is unchanged.")
+        _bad_input(exc, "Row refused ({n} problem(s)); the log is unchanged.")
     except OSError as exc:  # a path the OS refuses outright (name too long, ...)
         _fail(f"{exc.filename or data}: cannot add the row ({exc.strerror or exc})")
     out.print(
@@ -136,9 +134,7 @@ def evidence_import(
             dry_run=dry_run,
         )
     except InputError as exc:
-        for p in exc.problems:
-            err.print(str(p), markup=False, highlight=False)
-        _fail(f"Import refused ({len(exc.problems)} problem(s)); no evidence file was changed.")
+        _bad_input(exc, "Import refused ({n} problem(s)); no evidence file was changed.")
     except OSError as exc:  # a path the OS refuses outright (name too long, ...)
         _fail(f"{exc.filename or mapping}: cannot import ({exc.strerror or exc})")
     if format is Format.json:

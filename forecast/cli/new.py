@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from forecast.cli.app import RootOpt, _e, _fail, app, err, out
+from forecast.cli.app import RootOpt, _bad_input, _e, _fail, app, out
 from forecast.data.errors import InputError
 
 
@@ -32,9 +32,7 @@ def new(
     try:
         written = write_starter(name, root)
     except InputError as exc:
-        for p in exc.problems:
-            err.print(str(p), markup=False, highlight=False)
-        _fail("nothing was written.")
+        _bad_input(exc, "nothing was written.")
     except OSError as exc:
         _fail(f"{exc.filename or root}: cannot write the starter ({exc.strerror or exc})")
     for path in written:
