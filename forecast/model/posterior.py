@@ -72,7 +72,6 @@ def project(
     horizons = tuple(horizons or s.horizons)
     H = max(horizons)
     ks = list(s.factors)
-    K = len(ks)
     f_last = _stack(idata, "f")[:, :, d.origin]  # (S, K)
     S = f_last.shape[0]
     vol = np.array([f.volatility.value for f in s.factors.values()])
@@ -93,10 +92,7 @@ def project(
             u_off[:, has] = cand[:, units.candidate_idx[has]]
         oi = units.outcome_idx
         # logit hazard per (S, M, H, unit); month origin + h reads the level of month origin + h - 1
-        drivers = np.concatenate(
-            [np.broadcast_to(f_last[:, None, None, :], (S, n_paths, 1, K)), paths[:, :, :-1]],
-            axis=2,
-        )
+        drivers = _last_month(f_last, paths)
         x = (
             alpha[:, None, None, oi]
             + u_off[:, None, None, :]
@@ -203,13 +199,20 @@ def _drift_ahead(
     od = s.outcome_drift
     assert od is not None
     last = _stack(idata, "outcome_drift")[:, :, d.origin]  # (S, news outcome)
-    S, N = last.shape
+    N = last.shape[1]
     rho, vol = np.full(N, od.reversion.value), np.full(N, od.volatility.value)
     levels = ar_paths(last, rho, vol, n_paths, H, rng)
-    drivers = np.concatenate(
-        [np.broadcast_to(last[:, None, None, :], (S, n_paths, 1, N)), levels[:, :, :-1]], axis=2
-    )
+    drivers = _last_month(last, levels)
     return np.einsum("smhn,un->smhu", drivers, news_membership(d.units, d.news_outcomes))
+
+
+def _last_month(start: np.ndarray, paths: np.ndarray) -> np.ndarray:
+    """(S, M, H, N) levels a hazard reads in each of the H months after the origin: those of the
+    month before (``start`` (S, N) at the origin, then ``paths`` (S, M, H, N) shifted by one)."""
+    S, M, _, N = paths.shape
+    return np.concatenate(
+        [np.broadcast_to(start[:, None, None, :], (S, M, 1, N)), paths[:, :, :-1]], axis=2
+    )
 
 
 def _measure_factor(s: Scenario, o) -> str:
