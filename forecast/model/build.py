@@ -350,14 +350,16 @@ def _factors(s: Scenario, d: Design) -> tuple[pt.TensorVariable, pt.TensorVariab
     vol = np.array([f.volatility.value for f in facs])
     z = pm.Normal("z", 0.0, 1.0, dims=("factor", "month"))
     steps = pt.concatenate([(m0 + s0 * z[:, 0])[:, None], vol[:, None] * z[:, 1:]], axis=1)
-    rho = reversions(s)
-    if np.all(rho == 1.0):
-        path = pt.cumsum(steps, axis=1)
-    else:
-        decay = ar_matrix(rho, d.n_months)  # (K, T, T)
-        path = pt.sum(decay * steps[:, None, :], axis=2)
-    f = pm.Deterministic("f", path, dims=("factor", "month"))
+    f = pm.Deterministic("f", _ar_path(steps, reversions(s), d.n_months), dims=("factor", "month"))
     return f, z
+
+
+def _ar_path(steps: pt.TensorVariable, rho: np.ndarray, n: int) -> pt.TensorVariable:
+    """(series x month) AR(1) paths x[t] = rho x[t-1] + steps[t] from x[0] = steps[0]: a cumulative
+    sum where every rho is 1 (random walks), else the weights of ``ar_matrix``."""
+    if np.all(rho == 1.0):
+        return pt.cumsum(steps, axis=1)
+    return pt.sum(ar_matrix(rho, n) * steps[:, None, :], axis=2)
 
 
 def _outcome_drift(
@@ -371,12 +373,8 @@ def _outcome_drift(
     od = s.outcome_drift
     assert od is not None  # evidence validation requires it for news on outcomes
     news_z = pm.Normal("news_z", 0.0, 1.0, dims=("news_outcome", "month"))
-    steps = od.volatility.value * news_z
     rho = np.full(len(d.news_outcomes), od.reversion.value)
-    if od.reversion.value == 1.0:
-        path = pt.cumsum(steps, axis=1)
-    else:
-        path = pt.sum(ar_matrix(rho, d.n_months) * steps[:, None, :], axis=2)
+    path = _ar_path(od.volatility.value * news_z, rho, d.n_months)
     drift = pm.Deterministic("outcome_drift", path, dims=("news_outcome", "month"))
     return drift, news_z
 
