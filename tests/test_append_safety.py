@@ -486,7 +486,7 @@ def test_append_writes_exactly_one_line_and_returns_its_row_number(mini_copy: Pa
     n = append_row(toml, data, "evidence.csv", row("exact"))
     line = (
         "2023-06-15,likelihood_ratio,deal:alpha,40,Strong <b>signal</b> & co,"
-        "https://example.org/strong?a=1&b=2 ; https://example.org/second,6,,,exact\n"
+        "https://example.org/strong?a=1&b=2 ; https://example.org/second,6,,,,exact\n"
     )
     assert log.read_bytes() == before + line.encode()
     assert n == n_before + 2  # header is row 1

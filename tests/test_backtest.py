@@ -14,12 +14,16 @@ from forecast.data.evidence import Evidence
 from forecast.data.inputs import load_inputs
 from forecast.data.questions import Questions
 from forecast.inference.sampling import SamplerSettings
-from forecast.skill.backtest import BacktestSettings, plan, run_backtest
+from forecast.skill.backtest import BacktestSettings, run_backtest
 from forecast.skill.links import links_path, load_links
+from forecast.skill.origins import plan
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 QUICK = SamplerSettings(chains=2, draws=150, tune=150, cores=1)
-SETTINGS = BacktestSettings(leads=(30,), scenario=QUICK, calibration=QUICK, bootstrap=200)
+# lead origins only: calendar origins would add a fit per month the questions are open
+SETTINGS = BacktestSettings(
+    leads=(30,), calendar_days=(), scenario=QUICK, calibration=QUICK, bootstrap=200
+)
 TARGET = "t:target"
 ORIGIN = pd.Timestamp("2023-03-20") - pd.Timedelta(days=30)  # 2023-02-18
 
@@ -31,7 +35,9 @@ def question(key, title, tags, resolved, y):
         "title": title,
         "tags": tuple(tags),
         "open": pd.Timestamp("2022-01-01"),
+        "close": r,
         "reference": r,
+        "end": r,
         "resolved": r,
         "resolution": float(y),
     }
@@ -50,7 +56,7 @@ def base_questions() -> Questions:
     crowd = pd.DataFrame(
         [
             ("t:a", "2022-05-01", 0.7),
-            ("t:b", "2022-07-01", 0.3),
+            ("t:b", "2022-07-20", 0.3),
             ("t:c", "2022-10-01", 0.1),
             (TARGET, "2023-01-10", 0.4),
             (TARGET, "2023-02-15", 0.35),
@@ -114,7 +120,7 @@ def shifted(inputs, qs: Questions, days: int = 75):
     crowd.loc[crowd["date"] > ORIGIN, "date"] += d
     q = qs.questions.copy()
     later = (q["key"] != TARGET) & (q["reference"] > ORIGIN)
-    q.loc[later, ["reference", "resolved"]] += d
+    q.loc[later, ["close", "reference", "end", "resolved"]] += d
     fr = inputs.evidence.frame.copy()
     after = fr["date"] > ORIGIN
     fr.loc[after, "date"] += d
@@ -185,7 +191,7 @@ def test_an_earlier_row_does_change_the_forecast(mini, baseline):
 def test_plan_origins_baselines_and_flags(mini):
     inputs, links = mini
     qs = base_questions()
-    rows = plan(qs, links, (7, 30))
+    rows = plan(qs, links, (7, 30), calendar_days=())
     assert len(rows) == 2 * len(qs.questions)
     r = rows[(rows["key"] == TARGET) & (rows["lead"] == 7)].iloc[0]
     assert r["origin"] == pd.Timestamp("2023-03-13") and r["crowd"] == 0.35

@@ -44,10 +44,17 @@ def check_results(proc, out: Path, leads: tuple[int, ...]) -> pd.DataFrame:
     assert proc.returncode == 0, proc.stderr
     last = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(last["leads"]) == {str(x) for x in leads}
+    assert set(last["calendar"]) >= {"n", "model_brier", "extremized_log", "mdd_brier"}
     for v in last["leads"].values():
         assert v["n"] > 0
-        for key in ("model_brier", "crowd_brier", "model_log", "crowd_log"):
+        for key in (
+            *("model_brier", "crowd_brier", "model_log", "crowd_log"),
+            *("extremized_brier", "extremized_log"),
+        ):
             assert 0 <= v[key] < 1, (key, v)
+        d = v["model_minus_extremized_log"]
+        assert d["lower"] <= d["value"] <= d["upper"]
+        assert v["mdd_log"] > 0 if v["n"] > 1 else v["mdd_log"] is None
     for name in ("forecasts.csv", "scores.json", "reliability.csv", "reliability.png", "fits.csv"):
         assert (out / name).stat().st_size > 0, name
     manifest = json.loads((out / "manifest.json").read_text())
@@ -64,24 +71,40 @@ def test_crowd_calibration_backtest_on_a_dev_slice(tmp_path):
     qf, cf = dev_slice(tmp_path, "2024-06-01", "2025-09-01")
     out = tmp_path / "out"
     proc = backtest(
-        "--questions", str(qf), "--crowd", str(cf), "--leads", "7,30",
+        "--questions", str(qf), "--crowd", str(cf), "--leads", "7,30", "--calendar-days", "none",
         "--no-factors", "--workers", "1", "--format", "json", "--out", str(out),
     )  # fmt: skip
     f = check_results(proc, out, (7, 30))
     assert f["factor_level"].isna().all()
+    assert set(f["kind"]) == {"lead"}
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["leads"]["7"]["scenario_weight"] is None
 
 
 @pytest.mark.slow
 def test_backtest_with_scenario_fits_on_a_dev_slice(tmp_path):
+    """The scenario's vintage (2026-07-04) is after these origins: only --hindsight uses its fits,
+    and then every linked row says so."""
     qf, cf = dev_slice(tmp_path, "2025-09-01", "2026-01-01")
     out = tmp_path / "out"
     proc = backtest(
-        "--questions", str(qf), "--crowd", str(cf), "--leads", "7,30",
-        "--format", "json", "--out", str(out),
+        "--questions", str(qf), "--crowd", str(cf), "--leads", "7,30", "--calendar-days", "none",
+        "--hindsight", "--format", "json", "--out", str(out),
     )  # fmt: skip
     f = check_results(proc, out, (7, 30))
     linked = f[f["factor"].notna()]
     assert len(linked) and linked["factor_level"].notna().all()
+    assert linked["flag"].str.contains("scenario written with data after the origin").all()
+    w = json.loads(proc.stdout.strip().splitlines()[-1])["leads"]["7"]["scenario_weight"]
+    assert w["lower"] <= w["mean"] <= w["upper"]
+
+
+def test_bad_calendar_days_are_refused(tmp_path):
+    qf, cf = dev_slice(tmp_path, "2025-09-01", "2025-10-01")
+    for bad in ("0", "32", "1,x", ""):
+        proc = backtest("--questions", str(qf), "--crowd", str(cf), "--calendar-days", bad)
+        assert proc.returncode == 2, bad
+        assert "--calendar-days must be days 1..31" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
 
 
 def test_bad_question_file_is_located(tmp_path):

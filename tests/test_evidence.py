@@ -58,6 +58,7 @@ def row(
     horizon_months: str = "",
     exposure_days: str = "",
     forecaster: str = "",
+    published: str = "",
     note: str = "",
 ) -> str:
     """One CSV line with the standard columns (defaults: a valid normal-indicator row)."""
@@ -71,6 +72,7 @@ def row(
         horizon_months,
         exposure_days,
         forecaster,
+        published,
         note,
     ]
     buf = io.StringIO()
@@ -366,6 +368,16 @@ ROW_RULES: dict[str, tuple[str, str]] = {
         row(date="2024-12-20", kind="count", target="attacks", value="3", exposure_days="13"),
         "exposure_days: the counted period runs past the scenario's end",
     ),
+    "published_not_a_date": (row(published="soon"), "published: not a real date"),
+    "published_impossible_day": (row(published="2022-09-31"), "published: not a real date"),
+    "published_before_the_date": (
+        row(date="2022-09-10", published="2022-09-09"),
+        "published: 2022-09-09 is before the row's date 2022-09-10",
+    ),
+    "published_month_before_the_date": (
+        row(date="2022-09-10", published="2022-08"),
+        "published: 2022-08-31 is before the row's date 2022-09-10",
+    ),
     "missing_source": (row(source=""), "source: required: every row names its source"),
     "missing_source_url": (row(source_url=""), "source_url: required: every row names its source"),
     "url_without_scheme": (
@@ -408,12 +420,12 @@ ROW_RULES: dict[str, tuple[str, str]] = {
     ),
     "short_row": (
         "2022-09,indicator,stockpile,50,Src,https://example.org/x",
-        "(row): has 6 fields but the header has 10",
+        "(row): has 6 fields but the header has 11",
     ),
-    "long_row": (row() + ",extra", "(row): has 11 fields but the header has 10"),
+    "long_row": (row() + ",extra", "(row): has 12 fields but the header has 11"),
     "unquoted_comma": (
-        "2022-09,indicator,stockpile,50,Src, Inc.,https://example.org/x,,,,",
-        "(row): has 11 fields",
+        "2022-09,indicator,stockpile,50,Src, Inc.,https://example.org/x,,,,,",
+        "(row): has 12 fields",
     ),
     "malformed_quotes": (
         '2022-09,indicator,"stock"pile,50,Src,https://example.org/x,,,,',
@@ -447,7 +459,10 @@ VALID_ROWS = {
     "lr_on_candidate": row(
         kind="likelihood_ratio", target="deal:beta", value="0.5", horizon_months="24"
     ),
-    "spaces_around_fields": " 2022-09 , indicator , stockpile , 50 , Src , https://a.org/x ,,,,",
+    "spaces_around_fields": " 2022-09 , indicator , stockpile , 50 , Src , https://a.org/x ,,,,,",
+    "published_later": row(date="2022-09", published="2022-11-03"),
+    "published_same_day": row(date="2022-09-10", published="2022-09-10"),
+    "published_month": row(date="2022-09-10", published="2022-09"),
     "day_date": row(date="2024-12-31"),
     "exponent_value": row(value="5e1"),
 }
@@ -459,6 +474,21 @@ def test_valid_row_variants_load(name: str, mini: Scenario, ev_dir: Path, ev_fil
     ev = load_evidence(ev_dir, mini)
     assert len(ev.frame) == 11
     assert ev.frame["row"].max() == NEXT_ROW
+
+
+def test_published_is_the_day_a_row_became_public(
+    mini: Scenario, ev_dir: Path, ev_file: Path
+) -> None:
+    append(
+        ev_file,
+        row(date="2022-09", published="2022-11-03"),
+        row(date="2022-09-10", published="2022-09"),
+        row(date="2022-09-10"),
+    )
+    frame = load_evidence(ev_dir, mini).frame.set_index("row")
+    got = frame.loc[[NEXT_ROW, NEXT_ROW + 1, NEXT_ROW + 2], "published"]
+    assert list(got[:2]) == [pd.Timestamp("2022-11-03"), pd.Timestamp("2022-09-30")]
+    assert pd.isna(got.iloc[2])
 
 
 def test_row_with_several_problems_reports_them_all(

@@ -306,6 +306,20 @@ def test_late_resolution_is_when_the_outcome_was_known(tmp_path):
     assert f.loc["m:4", "resolved"] == ts("2022-07-01")
     assert list(f["resolution"].fillna(-1)) == [1.0, 0.0, 0.0, 0.0, -1.0]
     assert f.loc["m:1", "tags"] == ("x",)
+    # the scheduled close, and the last day open: the earliest of close, resolution, reference
+    assert (f["close"] == ts("2022-06-01")).all()
+    assert list(f["end"]) == [ts("2022-06-01"), ts("2022-05-20")] + [ts("2022-06-01")] * 3
+
+
+def test_a_question_without_a_close_date_ends_at_its_earliest_date(tmp_path):
+    q, c = write(
+        tmp_path,
+        ["m,1,T,x,2022-01-01,,2022-09-15,1,2022-08-01", "m,2,T,x,,,2022-09-15,0,"],
+        [],
+    )
+    f = load_questions(q, c).questions.set_index("key")
+    assert f["close"].isna().all()
+    assert list(f["end"]) == [pd.Timestamp("2022-08-01"), pd.Timestamp("2022-09-15")]
 
 
 def test_rows_are_numbered_by_physical_line_with_blank_lines(tmp_path):
@@ -371,7 +385,7 @@ def test_titles_tags_and_empty_files(tmp_path):
     q, c = write(tmp_path, [], [])
     qs = load_questions(q, c)
     assert list(qs.questions.columns) == [
-        *("key", "title", "tags", "open", "reference", "resolved", "resolution")
+        *("key", "title", "tags", "open", "close", "reference", "end", "resolved", "resolution")
     ]
     assert list(qs.crowd.columns) == ["key", "date", "p"] and qs.crowd.empty
 

@@ -1,4 +1,4 @@
-"""Scores against values computed by hand, the seeded bootstrap, and reliability bins."""
+"""Scores against values computed by hand, the seeded clustered bootstrap, and reliability bins."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from forecast.skill.scoring import bootstrap_difference, brier, log_loss, reliability
+from forecast.skill.scoring import brier, clustered_difference, log_loss, reliability
 
 
 def test_brier_by_hand():
@@ -33,12 +33,13 @@ def test_bootstrap_is_seeded_and_brackets_the_difference():
     y = rng.integers(0, 2, 60)
     a = np.clip(y * 0.8 + 0.1 + rng.normal(0, 0.05, 60), 0, 1)
     b = np.full(60, 0.5)
-    d1 = bootstrap_difference(a, b, y, n=500, seed=3)
-    d2 = bootstrap_difference(a, b, y, n=500, seed=3)
-    d3 = bootstrap_difference(a, b, y, n=500, seed=4)
+    q = np.arange(60)
+    d1 = clustered_difference(a, b, y, q, n=500, seed=3)
+    d2 = clustered_difference(a, b, y, q, n=500, seed=3)
+    d3 = clustered_difference(a, b, y, q, n=500, seed=4)
     assert d1 == d2
     assert d1 != d3
-    value, lo, hi = d1
+    value, lo, hi = d1["value"], d1["lower"], d1["upper"]
     assert value == pytest.approx(brier(a, y) - brier(b, y))
     assert lo < value < hi < 0  # a is much better than 0.5 on every resample
 

@@ -7,7 +7,10 @@ the cut-off day's other side is not), so moving a cut-off by a day fails a test:
 - count evidence: only if its whole counting period ended by that day;
 - calibration training and base rates: questions whose outcome was known (``resolved``, the later
   of the resolution and reference dates) before the origin's month began;
-- the crowd: its last value on or before the origin day.
+- the crowd: its last value on or before the origin day, and at most ``max_crowd_age`` days old;
+- origins: calendar days from the day a question opened to the day before it ended, leads counted
+  back from the scheduled close, never from the day its event happened;
+- the scenario: its fits only at origin months that begin after its vintage date.
 
 The fitting functions are exercised with their samplers replaced by fakes that record what they
 were given.
@@ -39,16 +42,25 @@ from forecast.skill.backtest import (
     calibrate_month,
     calibration_split,
     evidence_cutoff,
+    extremized,
     factor_levels,
     known_evidence,
-    plan,
     run_backtest,
     scenario_months,
-    score_lead,
+    scenario_safe,
+    score_set,
 )
 from forecast.skill.calibration import Calibrated
 from forecast.skill.links import links_path, load_links
-from forecast.skill.scoring import bootstrap_difference, brier, log_loss, reliability
+from forecast.skill.origins import plan, question_origins
+from forecast.skill.scoring import (
+    MDD_Z,
+    brier,
+    clustered_difference,
+    log_loss,
+    minimum_detectable_difference,
+    reliability,
+)
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
 MARCH = pd.Period("2023-03", "M")
@@ -70,25 +82,42 @@ def links(scenario):
     return load_links(links_path("mini", MINI), scenario)
 
 
-def evidence(rows: list[tuple[str, str, float | None]]) -> Evidence:
-    """Evidence of ``(date, kind, exposure_days)`` rows (only what ``Evidence.until`` reads)."""
+def evidence(rows: list[tuple]) -> Evidence:
+    """Evidence of ``(date, kind, exposure_days[, published])`` rows (only what ``Evidence.until``
+    reads); a ``YYYY-MM`` date gives only the month."""
     frame = pd.DataFrame(
         [
-            {"row": i + 2, "date": ts(d), "kind": k, "exposure_days": e}
-            for i, (d, k, e) in enumerate(rows)
+            {
+                "row": i + 2,
+                "date": ts(r[0]),
+                "day_known": len(r[0]) == 10,
+                "kind": r[1],
+                "exposure_days": r[2],
+                "published": ts(r[3]) if len(r) > 3 else pd.NaT,
+            }
+            for i, r in enumerate(rows)
         ]
     )
     return Evidence(frame=frame, files=())
 
 
-def question(key, resolved, y=1.0, *, reference=None, title="Will it?", tags=("weather",)):
+def question(
+    key, resolved, y=1.0, *, reference=None, close=None, opened="2022-01-01", title="Will it?",
+    tags=("weather",),
+):  # fmt: skip
+    """A question row as ``load_questions`` makes it: closes (as scheduled) on ``close``, else on
+    its reference day; ends at the earlier of the two."""
     resolved = ts(resolved)
+    reference = ts(reference) if reference else resolved
+    close = ts(close) if close else reference
     return {
         "key": key,
         "title": title,
         "tags": tuple(tags),
-        "open": ts("2022-01-01"),
-        "reference": ts(reference) if reference else resolved,
+        "open": ts(opened),
+        "close": close,
+        "reference": reference,
+        "end": min(close, reference),
         "resolved": resolved,
         "resolution": float(y),
     }
@@ -140,6 +169,30 @@ def test_count_evidence_needs_its_whole_period_before_the_cutoff():
     assert list(kept["row"]) == [2, 4, 6, 8, 9, 10]
     feb = known_evidence(ev, pd.Period("2023-02", "M")).frame
     assert list(feb["row"]) == [9]  # Jan 31 alone; Jan 20 + 40 days runs into February
+
+
+def test_a_row_is_known_when_it_became_public():
+    ev = evidence(
+        [
+            ("2023-01-10", "indicator", None, "2023-02-28"),  # public on the cut-off day: known
+            ("2023-01-10", "indicator", None, "2023-03-01"),  # public a day later: not
+            ("2023-02", "indicator", None),  # a month's figure: known when the month is over
+            ("2023-03", "indicator", None),
+            ("2023-02-20", "event", None),
+            ("2023-01-20", "count", 40.0, "2023-02-28"),  # Jan 20..Feb 28, public on Feb 28
+            ("2023-01-20", "count", 30.0, "2023-03-01"),  # period over, not public yet
+            ("2023-02-01", "count", 28.0, "2023-02-10"),  # "public" mid-period: its period rules
+        ]
+    )
+    assert list(known_evidence(ev, MARCH).frame["row"]) == [2, 4, 6, 7, 9]
+    at = ev.public_on()
+    assert list(at) == [
+        ts("2023-02-28"), ts("2023-03-01"), ts("2023-02-28"), ts("2023-03-31"),
+        ts("2023-02-20"), ts("2023-02-28"), ts("2023-03-01"), ts("2023-02-28"),
+    ]  # fmt: skip
+    # the month's figure is not known on its month's last-but-one day
+    assert 4 not in list(ev.until(date(2023, 2, 27)).frame["row"])
+    assert 4 in list(ev.until(date(2023, 2, 28)).frame["row"])
 
 
 def fake_fit(scenario, seen):
@@ -204,7 +257,7 @@ def test_calibrate_month_passes_its_rows_through(links, monkeypatch):
 
     def calibrate(train, test, lk, settings):
         got.update(train=train, test=test, links=lk, settings=settings)
-        return Calibrated(np.array([0.3, 0.6]), DIAG, 7)
+        return Calibrated(np.array([0.3, 0.6]), DIAG, 7, (0.2, -0.1, 0.5))
 
     monkeypatch.setattr(backtest, "calibrate", calibrate)
     train, test = pd.DataFrame({"a": [1]}), pd.DataFrame({"a": [2, 3]})
@@ -213,27 +266,70 @@ def test_calibrate_month_passes_its_rows_through(links, monkeypatch):
     assert got["train"] is train and got["test"] is test and got["settings"] == QUICK
     assert got["links"] is links
     assert (info["fit"], info["month"], info["rows"]) == ("calibration", "2023-03", 7)
+    assert (info["weight_mean"], info["weight_lower"], info["weight_upper"]) == (0.2, -0.1, 0.5)
 
 
-# --- plan, crowd at the origin, calibration training, base rates -------------------------------
+# --- origins, crowd at the origin, calibration training, base rates ----------------------------
 
 
-def test_plan_origin_is_the_lead_before_the_reference_and_takes_the_crowd_there(links):
+def test_calendar_origins_run_from_the_open_day_to_the_day_before_the_end():
+    found = question_origins(ts("2023-01-15"), ts("2023-03-15"), pd.NaT, (7,), (1, 15))
+    assert [o for *_, o in found] == [
+        ts("2023-01-15"),  # the open day itself
+        ts("2023-02-01"),
+        ts("2023-02-15"),
+        ts("2023-03-01"),  # not Mar 15: the question ended then
+    ]
+    assert {k for k, *_ in found} == {"calendar"}  # no close: no lead origins
+    assert all(np.isnan(lead) for _, lead, _ in found)
+    later = question_origins(ts("2023-01-16"), ts("2023-03-16"), pd.NaT, (), (1, 15))
+    assert [o for *_, o in later] == [
+        ts("2023-02-01"), ts("2023-02-15"), ts("2023-03-01"), ts("2023-03-15")
+    ]  # fmt: skip
+    assert question_origins(None, ts("2023-03-16"), pd.NaT, (), (1,)) == []  # never opened
+    assert question_origins(ts("2023-03-16"), ts("2023-03-16"), pd.NaT, (), (16,)) == []
+    assert [
+        o for *_, o in question_origins(ts("2023-01-31"), ts("2023-02-28"), pd.NaT, (), (31,))
+    ] == [ts("2023-01-31")]  # fmt: skip  (day 31 of February is March 3: after the end)
+
+
+def test_lead_origins_count_back_from_the_scheduled_close_while_the_question_is_open():
+    close = ts("2023-04-30")
+    # resolved on schedule: both leads
+    on_time = question_origins(ts("2023-01-01"), close, close, (7, 30), ())
+    assert on_time == [("lead", 7.0, ts("2023-04-23")), ("lead", 30.0, ts("2023-03-31"))]
+    # the event happened on Apr 23: the 7-day origin is the end day, the question was no longer
+    # open; the origin is never moved to "7 days before the event"
+    early = question_origins(ts("2023-01-01"), ts("2023-04-23"), close, (7, 30), ())
+    assert early == [("lead", 30.0, ts("2023-03-31"))]
+    late = question_origins(ts("2023-01-01"), ts("2023-04-24"), close, (7, 30), ())
+    assert [o for *_, o in late] == [ts("2023-04-23"), ts("2023-03-31")]
+    # an origin before the question opened is no origin
+    assert question_origins(ts("2023-04-01"), close, close, (7, 30), ()) == [
+        ("lead", 7.0, ts("2023-04-23"))
+    ]
+    assert len(question_origins(ts("2023-03-31"), close, close, (7, 30), ())) == 2
+    assert len(question_origins(None, close, close, (7, 30), ())) == 2  # opening day unknown
+
+
+def test_plan_takes_the_crowd_at_the_origin_if_fresh(links):
     qs = questions(
-        [question("t:q", "2023-04-20", reference="2023-03-20", title="Will they attack?")],
+        [question("t:q", "2023-04-20", close="2023-03-20", title="Will they attack?")],
         [
             ("t:q", "2023-03-12", 0.30),
             ("t:q", "2023-03-13", 0.40),  # the 7-day origin itself: known
             ("t:q", "2023-03-14", 0.90),  # a day after: not
-            ("t:q", "2023-02-17", 0.10),
-            ("t:q", "2023-02-19", 0.20),  # a day after the 30-day origin (Feb 18)
+            ("t:q", "2023-01-19", 0.10),  # 30 days before the 30-day origin (Feb 18): fresh
+            ("t:q", "2023-02-19", 0.20),  # a day after the 30-day origin
         ],
     )
-    rows = plan(qs, links, (7, 30)).set_index("lead")
+    rows = plan(qs, links, (7, 30), calendar_days=()).set_index("lead")
+    assert list(rows["kind"]) == ["lead", "lead"]
     assert list(rows["origin"]) == [ts("2023-03-13"), ts("2023-02-18")]
     assert list(rows["month"]) == [MARCH, pd.Period("2023-02", "M")]
     assert list(rows["crowd"]) == [0.40, 0.10]
-    assert list(rows["crowd_date"]) == [ts("2023-03-13"), ts("2023-02-17")]
+    assert list(rows["crowd_date"]) == [ts("2023-03-13"), ts("2023-01-19")]
+    assert list(rows["crowd_age"]) == [0, 30]
     assert list(rows["resolved"]) == [ts("2023-04-20")] * 2
     assert list(rows["y"]) == [1.0, 1.0]
     assert list(rows["weight"]) == [0.5, 0.5]
@@ -241,6 +337,34 @@ def test_plan_origin_is_the_lead_before_the_reference_and_takes_the_crowd_there(
     assert (r["key"], r["title"]) == ("t:q", "Will they attack?")
     assert (r["link"], r["factor"], r["sign"]) == ("unrelated", None, 0.0)  # no topic "weather"
     assert r["topics"] == [0.0, 0.0, 1.0]
+    # a day older than the limit: no crowd forecast, its date and age kept
+    stale = plan(qs, links, (30,), calendar_days=(), max_crowd_age=29).iloc[0]
+    assert np.isnan(stale["crowd"]) and stale["crowd_age"] == 30
+    assert stale["crowd_date"] == ts("2023-01-19")
+
+
+def test_plan_calendar_rows_weigh_each_question_once(links):
+    qs = questions(
+        [
+            question("t:a", "2023-03-20", opened="2023-02-10", close="2023-03-20"),
+            question("t:b", "2023-03-20", opened="2023-03-10", y=0.0),
+        ],
+        [("t:b", "2023-03-01", 0.2)],
+    )
+    rows = plan(qs, links, (7,), calendar_days=(1, 15))
+    a = rows[rows["key"] == "t:a"]
+    assert list(a["kind"]) == ["calendar"] * 3 + ["lead"]
+    assert list(a["origin"]) == [
+        ts(d) for d in ("2023-02-15", "2023-03-01", "2023-03-15", "2023-03-13")
+    ]
+    assert a["weight"].tolist() == [0.25] * 4
+    b = rows[rows["key"] == "t:b"]
+    assert list(b["origin"]) == [ts("2023-03-15"), ts("2023-03-13")]
+    assert list(b["crowd"]) == [0.2, 0.2] and b["weight"].tolist() == [0.5, 0.5]
+    # a question with no open date opens with its first crowd point
+    c = questions([question("t:c", "2023-03-20", opened=None)], [("t:c", "2023-03-02", 0.4)])
+    got = plan(c, links, (), calendar_days=(1, 15))
+    assert list(got["origin"]) == [ts("2023-03-15")]
 
 
 def test_plan_links_and_weights(links):
@@ -252,7 +376,7 @@ def test_plan_links_and_weights(links):
             question("test:explicit", "2023-03-20", title="An attack?", tags=("conflict",)),
         ]
     )
-    rows = plan(qs, links, (7,))
+    rows = plan(qs, links, (7,), calendar_days=())
     assert list(rows["key"]) == ["t:a", "t:c", "test:explicit"]
     assert list(rows["link"]) == ["rule 1", "rule 2", "question"]
     assert list(rows["factor"]) == ["tension", "appetite", "tension"]
@@ -260,6 +384,7 @@ def test_plan_links_and_weights(links):
     assert list(rows["weight"]) == [1.0, 1.0, 1.0]
     assert list(rows["y"]) == [1.0, 0.0, 1.0]
     assert rows["crowd"].isna().all() and rows["crowd_date"].isna().all()
+    assert rows["crowd_age"].isna().all()
     assert list(rows["topics"]) == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]
 
 
@@ -296,7 +421,7 @@ def late_rows(tmp_path, links) -> pd.DataFrame:
     q, c = tmp_path / "q.csv", tmp_path / "c.csv"
     q.write_text(LATE_QUESTIONS + "\n")
     c.write_text("platform,id,date,prob_yes\n")
-    return plan(load_questions(q, c), links, (7, 30))
+    return plan(load_questions(q, c), links, (7, 30), calendar_days=())
 
 
 def test_a_late_resolution_is_not_training_data_before_it_is_known(late_rows):
@@ -324,11 +449,13 @@ def test_base_rate_counts_questions_known_before_the_origin_month_once(late_rows
 
 
 def fake_calibrate(calls):
-    """A ``calibrate`` replacement: the forecast of a test row is 0.1 + 0.01 * (training rows)."""
+    """A ``calibrate`` replacement: the forecast of a test row is 0.1 + 0.01 * (training rows),
+    and the factor weight's summary is (training rows, -1, 1)."""
 
     def calibrate(train, test, links, settings):
         calls.append((train.copy(), test.copy(), settings))
-        return Calibrated(np.full(len(test), 0.1 + 0.01 * len(train)), DIAG, len(train))
+        p = np.full(len(test), 0.1 + 0.01 * len(train))
+        return Calibrated(p, DIAG, len(train), (float(len(train)), -1.0, 1.0))
 
     return calibrate
 
@@ -357,7 +484,7 @@ def test_run_backtest_plans_fits_and_baselines_without_leakage(
         [("t:target", "2023-03-13", 0.4), ("t:early", "2023-02-21", 0.9)],
     )
     inputs = SimpleNamespace(scenario=scenario)
-    settings = BacktestSettings(leads=(7,), seed=3, bootstrap=50)
+    settings = BacktestSettings(leads=(7,), calendar_days=(), seed=3, bootstrap=50)
     bt = run_backtest(q, inputs, links, settings)
     f = bt.forecasts.set_index("key")
     # one scenario fit per month of a linked question inside the scenario's span
@@ -381,7 +508,9 @@ def test_run_backtest_plans_fits_and_baselines_without_leakage(
     assert pd.isna(f.loc["t:late", "factor"]) and np.isnan(f.loc["t:late", "factor_level"])
     assert np.isnan(f.loc["t:out", "factor_level"])
     assert "origin outside the scenario's span" in f.loc["t:out", "flag"]
-    # base rates: Laplace over questions known before each origin month
+    # the fixed extremized crowd and the baselines
+    assert f.loc["t:target", "extremized"] == pytest.approx(1 / (1 + (0.6 / 0.4) ** 1.5))
+    assert np.isnan(f.loc["t:late", "extremized"])
     assert f.loc["t:early", "base_rate"] == pytest.approx(0.5)
     assert f.loc["t:target", "base_rate"] == pytest.approx(2 / 3)  # not t:first (Mar 1)
     assert f.loc["t:first", "base_rate"] == pytest.approx(0.5)
@@ -390,30 +519,101 @@ def test_run_backtest_plans_fits_and_baselines_without_leakage(
     assert "no crowd forecast" in f.loc["t:late", "flag"]
     assert f.loc["t:target", "flag"] == ""
     assert list(bt.forecasts.columns) == [
-        *("key", "title", "lead", "origin", "resolved", "y", "crowd", "crowd_date", "link"),
-        *("factor", "sign", "factor_level", "factor_x", "model", "n_train", "base_rate", "half"),
-        "flag",
+        *("key", "title", "kind", "lead", "origin", "month", "resolved", "y", "crowd"),
+        *("crowd_date", "crowd_age", "link", "factor", "sign", "factor_level", "factor_x"),
+        *("model", "n_train", "extremized", "base_rate", "half", "flag"),
     ]
     assert bt.forecasts["n_train"].dtype.kind == "i"
     # scores and reliability on the rows with a crowd forecast
     sc = bt.scores[7]
     assert (sc["n"], sc["n_all"]) == (2, 5)
     assert sc["crowd_brier"] == pytest.approx(((0.4 - 1) ** 2 + (0.9 - 1) ** 2) / 2)
-    assert set(bt.reliability["forecaster"]) == {"model", "crowd"}
-    assert set(bt.reliability["lead"]) == {7}
-    assert list(bt.reliability.index) == list(range(10))  # 5 bins x (model, crowd)
-    assert bt.reliability.groupby("forecaster")["n"].sum().to_dict() == {"crowd": 2, "model": 2}
+    # the weight on the scenario: from the last month's calibration fit (4 training rows)
+    assert sc["scenario_weight"] == {"mean": 4.0, "lower": -1.0, "upper": 1.0}
+    assert bt.calendar["n"] == 0 and bt.calendar["scenario_weight"] is None
+    assert set(bt.reliability["forecaster"]) == {"model", "crowd", "extremized"}
+    assert set(bt.reliability["origins"]) == {"7 days", "calendar"}
+    lead7 = bt.reliability[bt.reliability["origins"] == "7 days"]
+    assert lead7.groupby("forecaster")["n"].sum().to_dict() == {
+        "crowd": 2, "extremized": 2, "model": 2
+    }  # fmt: skip
     assert list(bt.fits["fit"]) == ["scenario"] * 2 + ["calibration"] * 3
-    # without factors: no scenario fit at all
+    assert list(bt.fits["weight_mean"].dropna()) == [0.0, 1.0, 4.0]
+    # without factors: no scenario fit at all, and no weight to report
     fitted.clear()
     bt = run_backtest(q, inputs, links, replace(settings, use_factors=False))
     assert fitted == [] and bt.forecasts["factor_level"].isna().all()
     assert "outside the scenario's span" not in bt.forecasts.set_index("key").loc["t:out", "flag"]
+    assert bt.scores[7]["scenario_weight"] is None
+
+
+def test_calendar_origins_are_scored_as_a_time_average_per_question(links, monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(backtest, "calibrate", fake_calibrate(calls))
+    q = questions(
+        [
+            question("t:a", "2023-03-20", 1.0, opened="2023-02-10"),  # Feb 15, Mar 1, Mar 15
+            question("t:b", "2023-03-10", 0.0, opened="2023-02-20"),  # Mar 1
+            question("t:c", "2023-03-31", 0.0, opened="2023-03-20"),  # no calendar day open
+        ],
+        [("t:a", "2023-02-14", 0.6), ("t:a", "2023-03-14", 0.8), ("t:b", "2023-02-20", 0.1)],
+    )
+    settings = BacktestSettings(leads=(), bootstrap=50, use_factors=False)
+    bt = run_backtest(q, None, links, settings)
+    f = bt.forecasts
+    assert list(f["key"]) == ["t:a"] * 3 + ["t:b"] and set(f["kind"]) == {"calendar"}
+    assert list(f["crowd"]) == [0.6, 0.6, 0.8, 0.1]
+    assert bt.scores == {}
+    cal = bt.calendar
+    assert (cal["n"], cal["n_forecasts"], cal["n_all"]) == (2, 4, 2)
+    a = np.mean([(0.6 - 1) ** 2, (0.6 - 1) ** 2, (0.8 - 1) ** 2])
+    assert cal["crowd_brier"] == pytest.approx((a + 0.1**2) / 2)
+    assert cal["mdd_brier"] > 0
+    assert set(bt.reliability["origins"]) == {"calendar"}
+    # the February fit trains on nothing, March's on nothing resolved before March 1
+    assert [len(train) for train, _, _ in calls] == [0, 0]
+    assert bt.summary()["calendar"] is cal and bt.summary()["leads"] == {}
+    one = run_backtest(q.subset(["t:a"]), None, links, settings).calendar
+    assert one["n"] == 1 and one["mdd_brier"] is None and one["mdd_log"] is None
+
+
+def test_a_scenario_with_hindsight_is_kept_out_unless_asked(scenario, links, monkeypatch):
+    monkeypatch.setattr(backtest, "calibrate", fake_calibrate([]))
+    fitted: list = []
+
+    def levels(inputs, month, settings):
+        fitted.append(month)
+        return {"tension": 1.0}, {"fit": "scenario"}
+
+    monkeypatch.setattr(backtest, "factor_levels", levels)
+    q = questions([question("t:a", "2023-03-20", 1.0, title="An attack?", tags=("conflict",))])
+    late = scenario.model_copy(
+        update={"vintage": scenario.vintage.model_copy(update={"as_of": date(2023, 3, 1)})}
+    )
+    inputs = SimpleNamespace(scenario=late)
+    settings = BacktestSettings(leads=(7,), calendar_days=(), bootstrap=20)
+    kept_out = run_backtest(q, inputs, links, settings).forecasts.iloc[0]
+    assert fitted == [] and np.isnan(kept_out["factor_level"])
+    assert "scenario written with data after the origin: no factor information" in kept_out["flag"]
+    used = run_backtest(q, inputs, links, replace(settings, hindsight=True)).forecasts.iloc[0]
+    assert fitted == [MARCH] and used["factor_level"] == 1.0
+    assert "scenario written with data after the origin (--hindsight)" in used["flag"]
+
+
+def test_scenario_is_safe_from_the_month_after_its_vintage(scenario):
+    def at(as_of):
+        v = None if as_of is None else scenario.vintage.model_copy(update={"as_of": as_of})
+        return scenario.model_copy(update={"vintage": v})
+
+    assert scenario_safe(at(date(2023, 2, 28)), MARCH)  # written the day before March began
+    assert not scenario_safe(at(date(2023, 3, 1)), MARCH)  # a day later: it saw March 1
+    assert not scenario_safe(at(None), MARCH)  # no vintage: may hold any hindsight
+    assert scenario_safe(at(None), MARCH) is False
 
 
 def test_run_backtest_refuses_an_empty_plan(links):
     q = questions([question("t:b", "2023-03-20", y=np.nan)])
-    with pytest.raises(ValueError, match=r"^no resolved questions to backtest$"):
+    with pytest.raises(ValueError, match=r"^no resolved questions with an origin to backtest$"):
         run_backtest(q, None, links, BacktestSettings(use_factors=False))
 
 
@@ -428,9 +628,12 @@ def test_scenario_months_are_the_linked_origin_months_inside_the_span(scenario, 
             "factor": ["tension", "tension", "tension", "appetite", "appetite", "tension", None],
         }
     )
-    assert scenario_months(inputs, rows) == [
-        pd.Period(m, "M") for m in ("2022-01", "2023-05", "2024-12")
-    ]
+    expected = [pd.Period(m, "M") for m in ("2022-01", "2023-05", "2024-12")]
+    assert scenario_months(inputs, rows, hindsight=False) == expected
+    later = scenario.vintage.model_copy(update={"as_of": date(2023, 4, 30)})
+    written = SimpleNamespace(scenario=scenario.model_copy(update={"vintage": later}))
+    assert scenario_months(written, rows, hindsight=False) == expected[1:]
+    assert scenario_months(written, rows, hindsight=True) == expected
 
 
 def test_seeds_per_month_do_not_depend_on_the_other_months():
@@ -446,19 +649,29 @@ def test_seeds_per_month_do_not_depend_on_the_other_months():
 
 
 def test_flags():
-    row = SimpleNamespace(crowd=0.3, link="rule 1", factor="tension", factor_level=0.2)
-    assert _flags(row, True) == ""
-    no_crowd = replace_ns(row, crowd=float("nan"))
-    assert _flags(no_crowd, True) == "no crowd forecast at the origin"
-    unrelated = replace_ns(row, crowd=float("nan"), link="unrelated", factor=None)
-    assert _flags(unrelated, True) == (
+    row = SimpleNamespace(
+        crowd=0.3, crowd_age=2.0, link="rule 1", factor="tension", factor_level=0.2
+    )
+    assert _flags(row, True, True) == ""
+    no_crowd = replace_ns(row, crowd=float("nan"), crowd_age=float("nan"))
+    assert _flags(no_crowd, True, True) == "no crowd forecast at the origin"
+    stale = replace_ns(row, crowd=float("nan"), crowd_age=31.0)
+    assert _flags(stale, True, True) == "crowd forecast 31 days old at the origin: not used"
+    unrelated = replace_ns(no_crowd, link="unrelated", factor=None)
+    assert _flags(unrelated, True, True) == (
         "no crowd forecast at the origin; "
         "not related to the scenario: calibrated crowd or base rate only"
     )
     outside = replace_ns(row, factor_level=float("nan"))
-    assert _flags(outside, True) == "origin outside the scenario's span: no factor information"
-    assert _flags(outside, False) == ""
-    assert _flags(replace_ns(outside, factor=None, link="topic"), True) == ""
+    assert _flags(outside, True, True) == (
+        "origin outside the scenario's span: no factor information"
+    )
+    assert _flags(outside, True, False) == (
+        "scenario written with data after the origin: no factor information"
+    )
+    assert _flags(row, True, False) == "scenario written with data after the origin (--hindsight)"
+    assert _flags(outside, False, False) == ""
+    assert _flags(replace_ns(outside, factor=None, link="topic"), True, True) == ""
 
 
 def replace_ns(ns: SimpleNamespace, **kw) -> SimpleNamespace:
@@ -477,91 +690,151 @@ def scored_rows() -> pd.DataFrame:
     crowd = np.where(y == 1, 0.8 - gap, 0.2 + gap)
     crowd[-1] = np.nan
     return pd.DataFrame(
-        {"y": y, "model": model, "crowd": crowd, "base_rate": 0.3, "half": 0.5, "lead": 7}
+        {
+            "key": [f"q{i}" for i in range(11)],
+            "y": y,
+            "model": model,
+            "crowd": crowd,
+            "extremized": np.where(y == 1, 0.7, 0.3),
+            "base_rate": 0.3,
+            "half": 0.5,
+            "lead": 7,
+        }
     )
 
 
-def test_score_lead_model_minus_crowd_has_the_right_sign():
+def test_score_set_model_minus_crowd_and_extremized_have_the_right_sign():
     rows = scored_rows()
     both = rows.iloc[:-1]
     settings = BacktestSettings(bootstrap=300, seed=11)
-    out = score_lead(rows, settings)
-    assert (out["n"], out["n_all"]) == (10, 11)
+    out = score_set(rows, settings, {"mean": 0.1, "lower": 0.0, "upper": 0.2})
+    assert (out["n"], out["n_forecasts"], out["n_all"]) == (10, 10, 11)
     assert out["model_brier"] == pytest.approx(0.04)
     assert out["crowd_brier"] == pytest.approx(brier(both["crowd"], both["y"]))
+    assert out["extremized_brier"] == pytest.approx(0.09)
     assert out["half_brier"] == pytest.approx(0.25)
     assert out["base_rate_brier"] == pytest.approx(brier(both["base_rate"], both["y"]))
     assert out["model_log"] == pytest.approx(-np.log(0.8))
+    assert out["extremized_log"] == pytest.approx(-np.log(0.7))
     assert out["crowd_log"] == pytest.approx(log_loss(both["crowd"], both["y"]))
     for name, score in (("brier", brier), ("log", log_loss)):
-        d = out[f"model_minus_crowd_{name}"]
-        assert d["value"] == pytest.approx(
-            score(both["model"], both["y"]) - score(both["crowd"], both["y"])
+        for other in ("crowd", "extremized"):
+            d = out[f"model_minus_{other}_{name}"]
+            assert d["value"] == pytest.approx(
+                score(both["model"], both["y"]) - score(both[other], both["y"])
+            )
+            assert d["value"] < 0 and d["upper"] < 0  # the model is better: model - other < 0
+            expected = clustered_difference(
+                both["model"], both[other], both["y"], both["key"], score=name, n=300, seed=11
+            )
+            assert d == pytest.approx(expected)
+        assert out[f"mdd_{name}"] == pytest.approx(
+            minimum_detectable_difference(
+                both["extremized"], both["crowd"], both["y"], both["key"], score=name
+            )
         )
-        assert d["value"] < 0 and d["upper"] < 0  # the model is better: model - crowd < 0
-        expected = bootstrap_difference(
-            both["model"], both["crowd"], both["y"], score=score, n=300, seed=11
-        )
-        assert (d["value"], d["lower"], d["upper"]) == pytest.approx(expected)
     assert out["brier_ratio"] == pytest.approx(0.04 / out["crowd_brier"])
-    assert out["model_minus_crowd_brier"]["lower"] < out["model_minus_crowd_brier"]["upper"]
     assert out["model_brier_all"] == pytest.approx(0.04)
     assert out["base_rate_brier_all"] == pytest.approx(brier(rows["base_rate"], rows["y"]))
     assert out["half_log_all"] == pytest.approx(np.log(2))
     assert out["model_log_all"] == pytest.approx(-np.log(0.8))
     assert "crowd_brier_all" not in out
+    assert out["scenario_weight"] == {"mean": 0.1, "lower": 0.0, "upper": 0.2}
 
 
-def test_score_lead_without_crowd_forecasts():
-    rows = scored_rows().assign(crowd=np.nan)
-    out = score_lead(rows, BacktestSettings(bootstrap=50))
+def test_score_set_averages_over_each_questions_origins_first():
+    rows = pd.DataFrame(
+        {
+            "key": ["a", "a", "a", "b"],
+            "y": [1.0, 1.0, 1.0, 0.0],
+            "model": [0.9, 0.9, 0.6, 0.0],
+            "crowd": [0.5, 0.5, 0.5, 0.5],
+            "extremized": [0.5, 0.5, 0.5, 0.5],
+            "base_rate": 0.5,
+            "half": 0.5,
+        }
+    )
+    out = score_set(rows, BacktestSettings(bootstrap=50), None)
+    a = (0.01 + 0.01 + 0.16) / 3
+    assert out["model_brier"] == pytest.approx((a + 0.0) / 2)  # not (0.18 + 0) / 4
+    assert (out["n"], out["n_forecasts"]) == (2, 4)
+    assert out["model_minus_crowd_brier"]["value"] == pytest.approx((a + 0.0) / 2 - 0.25)
+
+
+def test_score_set_without_crowd_forecasts():
+    rows = scored_rows().assign(crowd=np.nan, extremized=np.nan)
+    out = score_set(rows, BacktestSettings(bootstrap=50), None)
     assert out["n"] == 0 and out["model_brier"] is None and out["crowd_log"] is None
-    assert "model_minus_crowd_brier" not in out and "brier_ratio" not in out
+    assert out["model_minus_crowd_brier"] is None and out["brier_ratio"] is None
+    assert out["mdd_log"] is None and out["scenario_weight"] is None
     assert out["half_brier_all"] == pytest.approx(0.25)
 
 
-def test_score_lead_brier_ratio_when_the_crowd_is_perfect():
+def test_score_set_brier_ratio_when_the_crowd_is_perfect():
     rows = scored_rows().iloc[:-1]
     rows["crowd"] = rows["y"]
-    assert score_lead(rows, BacktestSettings(bootstrap=20))["brier_ratio"] is None
+    assert score_set(rows, BacktestSettings(bootstrap=20), None)["brier_ratio"] is None
 
 
-def test_bootstrap_bounds_are_the_5th_and_95th_percentiles():
+def test_extremized_crowd_is_fixed_and_clipped(links):
+    crowd = pd.Series([0.5, 0.8, 0.0, 1.0, np.nan], index=[3, 4, 5, 6, 7])
+    got = extremized(crowd, 1.5, links)
+    assert list(got.index) == [3, 4, 5, 6, 7]
+    assert got[3] == pytest.approx(0.5)
+    assert got[4] == pytest.approx(4**1.5 / (1 + 4**1.5))  # odds 4 -> 8
+    floor = links.spec.calibration.crowd_floor.value
+    assert got[5] == pytest.approx(1 / (1 + ((1 - floor) / floor) ** 1.5))
+    assert got[6] == pytest.approx(1 - got[5]) and np.isnan(got[7])
+    assert extremized(crowd, 1.0, links)[4] == pytest.approx(0.8)
+
+
+def test_clustered_bootstrap_resamples_whole_questions():
     rng = np.random.default_rng(1)
-    y = rng.integers(0, 2, 40).astype(float)
-    a = np.clip(y * 0.6 + 0.2 + rng.normal(0, 0.15, 40), 0, 1)
-    b = np.clip(0.5 + rng.normal(0, 0.2, 40), 0, 1)
+    q = np.repeat(np.arange(20), 3)  # 20 questions, 3 origins each
+    y = np.repeat(rng.integers(0, 2, 20), 3).astype(float)
+    # a question's origins move together (one question, one state of the world)
+    a = np.clip(
+        y * 0.6 + 0.2 + np.repeat(rng.normal(0, 0.15, 20), 3) + rng.normal(0, 0.01, 60), 0, 1
+    )
+    b = np.clip(0.5 + np.repeat(rng.normal(0, 0.2, 20), 3), 0, 1)
+    per_q = ((a - y) ** 2 - (b - y) ** 2).reshape(20, 3).mean(axis=1)
 
     def direct(level: float, seed: int, n: int) -> list[float]:
-        idx = np.random.default_rng(seed).integers(0, len(y), size=(n, len(y)))
-        diffs = [brier(a[i], y[i]) - brier(b[i], y[i]) for i in idx]
-        return list(np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2]))
+        idx = np.random.default_rng(seed).integers(0, 20, size=(n, 20))
+        return list(np.quantile(per_q[idx].mean(axis=1), [(1 - level) / 2, (1 + level) / 2]))
 
-    value, lo, hi = bootstrap_difference(a, b, y, n=400, seed=7)
-    assert value == pytest.approx(brier(a, y) - brier(b, y))
-    assert [lo, hi] == pytest.approx(direct(0.9, 7, 400), abs=1e-12)
-    assert [lo, hi] != pytest.approx(direct(0.8, 7, 400), abs=1e-6)
-    _, lo50, hi50 = bootstrap_difference(a, b, y, n=400, seed=7, level=0.5)
-    assert [lo50, hi50] == pytest.approx(direct(0.5, 7, 400), abs=1e-12)
-    assert lo < lo50 < hi50 < hi
+    d = clustered_difference(a, b, y, q, n=400, seed=7)
+    assert d["value"] == pytest.approx(per_q.mean())
+    assert [d["lower"], d["upper"]] == pytest.approx(direct(0.9, 7, 400), abs=1e-12)
+    assert [d["lower"], d["upper"]] != pytest.approx(direct(0.8, 7, 400), abs=1e-6)
+    half = clustered_difference(a, b, y, q, n=400, seed=7, level=0.5)
+    assert [half["lower"], half["upper"]] == pytest.approx(direct(0.5, 7, 400), abs=1e-12)
     # swapping the forecasts mirrors the difference and its interval
-    v2, lo2, hi2 = bootstrap_difference(b, a, y, n=400, seed=7)
-    assert (v2, lo2, hi2) == pytest.approx((-value, -hi, -lo))
-    _, l_lo, l_hi = bootstrap_difference(a, b, y, score=log_loss, n=400, seed=7)
-    idx = np.random.default_rng(7).integers(0, len(y), size=(400, len(y)))
-    diffs = [log_loss(a[i], y[i]) - log_loss(b[i], y[i]) for i in idx]
-    assert [l_lo, l_hi] == pytest.approx(list(np.quantile(diffs, [0.05, 0.95])), abs=1e-12)
-
-
-def test_bootstrap_default_seed_and_size():
-    rng = np.random.default_rng(3)
-    y = rng.integers(0, 2, 30).astype(float)
-    a, b = rng.uniform(0, 1, 30), rng.uniform(0, 1, 30)
-    idx = np.random.default_rng(0).integers(0, 30, size=(2000, 30))
-    diffs = [brier(a[i], y[i]) - brier(b[i], y[i]) for i in idx]
-    assert bootstrap_difference(a, b, y)[1:] == pytest.approx(
-        tuple(np.quantile(diffs, [0.05, 0.95])), abs=1e-12
+    swapped = clustered_difference(b, a, y, q, n=400, seed=7)
+    assert (swapped["value"], swapped["lower"], swapped["upper"]) == pytest.approx(
+        (-d["value"], -d["upper"], -d["lower"])
     )
+    # rows resampled one by one would give a narrower interval: the origins are not independent
+    rows = clustered_difference(a, b, y, np.arange(60), n=400, seed=7)
+    assert rows["upper"] - rows["lower"] < d["upper"] - d["lower"]
+    default = clustered_difference(a, b, y, q)
+    idx = np.random.default_rng(0).integers(0, 20, size=(2000, 20))
+    assert [default["lower"], default["upper"]] == pytest.approx(
+        list(np.quantile(per_q[idx].mean(axis=1), [0.05, 0.95])), abs=1e-12
+    )
+
+
+def test_minimum_detectable_difference():
+    y = np.array([1.0, 0.0, 1.0, 0.0])
+    a, b = np.array([0.9, 0.1, 0.6, 0.2]), np.full(4, 0.5)
+    d = (a - y) ** 2 - (b - y) ** 2
+    assert minimum_detectable_difference(a, b, y, np.arange(4)) == pytest.approx(
+        MDD_Z * d.std(ddof=1) / 2
+    )
+    assert pytest.approx(2.486, abs=1e-3) == MDD_Z
+    assert np.isnan(minimum_detectable_difference(a[:1], b[:1], y[:1], [0]))
+    # two origins of one question are one question
+    assert np.isnan(minimum_detectable_difference(a[:2], b[:2], y[:2], [0, 0]))
 
 
 def test_scores_take_booleans_and_ints():
@@ -569,7 +842,9 @@ def test_scores_take_booleans_and_ints():
     assert brier([1, 0], [1, 1]) == 0.5
     assert log_loss([True, False], [True, False]) == pytest.approx(-np.log(0.999))
     assert list(reliability([True, False], [True, False])["n"]) == [1, 0, 0, 0, 1]
-    assert bootstrap_difference([True], [False], [True], n=5) == (-1.0, -1.0, -1.0)
+    assert clustered_difference([True], [False], [True], [0], n=5) == {
+        "value": -1.0, "lower": -1.0, "upper": -1.0
+    }  # fmt: skip
 
 
 def test_reliability_edges_go_to_the_bin_above():
@@ -628,7 +903,7 @@ def test_run_backtest_on_a_cluster_gives_the_same_forecasts(scenario, links, mon
         [("t:b", "2023-03-01", 0.3)],
     )
     inputs = SimpleNamespace(scenario=scenario)
-    settings = BacktestSettings(leads=(7,), bootstrap=20)
+    settings = BacktestSettings(leads=(7,), calendar_days=(), bootstrap=20)
     here = run_backtest(q, inputs, links, settings)
     client = FakeClient()
     there = run_backtest(q, inputs, links, settings, client=client)

@@ -35,7 +35,16 @@ SCHEDULER_TIMEOUT_S = 10  # how long to try to reach a --scheduler before giving
 def backtest(
     questions: Annotated[Path, typer.Option(help="Question file (CSV, one row per question).")],
     crowd: Annotated[Path, typer.Option(help="Crowd probability history (CSV).")],
-    leads: Annotated[str, typer.Option(help="Days before resolution, comma-separated.")] = "7,30",
+    leads: Annotated[
+        str, typer.Option(help="Days before each question's scheduled close, comma-separated.")
+    ] = "7,30",
+    calendar_days: Annotated[
+        str,
+        typer.Option(
+            help="Days of the month to forecast on while a question is open, comma-separated, "
+            "or 'none'."
+        ),
+    ] = "1,15",
     scenario: ScenarioOpt = DEFAULT_SCENARIO,
     root: RootOpt = Path("."),
     out_dir: Annotated[
@@ -51,14 +60,24 @@ def backtest(
     factors: Annotated[
         bool, typer.Option(help="Use scenario factor fits (--no-factors: crowd calibration only).")
     ] = True,
+    hindsight: Annotated[
+        bool,
+        typer.Option(
+            "--hindsight",
+            help="Also use scenario fits at origins before the scenario's vintage date (flagged: "
+            "those forecasts see numbers chosen with later data).",
+        ),
+    ] = False,
     format: FormatOpt = Format.table,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
     """Rolling-origin backtest on resolved questions, scored against the crowd and baselines.
 
-    For each question and lead the origin is that many days before resolution; each forecast uses
-    only evidence, crowd points and resolved questions dated before its origin month. With
-    --format json the last line is one JSON object with the scores per lead.
+    Each question is forecast on the 1st and 15th of every month it is open (scores averaged over
+    those origins per question) and at each lead before its scheduled close; a forecast uses only
+    evidence, crowd points and resolved questions from before its origin month. With --format json
+    the last line is one JSON object: scores per lead ("leads") and over calendar origins
+    ("calendar").
 
     Examples:
       forecast backtest --questions ../shared/data/questions/questions_dev.csv \\
@@ -76,6 +95,12 @@ def backtest(
             raise ValueError
     except ValueError:
         _fail(f"--leads must be whole days 0..{MAX_LEAD_DAYS}, comma-separated, got {leads!r}")
+    try:
+        days = () if calendar_days.strip() == "none" else _days(calendar_days)
+    except ValueError:
+        _fail(
+            f"--calendar-days must be days 1..31, comma-separated, or 'none', got {calendar_days!r}"
+        )
     inputs = _inputs(scenario, root)
     try:
         qs = load_questions(questions, crowd)
@@ -84,7 +109,9 @@ def backtest(
         _bad_input(exc)
     except OSError as exc:  # a path the OS refuses outright (name too long, ...)
         _fail(f"{exc.filename}: cannot read it ({exc.strerror or exc})")
-    settings = BacktestSettings(leads=lead_days, seed=seed, use_factors=factors)
+    settings = BacktestSettings(
+        leads=lead_days, calendar_days=days, seed=seed, use_factors=factors, hindsight=hindsight
+    )
     status, on_phase = _phase_printer(quiet)
     client = _dask_client(scheduler, workers)
     try:
@@ -108,9 +135,17 @@ def backtest(
         if not quiet:
             err.print(f"Wrote {_e(out_dir)}")
     if format is Format.json:
-        print(json.dumps({"leads": {str(k): v for k, v in result.scores.items()}}))
+        print(json.dumps(result.summary()))
     else:
         print_scores(result, out)
+
+
+def _days(text: str) -> tuple[int, ...]:
+    """Sorted distinct days of the month from ``"1,15"``; ``ValueError`` if any is not 1..31."""
+    days = tuple(sorted({int(x) for x in text.split(",") if x.strip()}))
+    if not days or not all(1 <= d <= 31 for d in days):
+        raise ValueError(text)
+    return days
 
 
 def _dask_client(scheduler: str | None, workers: int):

@@ -49,6 +49,9 @@ def evidence_add(
     horizon_months: Annotated[str, typer.Option(help="forecast / likelihood_ratio.")] = "",
     exposure_days: Annotated[str, typer.Option(help="count: days counted.")] = "",
     forecaster: Annotated[str, typer.Option(help="forecast: who forecast.")] = "",
+    published: Annotated[
+        str, typer.Option(help="Day the fact became public, if later than --date (YYYY-MM-DD).")
+    ] = "",
     note: Annotated[str, typer.Option(help="Free text.")] = "",
     scenario: ScenarioOpt = DEFAULT_SCENARIO,
     root: RootOpt = Path("."),
@@ -75,6 +78,7 @@ def evidence_add(
         "horizon_months": horizon_months,
         "exposure_days": exposure_days,
         "forecaster": forecaster,
+        "published": published,
         "note": note,
     }
     for key, text in row.items():

@@ -2,7 +2,9 @@
 
 Every file shares one set of columns. Required: ``date, kind, target, value, source, source_url``;
 optional: ``horizon_months`` (forecast, likelihood_ratio), ``exposure_days`` (count), ``forecaster``
-(forecast), ``note``. Rows are numbered as a spreadsheet user counts them (the header is row 1).
+(forecast), ``published`` (the day the row's fact became public, when later than its date: an
+IAEA estimate as of June reported in September), ``note``. Rows are numbered as a spreadsheet
+user counts them (the header is row 1).
 
 ``source_url`` holds one or more http(s) URLs separated by ``;`` (conventionally `` ; ``). A count
 row covers the days ``date .. date + exposure_days - 1`` (default: to the end of ``date``'s month);
@@ -32,7 +34,7 @@ from forecast.data.errors import InputError, Problem
 from forecast.data.scenario import Scenario
 
 REQUIRED = ("date", "kind", "target", "value", "source", "source_url")
-OPTIONAL = ("horizon_months", "exposure_days", "forecaster", "note")
+OPTIONAL = ("horizon_months", "exposure_days", "forecaster", "published", "note")
 COLUMNS = REQUIRED + OPTIONAL
 KINDS = ("indicator", "count", "rating", "event", "forecast", "resolution", "likelihood_ratio")
 DATE_RE = re.compile(r"^(\d{4})-(\d{2})(?:-(\d{2}))?$", re.ASCII)
@@ -56,6 +58,7 @@ FRAME_COLUMNS = (
     "horizon_months",
     "exposure_days",
     "forecaster",
+    "published",
     "source",
     "source_url",
     "note",
@@ -67,8 +70,8 @@ class Evidence:
     """Validated evidence rows as a tidy frame, plus the files they came from.
 
     ``frame`` columns: file, row, date, month, day_known (the date gave a day, not only a month),
-    kind, target, outcome, candidate, value, horizon_months, exposure_days, forecaster, source,
-    source_url, note.
+    kind, target, outcome, candidate, value, horizon_months, exposure_days, forecaster, published
+    (the day it became public, NaT if not given), source, source_url, note.
     ``value`` is numeric for every kind (a rating's level index, an event's signed strength).
     """
 
@@ -79,16 +82,24 @@ class Evidence:
         return self.frame[self.frame["kind"] == kind]
 
     def until(self, cutoff: date) -> Evidence:
-        """The rows known on ``cutoff``: dated on or before it, and counts whose whole exposure
-        period has ended by then (a count covering later days would carry later events)."""
+        """The rows public on ``cutoff`` (see :meth:`public_on`)."""
+        keep = self.public_on() <= pd.Timestamp(cutoff)
+        return Evidence(frame=self.frame[keep].reset_index(drop=True), files=self.files)
+
+    def public_on(self) -> pd.Series:
+        """The day each row's fact was public: its ``published`` day if given, else its date, or
+        the end of its month when the date gives only a month (a monthly figure is known when the
+        month is over); never before a count's whole period has ended (it carries those days)."""
         fr = self.frame
-        when = pd.Timestamp(cutoff)
         start = pd.to_datetime(fr["date"])
         month_end = start + pd.offsets.MonthEnd(0)
+        day_known = fr["day_known"].map(dated_to_the_day) if "day_known" in fr else False
+        dated = start.where(day_known, month_end)
+        published = pd.to_datetime(fr["published"]) if "published" in fr else pd.NaT
+        known = dated.where(pd.isna(published), published)
         days = pd.to_numeric(fr["exposure_days"], errors="coerce")
         covered = (start + pd.to_timedelta(days - 1, unit="D")).where(days.notna(), month_end)
-        keep = (start <= when) & ((fr["kind"] != "count") | (covered <= when))
-        return Evidence(frame=fr[keep].reset_index(drop=True), files=self.files)
+        return known.where(fr["kind"] != "count", np.maximum(known, covered))
 
     @property
     def last_month(self) -> int:
@@ -193,7 +204,26 @@ class _RowChecker:
             add("forecaster", "required for forecast rows (who made the forecast)")
             ok = False
         out["forecaster"] = rec["forecaster"] or None
+        ok = self._published(rec, d, out, add) and ok
         return out if ok else None
+
+    def _published(self, rec: dict[str, str], d: date | None, out: dict, add) -> bool:
+        """``published``: empty, or a date (a month means its last day) not before the row's."""
+        out["published"] = pd.NaT
+        text = rec["published"]
+        if not text:
+            return True
+        p = _parse_date(text)
+        if p is None:
+            add("published", f"not a real date (YYYY-MM-DD or YYYY-MM): {text!r}")
+            return False
+        if DATE_RE.match(text).group(3) is None:
+            p = _month_end(p)
+        if d is not None and p < d:
+            add("published", f"{p.isoformat()} is before the row's date {d.isoformat()}")
+            return False
+        out["published"] = pd.Timestamp(p)
+        return True
 
     def _target_value(self, kind: str, rec: dict[str, str], out: dict, add) -> bool:
         s = self.s

@@ -55,8 +55,10 @@ STAMP_RE = re.compile(
 class Questions:
     """Questions keyed ``platform:id`` and their crowd series, both as tidy frames.
 
-    ``questions`` columns: key, title, tags (tuple of topic tags), open (date or NaT),
-    reference (the date leads count back from), resolved (when the outcome was known at the
+    ``questions`` columns: key, title, tags (tuple of topic tags), open (date or NaT), close
+    (the scheduled close, or NaT), reference (the file's date to count leads from: for a question
+    that resolved early, the day of the event), end (the last day the question was open: the
+    earliest of close, resolution and reference), resolved (when the outcome was known at the
     latest: the later of the resolution date and the reference), resolution (0/1 or NaN if
     unresolved).
     ``crowd`` columns: key, date (the UTC day), p — sorted by key then time.
@@ -225,12 +227,15 @@ def _question(rec: dict[str, str]) -> tuple[dict | None, list[tuple[str, str]]]:
     ref = dates[ref_col]
     assert ref is not None
     resolve = dates["resolve_date"]
+    closes = [dates[c] for c in ("close_date", "resolve_date", "lead_ref_date") if dates[c]]
     record = {
         "key": _key(rec),
         "title": rec["title"],
         "tags": tuple(t.strip() for t in rec["topic_tags"].split(",") if t.strip()),
         "open": pd.Timestamp(opened),  # NaT if none
+        "close": pd.Timestamp(dates["close_date"]),  # NaT if none
         "reference": pd.Timestamp(ref),
+        "end": pd.Timestamp(min(closes)),
         "resolved": pd.Timestamp(max(ref, resolve) if resolve is not None else ref),
         "resolution": float(res_text) if res_text else np.nan,
     }
@@ -341,7 +346,17 @@ def load_questions(questions_file: str | Path, crowd_file: str | Path) -> Questi
         raise InputError(problems)
     questions = pd.DataFrame(
         records,
-        columns=["key", "title", "tags", "open", "reference", "resolved", "resolution"],
+        columns=[
+            "key",
+            "title",
+            "tags",
+            "open",
+            "close",
+            "reference",
+            "end",
+            "resolved",
+            "resolution",
+        ],
     )
     crowd = pd.DataFrame(
         [{"key": pt["key"], "date": pt["time"].normalize(), "p": pt["p"]} for pt in kept],

@@ -198,6 +198,14 @@ class ForecastNoise(_Strict):
     noise_scale: PositiveNumber
 
 
+class Vintage(_Sourced):
+    """The last day of data the scenario's numbers were chosen with. A backtest origin before it
+    would see hindsight through the scenario (initial levels, indicator centres, candidate
+    offsets), so the backtest keeps the scenario's fits out there."""
+
+    as_of: date
+
+
 class Scenario(_Strict):
     """A whole scenario: what the model is built from."""
 
@@ -207,6 +215,7 @@ class Scenario(_Strict):
     start: str
     end: str
     horizons: tuple[Int, ...]
+    vintage: Vintage | None = None  # none: every number may hold hindsight
     event_signal: EventSignal
     outcome_drift: OutcomeDrift | None = None  # needed only by news on outcomes
     forecast_noise: ForecastNoise

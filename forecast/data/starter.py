@@ -188,12 +188,12 @@ source = "TODO: a citation or URL, or analyst judgment: ..."
 
 # Three example rows of different kinds; the note says to replace them.
 _STARTER_ROWS = (
-    "2024-03-12,event,appetite,2,TODO: source title,https://example.org/replace-me,,,,"
+    "2024-03-12,event,appetite,2,TODO: source title,https://example.org/replace-me,,,,,"
     "example row: news that raised the appetite factor (strength 2); replace with a real one",
-    "2024-04,indicator,visits,3,TODO: source title,https://example.org/replace-me,,,,"
+    "2024-04,indicator,visits,3,TODO: source title,https://example.org/replace-me,,,,,"
     "example row: the measured number in the indicator's unit; replace with a real one",
     "2024-05-01,forecast,agreement:alpha,0.1,TODO: source title,https://example.org/replace-me,"
-    "12,,TODO_forecaster,example row: P(alpha signs within 12 months) by a forecaster; replace",
+    "12,,TODO_forecaster,,example row: P(alpha signs within 12 months) by a forecaster; replace",
 )
 
 

@@ -20,31 +20,56 @@ from forecast.runs.update import package_versions
 from forecast.skill.backtest import FORECASTERS, Backtest, BacktestSettings
 
 
-def print_scores(result: Backtest, console: Console) -> None:
-    """One table per lead: Brier and log loss of each forecaster on the comparison set."""
-    for lead, sc in result.scores.items():
-        t = Table(
-            title=f"{lead} days before resolution: {sc['n']} questions with a crowd forecast "
-            f"(of {sc['n_all']})",
-            title_justify="left",
-        )
-        t.add_column("forecaster")
-        t.add_column("Brier", justify="right")
-        t.add_column("log loss", justify="right")
-        for who in FORECASTERS:
-            b, lg = sc[f"{who}_brier"], sc[f"{who}_log"]
-            t.add_row(who, "-" if b is None else f"{b:.4f}", "-" if lg is None else f"{lg:.4f}")
-        console.print(t)
-        if sc["n"]:
-            d = sc["model_minus_crowd_brier"]
-            console.print(
-                f"model - crowd Brier {d['value']:+.4f} (90% bootstrap interval "
-                f"{d['lower']:+.4f} to {d['upper']:+.4f}); model/crowd = {sc['brier_ratio']:.3f}"
-            )
+def _score_table(title: str, sc: dict, console: Console) -> None:
+    """One set of origins: each forecaster's Brier and log loss on the comparison set, then the
+    model against the crowd and the fixed extremized crowd with their clustered intervals."""
+    t = Table(title=title, title_justify="left")
+    t.add_column("forecaster")
+    t.add_column("Brier", justify="right")
+    t.add_column("log loss", justify="right")
+    for who in FORECASTERS:
+        b, lg = sc[f"{who}_brier"], sc[f"{who}_log"]
+        t.add_row(who, "-" if b is None else f"{b:.4f}", "-" if lg is None else f"{lg:.4f}")
+    console.print(t)
+    if sc["n"]:
+        for other in ("crowd", "extremized"):
+            parts = []
+            for name in ("brier", "log"):
+                d = sc[f"model_minus_{other}_{name}"]
+                parts.append(f"{name} {d['value']:+.4f} ({d['lower']:+.4f} to {d['upper']:+.4f})")
+            console.print(f"model - {other}: " + ", ".join(parts))
         console.print(
-            f"all {sc['n_all']} questions: model Brier {sc['model_brier_all']:.4f}, "
-            f"base rate {sc['base_rate_brier_all']:.4f}, 0.5 {sc['half_brier_all']:.4f}"
+            f"90% intervals resample whole questions; with {sc['n']} questions a difference "
+            f"smaller than {sc['mdd_brier']:.4f} Brier / {sc['mdd_log']:.3f} log loss is "
+            "unlikely to be detected"
         )
+    w = sc["scenario_weight"]
+    if w is not None:
+        console.print(
+            f"weight on the scenario's factor: {w['mean']:+.2f} "
+            f"({w['lower']:+.2f} to {w['upper']:+.2f})"
+        )
+    console.print(
+        f"all {sc['n_all']} questions: model Brier {sc['model_brier_all']:.4f}, "
+        f"base rate {sc['base_rate_brier_all']:.4f}, 0.5 {sc['half_brier_all']:.4f}"
+    )
+
+
+def print_scores(result: Backtest, console: Console) -> None:
+    """A score table per lead and one for the calendar origins (time-averaged per question)."""
+    for lead, sc in result.scores.items():
+        title = (
+            f"{lead} days before the scheduled close: {sc['n']} questions with a fresh crowd "
+            f"forecast (of {sc['n_all']})"
+        )
+        _score_table(title, sc, console)
+    sc = result.calendar
+    _score_table(
+        f"Calendar origins (1st and 15th while open), time-averaged per question: {sc['n']} "
+        f"questions, {sc['n_forecasts']} forecasts with a fresh crowd (of {sc['n_all']})",
+        sc,
+        console,
+    )
     bad = result.fits[~result.fits["converged"]]
     if len(bad):
         console.print(
@@ -74,13 +99,13 @@ def write_backtest(
         result.forecasts.to_csv(tmp / "forecasts.csv", index=False)
         result.reliability.to_csv(tmp / "reliability.csv", index=False)
         result.fits.to_csv(tmp / "fits.csv", index=False)
-        (tmp / "scores.json").write_text(
-            json.dumps({str(k): v for k, v in result.scores.items()}, indent=2)
-        )
-        scored = result.forecasts[result.forecasts["crowd"].notna()]
+        (tmp / "scores.json").write_text(json.dumps(result.summary(), indent=2))
+        scored = result.forecasts[
+            result.forecasts["lead"].notna() & result.forecasts["crowd"].notna()
+        ]
         frame = scored.melt(
             id_vars=["key", "lead", "y"],
-            value_vars=["model", "crowd"],
+            value_vars=["model", "crowd", "extremized"],
             var_name="forecaster",
             value_name="probability",
         ).rename(columns={"y": "resolution", "lead": "lead_days"})

@@ -1,41 +1,62 @@
-"""Rolling-origin backtest: forecast every resolved question at each lead before its resolution,
-using only what was known at the origin, and score the forecasts against the crowd and baselines.
+"""Rolling-origin backtest: forecast every resolved question at fixed calendar origins and at
+fixed leads before its scheduled close (``forecast.skill.origins``), using only what was public at
+the origin, and score the forecasts against the crowd, the fixed extremized crowd and two
+baselines, with intervals that resample whole questions.
 
-For a question and a lead of ``L`` days the origin is its reference date less ``L`` days. Work is
-grouped by origin month: one scenario fit per month (evidence known before the month began; the
-factor levels at that month feed questions linked to a factor) and one calibration fit per month
-(questions resolved before the month began). A forecast at an origin therefore never sees evidence,
-crowd points, resolutions or calibration data dated after it. Fits at different months are
-independent and fan out over a Dask cluster when one is given.
+Work is grouped by origin month: one scenario fit per month (evidence public before the month
+began; the factor levels at that month feed questions linked to a factor) and one calibration fit
+per month (questions resolved before the month began). A forecast at an origin therefore never
+sees evidence, crowd points, resolutions or calibration data dated after it. A scenario whose
+numbers were chosen with data after an origin (``[vintage] as_of``) is kept out there. Fits at
+different months are independent and fan out over a Dask cluster when one is given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit, logit
 
 from forecast.data.evidence import Evidence
 from forecast.data.inputs import Inputs
 from forecast.data.questions import Questions
+from forecast.data.scenario import Scenario
 from forecast.inference.sampling import Diagnostics, SamplerSettings, sample
 from forecast.model.build import build_model
 from forecast.model.design import build_design
 from forecast.skill.calibration import calibrate
 from forecast.skill.links import QuestionLinks
-from forecast.skill.scoring import bootstrap_difference, brier, log_loss, reliability
+from forecast.skill.origins import CALENDAR, plan
+from forecast.skill.scoring import (
+    TERMS,
+    clustered_difference,
+    minimum_detectable_difference,
+    per_question,
+    reliability,
+)
 
-FORECASTERS = ("model", "crowd", "base_rate", "half")
+FORECASTERS = ("model", "crowd", "extremized", "base_rate", "half")
 
 
 @dataclass(frozen=True)
 class BacktestSettings:
-    """Sampler settings of the two kinds of fit, the seed, and the bootstrap size."""
+    """Where to forecast, the fixed baselines, the sampler settings of the two kinds of fit, the
+    seed and the bootstrap size."""
 
-    leads: tuple[int, ...] = (7, 30)
+    leads: tuple[int, ...] = (7, 30)  # days before the scheduled close
+    # Metaculus and GJP score a question's forecasts averaged over the time it is open; twice a
+    # month is dense enough for questions open a few weeks and keeps one fit per origin month.
+    calendar_days: tuple[int, ...] = (1, 15)
+    # A crowd point older than this is no forecast of the present: platforms with a live crowd
+    # (Metaculus, Polymarket) update daily, and a month covers ForecastBench's INFER refreshes.
+    max_crowd_age: int = 30
+    # The fixed extremized crowd, expit(1.5 logit(crowd)): the centre of Baron et al. (2014)'s
+    # 1.2-2.5 range and the calibration prior's mean; no fitting, so gains over it are the model's.
+    extremize: float = 1.5
     scenario: SamplerSettings = field(
         default_factory=lambda: SamplerSettings(chains=2, draws=300, tune=400, cores=1)
     )
@@ -45,51 +66,27 @@ class BacktestSettings:
     seed: int = 1
     bootstrap: int = 2000
     use_factors: bool = True  # False: crowd calibration only (no scenario fits), for comparison
+    hindsight: bool = False  # True: use scenario fits before its vintage (rows are flagged)
 
 
 @dataclass(frozen=True)
 class Backtest:
-    """Per-question forecasts, scores per lead, reliability tables and every fit's diagnostics."""
+    """Per-origin forecasts, scores per lead and time-averaged over calendar origins, reliability
+    tables and every fit's diagnostics."""
 
     forecasts: pd.DataFrame
     scores: dict[int, dict]
+    calendar: dict
     reliability: pd.DataFrame
     fits: pd.DataFrame
+
+    def summary(self) -> dict:
+        """The scores as one JSON-ready object: ``leads`` by lead, and ``calendar``."""
+        return {"leads": {str(k): v for k, v in self.scores.items()}, "calendar": self.calendar}
 
 
 def _month_start(month: pd.Period) -> pd.Timestamp:
     return month.start_time.normalize()
-
-
-def plan(questions: Questions, links: QuestionLinks, leads: Sequence[int]) -> pd.DataFrame:
-    """One row per resolved question and lead: its origin, crowd forecast there, link, topics."""
-    rows = []
-    for q in questions.questions.itertuples():
-        if not np.isfinite(q.resolution):
-            continue
-        link = links.link(q.key, q.title, q.tags)
-        for lead in leads:
-            origin = q.reference - pd.Timedelta(days=int(lead))
-            crowd, crowd_date = questions.crowd_at(q.key, origin)
-            rows.append(
-                {
-                    "key": q.key,
-                    "title": q.title,
-                    "lead": int(lead),
-                    "origin": origin,
-                    "month": origin.to_period("M"),
-                    "resolved": q.resolved,
-                    "y": q.resolution,
-                    "crowd": crowd,
-                    "crowd_date": crowd_date,
-                    "link": link.why,
-                    "factor": link.factor,
-                    "sign": link.sign,
-                    "topics": links.topic_weights(q.tags),
-                    "weight": 1.0 / len(leads),
-                }
-            )
-    return pd.DataFrame(rows)
 
 
 def evidence_cutoff(month: pd.Period) -> date:
@@ -109,12 +106,22 @@ def calibration_split(rows: pd.DataFrame, month: pd.Period) -> tuple[pd.DataFram
     return rows[rows["resolved"] < _month_start(month)], rows[rows["month"] == month]
 
 
-def scenario_months(inputs: Inputs, plan_rows: pd.DataFrame) -> list[pd.Period]:
-    """Origin months of linked questions that fall inside the scenario's span."""
+def scenario_safe(scenario: Scenario, month: pd.Period) -> bool:
+    """Whether the scenario's numbers were chosen with data from before ``month`` only (its
+    ``[vintage] as_of`` is before the month began); a scenario without a vintage never is."""
+    v = scenario.vintage
+    return v is not None and pd.Timestamp(v.as_of) < _month_start(month)
+
+
+def scenario_months(inputs: Inputs, plan_rows: pd.DataFrame, hindsight: bool) -> list[pd.Period]:
+    """Origin months of linked questions inside the scenario's span where its fit may be used:
+    after its vintage, or anywhere with ``hindsight``."""
     s = inputs.scenario
     lo, hi = pd.Period(s.start_date, "M"), pd.Period(s.end_date, "M")
     linked = plan_rows[plan_rows["factor"].notna()]
-    return sorted({m for m in linked["month"] if lo <= m <= hi})
+    return sorted(
+        {m for m in linked["month"] if lo <= m <= hi and (hindsight or scenario_safe(s, m))}
+    )
 
 
 def factor_levels(
@@ -143,9 +150,14 @@ def calibrate_month(
     links: QuestionLinks,
     settings: SamplerSettings,
 ) -> tuple[np.ndarray, dict]:
-    """Calibration fit on ``train`` (resolved before ``month``) and predictions for ``test``."""
+    """Calibration fit on ``train`` (resolved before ``month``) and predictions for ``test``; the
+    fit's row records the posterior of the weight on the scenario's factor (mean, 5 %, 95 %)."""
     out = calibrate(train, test, links, settings)
-    return out.probability, _fit_info("calibration", month, out.n_train, out.diagnostics)
+    info = _fit_info("calibration", month, out.n_train, out.diagnostics)
+    info |= dict(
+        zip(("weight_mean", "weight_lower", "weight_upper"), out.factor_weight, strict=True)
+    )
+    return out.probability, info
 
 
 def _fit_info(kind: str, month: pd.Period, rows: int, dg: Diagnostics) -> dict:
@@ -195,14 +207,15 @@ def run_backtest(
     client=None,
     on_phase: Callable[[str], None] | None = None,
 ) -> Backtest:
-    """Forecast and score every resolved question at every lead (see the module docstring)."""
+    """Forecast and score every resolved question at every origin (see the module docstring)."""
     settings = settings or BacktestSettings()
     phase = on_phase or (lambda _msg: None)
-    rows = plan(questions, links, settings.leads)
+    rows = plan(questions, links, settings.leads, settings.calendar_days, settings.max_crowd_age)
     if rows.empty:
-        raise ValueError("no resolved questions to backtest")
+        raise ValueError("no resolved questions with an origin to backtest")
 
-    months = scenario_months(inputs, rows) if settings.use_factors else []
+    use = settings.use_factors
+    months = scenario_months(inputs, rows, settings.hindsight) if use else []
     phase(f"{len(months)} scenario fits (one per origin month with linked questions)")
     shared = client.scatter(inputs, broadcast=True) if client is not None else inputs
     levels = _map(
@@ -238,21 +251,56 @@ def run_backtest(
     rows["model"], rows["n_train"] = fitted["model"], fitted["n_train"]
     fits += [info for _, info in results]
 
+    rows["extremized"] = extremized(rows["crowd"], settings.extremize, links)
     rows["base_rate"] = [_base_rate(rows, _month_start(m)) for m in rows["month"]]
     rows["half"] = 0.5
-    rows["flag"] = [_flags(r, settings.use_factors) for r in rows.itertuples()]
-    scores = {lead: score_lead(rows[rows["lead"] == lead], settings) for lead in settings.leads}
+    safe = {m: scenario_safe(inputs.scenario, m) for m in origin_months} if use else {}
+    rows["flag"] = [_flags(r, use, safe.get(r.month, False)) for r in rows.itertuples()]
+    fit_table = pd.DataFrame(fits)
+    weights = fit_table[fit_table["fit"] == "calibration"].set_index("month")
+    factored = rows["factor_x"].notna()
+    scores = {
+        lead: score_set(g, settings, _scenario_weight(weights, g, factored))
+        for lead, g in ((lead, rows[rows["lead"] == lead]) for lead in settings.leads)
+    }
+    cal = rows[rows["kind"] == CALENDAR]
+    calendar = score_set(cal, settings, _scenario_weight(weights, cal, factored))
     compared = rows[rows["crowd"].notna()]
     rel = pd.concat(
         [
-            reliability(g[who], g["y"]).assign(lead=lead, forecaster=who)
-            for lead, g in compared.groupby("lead")
-            for who in ("model", "crowd")
+            reliability(g[who], g["y"]).assign(origins=name, forecaster=who)
+            for name, g in _origin_sets(compared, settings.leads)
+            for who in ("model", "crowd", "extremized")
         ],
         ignore_index=True,
     )
-    out = rows.drop(columns=["topics", "weight", "month"])
-    return Backtest(forecasts=out, scores=scores, reliability=rel, fits=pd.DataFrame(fits))
+    out = rows.drop(columns=["topics", "weight"]).assign(month=rows["month"].astype(str))
+    return Backtest(
+        forecasts=out, scores=scores, calendar=calendar, reliability=rel, fits=fit_table
+    )
+
+
+def _origin_sets(rows: pd.DataFrame, leads) -> list[tuple[str, pd.DataFrame]]:
+    """The rows of each lead (named ``"7 days"``...) and the calendar rows (``"calendar"``)."""
+    sets = [(f"{lead} days", rows[rows["lead"] == lead]) for lead in leads]
+    return [*sets, (CALENDAR, rows[rows["kind"] == CALENDAR])]
+
+
+def extremized(crowd: pd.Series, slope: float, links: QuestionLinks) -> pd.Series:
+    """The fixed extremized crowd ``expit(slope * logit(crowd))``, the crowd clipped to the links
+    file's floor first (as the calibration model clips it); NaN where there is no crowd."""
+    floor = links.spec.calibration.crowd_floor.value
+    c = crowd.to_numpy(float)
+    return pd.Series(expit(slope * logit(np.clip(c, floor, 1 - floor))), index=crowd.index)
+
+
+def _scenario_weight(weights: pd.DataFrame, rows: pd.DataFrame, factored: pd.Series) -> dict | None:
+    """The weight on the scenario's factor in the last calibration fit these rows used, or
+    ``None`` if no row of any earlier fit had a factor level (the weight is then its prior)."""
+    if rows.empty or not factored[rows.index].any():
+        return None
+    last = weights.loc[str(rows["month"].max())]
+    return {k: float(last[f"weight_{k}"]) for k in ("mean", "lower", "upper")}
 
 
 def _base_rate(rows: pd.DataFrame, before: pd.Timestamp) -> float:
@@ -261,37 +309,69 @@ def _base_rate(rows: pd.DataFrame, before: pd.Timestamp) -> float:
     return float((past["y"].sum() + 1) / (len(past) + 2))
 
 
-def _flags(r, use_factors: bool) -> str:
+def _flags(r, use_factors: bool, scenario_safe: bool) -> str:
     flags = []
     if not np.isfinite(r.crowd):
-        flags.append("no crowd forecast at the origin")
+        if np.isfinite(r.crowd_age):
+            flags.append(f"crowd forecast {int(r.crowd_age)} days old at the origin: not used")
+        else:
+            flags.append("no crowd forecast at the origin")
     if r.link == "unrelated":
         flags.append("not related to the scenario: calibrated crowd or base rate only")
-    elif use_factors and isinstance(r.factor, str) and not np.isfinite(r.factor_level):
-        flags.append("origin outside the scenario's span: no factor information")
+    elif use_factors and isinstance(r.factor, str):
+        if np.isfinite(r.factor_level) and not scenario_safe:
+            flags.append("scenario written with data after the origin (--hindsight)")
+        elif not np.isfinite(r.factor_level) and not scenario_safe:
+            flags.append("scenario written with data after the origin: no factor information")
+        elif not np.isfinite(r.factor_level):
+            flags.append("origin outside the scenario's span: no factor information")
     return "; ".join(flags)
 
 
-def score_lead(rows: pd.DataFrame, settings: BacktestSettings) -> dict:
-    """Scores at one lead: on questions with a crowd forecast (the comparison set) and on all."""
+def _mean_score(p, y, question, score: str) -> float | None:
+    """Time-averaged score: the mean over questions of each question's mean over its origins."""
+    if len(y) == 0:
+        return None
+    return float(per_question(TERMS[score](p, y), question).mean())
+
+
+def score_set(rows: pd.DataFrame, settings: BacktestSettings, weight: dict | None) -> dict:
+    """Scores of one set of origins (one lead, or the calendar origins), time-averaged per question:
+    every forecaster on the origins with a crowd forecast (the comparison set), the model and the
+    baselines on all, differences with intervals clustered by question, and the minimum
+    detectable difference of the comparison set (from the crowd and extremized crowd only)."""
     both = rows[rows["crowd"].notna()]
-    out: dict = {"n": len(both), "n_all": len(rows)}
-    for who in FORECASTERS:
-        out[f"{who}_brier"] = brier(both[who], both["y"]) if len(both) else None
-        out[f"{who}_log"] = log_loss(both[who], both["y"]) if len(both) else None
-    for who in ("model", "base_rate", "half"):
-        out[f"{who}_brier_all"] = brier(rows[who], rows["y"])
-        out[f"{who}_log_all"] = log_loss(rows[who], rows["y"])
-    if len(both):
-        for name, score in (("brier", brier), ("log", log_loss)):
-            d, lo, hi = bootstrap_difference(
-                both["model"],
-                both["crowd"],
-                both["y"],
-                score=score,
-                n=settings.bootstrap,
-                seed=settings.seed,
+    out: dict = {
+        "n": int(both["key"].nunique()),
+        "n_forecasts": len(both),
+        "n_all": int(rows["key"].nunique()),
+    }
+    for name in ("brier", "log"):
+        for who in FORECASTERS:
+            out[f"{who}_{name}"] = _mean_score(both[who], both["y"], both["key"], name)
+        for who in ("model", "base_rate", "half"):
+            out[f"{who}_{name}_all"] = _mean_score(rows[who], rows["y"], rows["key"], name)
+    for name in ("brier", "log"):
+        for other in ("crowd", "extremized"):
+            out[f"model_minus_{other}_{name}"] = (
+                clustered_difference(
+                    both["model"],
+                    both[other],
+                    both["y"],
+                    both["key"],
+                    score=name,
+                    n=settings.bootstrap,
+                    seed=settings.seed,
+                )
+                if len(both)
+                else None
             )
-            out[f"model_minus_crowd_{name}"] = {"value": d, "lower": lo, "upper": hi}
-        out["brier_ratio"] = out["model_brier"] / out["crowd_brier"] if out["crowd_brier"] else None
+        mdd = minimum_detectable_difference(
+            both["extremized"], both["crowd"], both["y"], both["key"], score=name
+        )
+        out[f"mdd_{name}"] = mdd if np.isfinite(mdd) else None  # None: fewer than 2 questions
+    out["brier_ratio"] = (
+        out["model_brier"] / out["crowd_brier"] if out["n"] and out["crowd_brier"] else None
+    )
+    out["scenario_weight"] = weight
     return out

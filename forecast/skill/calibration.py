@@ -112,9 +112,13 @@ def predict(posterior, rows: Arrays) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Calibrated:
+    """Predictions for the test rows, the fit's diagnostics, its training size, and the posterior
+    of the weight on the scenario's factor as (mean, 5 %, 95 %)."""
+
     probability: np.ndarray
     diagnostics: Diagnostics
     n_train: int
+    factor_weight: tuple[float, float, float]
 
 
 def calibrate(
@@ -126,5 +130,8 @@ def calibrate(
     """
     model = build_calibration_model(arrays(train, links), links)
     fit = sample(model, settings, key=f"calibration:{len(links.topics)}:{links.spec.calibration}")
-    p = predict(fit.idata["posterior"].to_dataset(), arrays(test, links))
-    return Calibrated(p, fit.diagnostics, len(train))
+    posterior = fit.idata["posterior"].to_dataset()
+    p = predict(posterior, arrays(test, links))
+    w = posterior["factor_weight"].values.ravel()
+    weight = (float(w.mean()), *map(float, np.quantile(w, [0.05, 0.95])))
+    return Calibrated(p, fit.diagnostics, len(train), weight)
