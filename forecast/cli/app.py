@@ -175,11 +175,13 @@ RunOpt = Annotated[
 
 
 def _phase_printer(quiet: bool):
-    """A Rich status line for long work; silent with --quiet (for cron)."""
+    """Progress of long work on stderr (``forecast.cli.progress``); nothing with --quiet."""
+    from forecast.cli.progress import Phases
+
     if quiet:
         return None, None
-    status = err.status("starting", spinner="dots")
-    return status, lambda msg: status.update(f"[cyan]{_e(msg)}[/cyan]")
+    phases = Phases(err)
+    return phases, phases
 
 
 def _not_converged_banner(manifest: dict) -> None:
