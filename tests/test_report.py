@@ -89,7 +89,7 @@ def test_report_has_every_section_and_inline_images(page):
     _, p = page
     assert {"convergence", "forecasts", "headline", "history", "moved", "changes", "added"} <= p.ids
     assert {"stale", "method", "interval-scope", "scale"} <= p.ids
-    assert {"factors", "evidence", "evidence-log", "manifest", "manifest-facts"} <= p.ids
+    assert {"factors", "evidence", "evidence-log", "manifest", "manifest-facts", "track"} <= p.ids
     assert len(p.imgs) == 5  # forecasts, history, what moved, factor paths, loadings
     assert all(src.startswith("data:image/png;base64,") for src in p.imgs)
     assert not {"script", "link", "iframe"} & set(p.tags)  # nothing to fetch, nothing to run
@@ -455,3 +455,34 @@ def test_the_report_says_what_the_interval_covers_and_what_it_does_not(page):
     ):
         assert left_out in scope
     assert html.index('id="interval-scope"') < html.index('id="headline"')  # next to the table
+
+
+def test_the_track_record_shows_a_given_backtest_and_says_when_there_is_none(
+    page, mini_runs, tmp_path
+):
+    from test_track_record import backtest_folder
+
+    html, _ = page
+    track = html[html.index('id="track"') : html.index("</section>", html.index('id="track"'))]
+    assert "No backtest was given" in track
+    folder = backtest_folder(tmp_path / "bt")
+    res = runner.invoke(
+        app,
+        ["report", "-s", "mini", "--runs", str(mini_runs), "--out", str(tmp_path / "out"),
+         "--backtest", str(folder)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    p = Page(html)
+    track = html[html.index('id="track"') : html.index("</section>", html.index('id="track"'))]
+    assert "7 days before the scheduled close: 12 questions" in track
+    assert "the fixed extremized crowd" in track and "better than the crowd" in track
+    assert "reached 0 of these forecasts" in track
+    assert len(p.imgs) == 6  # and the reliability diagram
+    assert html.index('id="track"') < html.index('id="history"')
+    bad = runner.invoke(
+        app,
+        ["report", "-s", "mini", "--runs", str(mini_runs), "--out", str(tmp_path / "o2"),
+         "--backtest", str(tmp_path)],
+    )  # fmt: skip
+    assert bad.exit_code == 2 and "scores.json" in bad.output

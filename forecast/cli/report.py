@@ -30,22 +30,30 @@ def report(
     out: Annotated[Path, typer.Option("--out", help="Folder to write index.html into.")] = Path(
         "report"
     ),
+    backtest: Annotated[
+        Path | None,
+        typer.Option(help="A `forecast backtest --out` folder: adds the track record."),
+    ] = None,
 ) -> None:
     """Write a self-contained HTML report of a run (default: the scenario's latest run) in one
     folder, no network needed.
 
-    Headline forecasts with intervals, convergence in plain words, the forecast history, factor
-    paths, what moved since the previous run and its evidence, the evidence log and the manifest.
+    Headline forecasts with intervals, convergence in plain words, the track record (with
+    --backtest), the forecast history, factor paths, what moved since the previous run and its
+    evidence, the evidence log and the manifest.
 
     Examples:
       forecast report --runs runs --out report
       forecast report --runs runs --out shared/forecast-report   # then send the folder
+      forecast report --runs runs --backtest backtest --out report   # with the track record
     """
     from forecast.report.html import write_report
+    from forecast.report.track_record import read_backtest
 
     found = _select(runs, scenario, run_id)
     try:
-        page = write_report(found, out)
+        record = read_backtest(backtest) if backtest is not None else None
+        page = write_report(found, out, backtest=record)
     except OSError as exc:
         _fail(f"{out}: cannot write the report ({exc.strerror or exc})")
     except InputError as exc:

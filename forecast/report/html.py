@@ -30,6 +30,7 @@ from forecast.data.scenario import Scenario
 from forecast.inference.reweighting import K_HAT_MAX
 from forecast.inference.sampling import ESS_MIN, RHAT_MAX
 from forecast.report import plots
+from forecast.report.track_record import track_record
 from forecast.report.words import ESTIMATIVE_SCALE, estimative_word, long_date
 from forecast.runs.explain import Change, change_since, new_rows
 from forecast.runs.store import Run
@@ -309,11 +310,13 @@ def build_context(
     *,
     today: date | None = None,
     stale_after_days: int = STALE_AFTER_DAYS,
+    backtest: tuple[dict, pd.DataFrame] | None = None,
 ) -> dict:
     """Everything the template shows, computed from the run history (latest run last).
 
     ``today`` (default: the date it runs) is the report's date: evidence ending more than
-    ``stale_after_days`` before it earns a warning.
+    ``stale_after_days`` before it earns a warning. ``backtest`` (scores and forecasts from
+    ``forecast.report.track_record.read_backtest``) adds the track record.
     """
     run = runs[-1]
     m = run.manifest
@@ -337,6 +340,9 @@ def build_context(
     }
     if moved is not None:
         images["moved"] = plots.what_moved(moved.changes, mid, outcome_labels)
+    record = track_record(*backtest) if backtest is not None else None
+    if record is not None and record["figure"] is not None:
+        images["reliability"] = record.pop("figure")
     return {
         "title": s.title,
         "scenario": s.name,
@@ -358,6 +364,7 @@ def build_context(
         "outcome_labels": outcome_labels,
         "images": {k: png_data_uri(f) for k, f in images.items()},
         "moved": moved,
+        "track": record,
         "evidence": [{**_row(frame, i), "new": i in added_ids} for i in frame.index],
         "manifest_facts": _manifest_facts(m),
         "manifest_json": json.dumps(m, indent=2, sort_keys=True),
@@ -413,12 +420,14 @@ def write_report(
     *,
     today: date | None = None,
     stale_after_days: int = STALE_AFTER_DAYS,
+    backtest: tuple[dict, pd.DataFrame] | None = None,
 ) -> Path:
     """Write ``out/index.html`` for the latest of ``runs`` (atomically) and return its path.
 
-    ``today`` and ``stale_after_days`` set when old evidence earns a warning (``build_context``).
+    ``today``, ``stale_after_days`` and ``backtest`` as in ``build_context``.
     """
-    html = render(build_context(runs, today=today, stale_after_days=stale_after_days))
+    context = build_context(runs, today=today, stale_after_days=stale_after_days, backtest=backtest)
+    html = render(context)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "index.html"
     replace_atomically(target, html, mode=0o644)  # a report is meant to be shared
