@@ -50,7 +50,7 @@ from forecast.skill.backtest import (
     scenario_safe,
     score_set,
 )
-from forecast.skill.calibration import Calibrated
+from forecast.skill.calibration import Calibrated, arrays, predict
 from forecast.skill.links import links_path, load_links
 from forecast.skill.origins import plan, question_origins
 from forecast.skill.scoring import (
@@ -330,6 +330,7 @@ def test_plan_takes_the_crowd_at_the_origin_if_fresh(links):
     assert list(rows["crowd"]) == [0.40, 0.10]
     assert list(rows["crowd_date"]) == [ts("2023-03-13"), ts("2023-01-19")]
     assert list(rows["crowd_age"]) == [0, 30]
+    assert list(rows["horizon"]) == [7, 30] and list(rows["platform"]) == ["t", "t"]
     assert list(rows["resolved"]) == [ts("2023-04-20")] * 2
     assert list(rows["y"]) == [1.0, 1.0]
     assert list(rows["weight"]) == [0.5, 0.5]
@@ -520,9 +521,11 @@ def test_run_backtest_plans_fits_and_baselines_without_leakage(
     assert f.loc["t:target", "flag"] == ""
     assert list(bt.forecasts.columns) == [
         *("key", "title", "kind", "lead", "origin", "month", "resolved", "y", "crowd"),
-        *("crowd_date", "crowd_age", "link", "factor", "sign", "factor_level", "factor_x"),
-        *("model", "n_train", "extremized", "base_rate", "half", "flag"),
+        *("crowd_date", "crowd_age", "horizon", "platform", "link", "factor", "sign"),
+        *("factor_level", "factor_x", "model", "n_train", "extremized", "base_rate", "half"),
+        "flag",
     ]
+    assert list(f["platform"]) == ["t"] * 5 and list(f["horizon"]) == [7.0] * 5
     assert bt.forecasts["n_train"].dtype.kind == "i"
     # scores and reliability on the rows with a crowd forecast
     sc = bt.scores[7]
@@ -676,6 +679,70 @@ def test_flags():
 
 def replace_ns(ns: SimpleNamespace, **kw) -> SimpleNamespace:
     return SimpleNamespace(**{**vars(ns), **kw})
+
+
+# --- the calibration model's inputs and predictions ------------------------------------------
+
+
+def calibration_rows() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "crowd": [0.8, np.nan, 0.2, 0.0],
+            "crowd_age": [15.0, 40.0, 0.0, 3.0],
+            "horizon": [30.0, 7.0, np.nan, 30 * np.exp(5)],
+            "platform": pd.Categorical(["m", "p", "p", "m"], categories=["m", "p", "z"]),
+            "topics": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.5, 0.5, 0.0]],
+            "factor_x": [0.5, np.nan, -1.0, 0.0],
+            "y": [1.0, 0.0, 0.0, np.nan],
+            "weight": [0.5, 0.5, 1.0, 1.0],
+        }
+    )
+
+
+def test_calibration_arrays(links):
+    a = arrays(calibration_rows(), links)
+    floor = links.spec.calibration.crowd_floor.value
+    assert a.has_crowd.tolist() == [1.0, 0.0, 1.0, 1.0]
+    assert a.logit_crowd == pytest.approx([np.log(4), 0.0, -np.log(4), np.log(floor / (1 - floor))])
+    assert a.log_horizon == pytest.approx([0.0, np.log(7 / 30), 0.0, 3.0])  # unknown: 0; clipped
+    assert a.age == pytest.approx([0.5, 0.0, 0.0, 0.1])  # no crowd: no age
+    assert a.platform.tolist() == [0, 1, 1, 0]
+    assert a.factor_x.tolist() == [0.5, 0.0, -1.0, 0.0]
+    assert a.y.tolist() == [1.0, 0.0, 0.0, 0.0] and a.weight.tolist() == [0.5, 0.5, 1.0, 1.0]
+
+
+def test_predict_is_the_models_formula_averaged_over_draws(links):
+    a = arrays(calibration_rows(), links)
+    draws = {
+        "extremize": [1.5, 2.0],
+        "horizon_slope": [0.1, -0.2],
+        "age_slope": [-0.3, 0.0],
+        "crowd_bias": [0.2, -0.1],
+        "base": [-1.0, -0.5],
+        "factor_weight": [0.4, 0.0],
+    }
+    platform = np.array([[0.1, -0.2, 0.0], [0.3, 0.0, 0.5]])  # (draw, platform)
+    crowd_topic = np.array([[0.0, 0.1, 0.2], [0.1, 0.0, -0.1]])
+    topic_base = np.array([[0.5, -0.5, 0.0], [0.0, 0.2, 0.3]])
+    post = xr.Dataset(
+        {
+            **{k: (("chain", "draw"), np.array(v)[None]) for k, v in draws.items()},
+            "crowd_platform": (("chain", "draw", "platform"), platform[None]),
+            "crowd_topic": (("chain", "draw", "topic"), crowd_topic[None]),
+            "topic_base": (("chain", "draw", "topic"), topic_base[None]),
+        }
+    )
+    got = predict(post, a)
+    expected = np.zeros(4)
+    for d in range(2):
+        v = {k: x[d] for k, x in draws.items()}
+        slope = v["extremize"] + v["horizon_slope"] * a.log_horizon + v["age_slope"] * a.age
+        crowd = v["crowd_bias"] + platform[d][a.platform] + slope * a.logit_crowd
+        crowd += a.topics @ crowd_topic[d]
+        none = v["base"] + a.topics @ topic_base[d]
+        eta = np.where(a.has_crowd == 1, crowd, none) + v["factor_weight"] * a.factor_x
+        expected += 1 / (1 + np.exp(-eta)) / 2
+    assert got == pytest.approx(expected)
 
 
 # --- scores --------------------------------------------------------------------------------------

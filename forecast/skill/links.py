@@ -38,7 +38,10 @@ class Calibration(_Strict):
     """Priors of the crowd-calibration model (``forecast.skill.calibration``)."""
 
     extremize: NormalPrior  # slope on the crowd's logit; > 1 makes the aggregate more extreme
+    horizon_slope: NormalPrior  # change of that slope per log(days to the scheduled close / 30)
+    age_slope: NormalPrior  # change of that slope per 30 days of the crowd point's age
     crowd_bias: NormalPrior  # intercept added to the crowd's logit
+    platform_sd: PositiveNumber  # HalfNormal scale of per-platform crowd biases
     crowd_topic_sd: PositiveNumber  # HalfNormal scale of per-topic crowd biases
     base_logit: NormalPrior  # log-odds of "yes" for a question with no crowd forecast
     topic_sd: PositiveNumber  # HalfNormal scale of per-topic base rates (no crowd)

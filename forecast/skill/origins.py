@@ -55,8 +55,9 @@ def plan(
     max_crowd_age: int = 30,
 ) -> pd.DataFrame:
     """One row per resolved question and origin: its kind and lead, the crowd there (NaN if none
-    or stale, with its date and age kept), its link and topics, and a training weight that makes
-    each question count once however many origins it has."""
+    or stale, with its date and age kept), the days left to the scheduled close (NaN if none),
+    its platform, link and topics, and a training weight that makes each question count once
+    however many origins it has."""
     first_crowd = questions.crowd.groupby("key")["date"].min()
     rows = []
     for q in questions.questions.itertuples():
@@ -81,6 +82,8 @@ def plan(
                     "crowd": crowd if age <= max_crowd_age else np.nan,
                     "crowd_date": crowd_date,
                     "crowd_age": age,
+                    "horizon": (q.close - origin).days if pd.notna(q.close) else np.nan,
+                    "platform": q.key.split(":", 1)[0],
                     "link": link.why,
                     "factor": link.factor,
                     "sign": link.sign,
@@ -88,7 +91,9 @@ def plan(
                     "weight": 1.0 / len(found),
                 }
             )
-    return pd.DataFrame(rows, columns=PLAN_COLUMNS)
+    frame = pd.DataFrame(rows, columns=PLAN_COLUMNS)
+    # every platform of the plan is a category, so every month's calibration has the same ones
+    return frame.assign(platform=pd.Categorical(frame["platform"]))
 
 
 PLAN_COLUMNS = [
@@ -103,6 +108,8 @@ PLAN_COLUMNS = [
     "crowd",
     "crowd_date",
     "crowd_age",
+    "horizon",
+    "platform",
     "link",
     "factor",
     "sign",
