@@ -187,11 +187,6 @@ def history(
     out.print(t)
 
 
-def _split_target(target: str) -> tuple[str, str | None]:
-    o, _, c = target.partition(":")
-    return o, c or None
-
-
 @app.command()
 def explain(
     target: Annotated[str, typer.Argument(help="OUTCOME or OUTCOME:CANDIDATE.")],
@@ -210,12 +205,16 @@ def explain(
       forecast explain accords_expansion --runs runs
       forecast explain accords_expansion:saudi_arabia --format json
     """
+    from forecast.data.target import Target
     from forecast.inference.gate import DEFAULT_GATE
     from forecast.runs.explain import change_since, influences
 
     found = _select(runs, scenario, run_id, last=2)
     run = found[-1]
-    outcome, candidate = _split_target(target)
+    try:
+        outcome, candidate = Target.parse(target)
+    except ValueError as exc:
+        _fail(str(exc))
     try:
         infl = influences(run, outcome, candidate)
         change = change_since(run, found[-2], outcome, candidate) if len(found) > 1 else None

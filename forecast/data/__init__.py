@@ -1,5 +1,6 @@
-"""Inputs: scenario, evidence, question and crowd files; appends, imports of measured exports,
-snapshots, located errors; audits of a valid log (summary, facts entered twice)."""
+"""Inputs: scenario, evidence, question and crowd files; forecast targets; appends, imports of
+measured exports, snapshots, located errors; audits of a valid log (summary, facts entered
+twice)."""
 
 from forecast._lazy import lazy_exports
 
@@ -60,6 +61,7 @@ __all__ = [
     "Scenario",
     "Sign",
     "SourceImport",
+    "Target",
     "Text",
     "append_row",
     "decode_utf8",
@@ -147,6 +149,7 @@ _WHERE = {
     "Scenario": "forecast.data.scenario",
     "Sign": "forecast.data.scenario",
     "TMP_GLOB": "forecast.data.append",
+    "Target": "forecast.data.target",
     "Text": "forecast.data.scenario",
     "URL_SPLIT_RE": "forecast.data.evidence",
     "WHOLE_RE": "forecast.data.evidence",

@@ -30,6 +30,7 @@ import pandas as pd
 
 from forecast.data.errors import InputError, Problem
 from forecast.data.scenario import Scenario
+from forecast.data.target import Target
 
 REQUIRED = ("date", "kind", "target", "value", "source", "source_url")
 OPTIONAL = ("horizon_months", "exposure_days", "forecaster", "note")
@@ -293,27 +294,30 @@ class _RowChecker:
         out.update(outcome=found[0], candidate=found[1])
         return True
 
-    def _outcome_target(
-        self, target: str, add, *, unknown: str, state: str
-    ) -> tuple[str, str | None] | None:
-        """``outcome[:candidate]`` checked against the scenario: (outcome, candidate), or None after
-        reporting why not (``unknown`` and ``state`` are the messages, formatted with the names)."""
+    def _outcome_target(self, target: str, add, *, unknown: str, state: str) -> Target | None:
+        """``outcome[:candidate]`` checked against the scenario, or None after reporting why not
+        (``unknown`` and ``state`` are the messages, formatted with the names)."""
         s = self.s
-        outcome, sep, candidate = target.partition(":")
+        try:
+            found = Target.parse(target)
+        except ValueError as exc:
+            add("target", str(exc))
+            return None
+        outcome, candidate = found
         o = s.outcomes.get(outcome)
         names = {"target": target, "outcome": outcome, "factors": ", ".join(s.factors)}
         names["outcomes"] = ", ".join(s.outcomes)
         if o is None:
             add("target", unknown.format(**names))
             return None
-        if sep and candidate not in o.candidates:
+        if candidate is not None and candidate not in o.candidates:
             known = ", ".join(o.candidates) or "none"
             add("target", f"outcome {outcome!r} has no candidate {candidate!r} (known: {known})")
             return None
         if o.kind == "state":
             add("target", state.format(measure=o.measure, **names))
             return None
-        return outcome, candidate or None
+        return found
 
     def _horizon(self, kind: str, rec: dict[str, str], out: dict, add) -> bool:
         out["horizon_months"] = None

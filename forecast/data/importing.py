@@ -68,6 +68,7 @@ from forecast.data.scenario import (
     load_scenario,
     month_end,
 )
+from forecast.data.target import Target
 
 IMPORT_KINDS = ("acled", "ucdp", "series", "crowd")
 IMPORT_PREFIX = "import_"  # data/<scenario>/import_<name>.csv
@@ -265,7 +266,10 @@ def load_mapping(path: str | Path, scenario: Scenario | None = None) -> ImportMa
 def _target_problems(src: _Source, s: Scenario) -> list[tuple[str, str]]:
     """(key, message) for a target the scenario lacks or that does not suit the source's kind."""
     if isinstance(src, CrowdSource):
-        outcome, _, candidate = src.target.partition(":")
+        try:
+            outcome, candidate = Target.parse(src.target)
+        except ValueError as exc:
+            return [("target", str(exc))]
         o = s.outcomes.get(outcome)
         if o is None:
             return [("target", f"unknown outcome {outcome!r} (known: {', '.join(s.outcomes)})")]

@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from forecast.data.errors import InputError, Problem, one_line
+from forecast.data.target import Target
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=64)]
@@ -258,12 +259,12 @@ class Scenario(_Strict):
         """Months since the scenario's start month."""
         return (d.year - self.start_date.year) * 12 + d.month - self.start_date.month
 
-    def targets(self) -> list[tuple[str, str | None]]:
+    def targets(self) -> list[Target]:
         """Every forecast target: each outcome as a whole, then each of its candidates."""
-        out: list[tuple[str, str | None]] = []
+        out: list[Target] = []
         for name, o in self.outcomes.items():
-            out.append((name, None))
-            out.extend((name, c) for c in o.candidates)
+            out.append(Target(name))
+            out.extend(Target(name, c) for c in o.candidates)
         return out
 
 

@@ -37,6 +37,7 @@ import pytensor.tensor as pt
 from scipy.special import logit
 
 from forecast.data.scenario import Scenario
+from forecast.data.target import Target
 from forecast.model.design import Design, Units
 
 # Default prior scales of indicator loadings (an indicator's `loading_scale` overrides them), per
@@ -148,7 +149,7 @@ def hazard_arrays(s: Scenario, units: Units) -> dict[str, np.ndarray]:
                 scale[j, k] = ld.scale
     cand_mu, cand_sd, cand_pooled, cand_outcome = [], [], [], []
     for label in units.candidates:
-        oname, cname = label.split(":")
+        oname, cname = Target.parse(label)
         o = s.outcomes[oname]
         c = o.candidates[cname]
         cand_outcome.append(outs.index(oname))

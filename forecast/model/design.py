@@ -15,6 +15,7 @@ import pandas as pd
 
 from forecast.data.evidence import Evidence, dated_to_the_day
 from forecast.data.scenario import Scenario
+from forecast.data.target import Target
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Units:
 
     def units_of(self, outcome: str, candidate: str | None) -> list[int]:
         if candidate is not None:
-            return [self.labels.index(f"{outcome}:{candidate}")]
+            return [self.labels.index(str(Target(outcome, candidate)))]
         j = self.outcomes.index(outcome)
         return [u for u in range(len(self.labels)) if self.outcome_idx[u] == j]
 
@@ -48,8 +49,8 @@ def hazard_units(s: Scenario) -> Units:
             cidx.append(-1)
         for c in o.candidates:
             cidx.append(len(cands))
-            cands.append(f"{name}:{c}")
-            labels.append(f"{name}:{c}")
+            cands.append(str(Target(name, c)))
+            labels.append(cands[-1])
             oidx.append(j)
     return Units(outcomes, labels, np.array(oidx, int), np.array(cidx, int), cands)
 

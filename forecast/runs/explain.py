@@ -17,6 +17,7 @@ import xarray as xr
 
 from forecast.data.evidence import COLUMNS
 from forecast.data.inputs import Inputs
+from forecast.data.target import Target
 from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.inference.reweighting import psis_weights
 from forecast.model.design import build_design
@@ -43,7 +44,7 @@ class Influence:
 def _target_probs(idata: xr.DataTree, outcome: str, candidate: str | None) -> np.ndarray:
     """(sample, horizon) per-draw probabilities of one target."""
     p = idata["predictions"]["probability"]
-    label = outcome if candidate is None else f"{outcome}:{candidate}"
+    label = str(Target(outcome, candidate))
     if label not in p["target"].values:
         raise KeyError(f"no forecast target {label!r} in this run")
     sel = p.sel(target=label)
