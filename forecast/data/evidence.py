@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data.errors import InputError, Problem
+from forecast.data.months import month_end
 from forecast.data.scenario import Scenario
 from forecast.data.target import Target
 
@@ -125,11 +126,6 @@ def _number(text: str) -> float | None:
 
 def _is_whole(v: float) -> bool:
     return v == int(v)
-
-
-def _month_end(d: date) -> date:
-    nxt = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
-    return nxt - timedelta(days=1)
 
 
 def _is_url(u: str) -> bool:
@@ -353,7 +349,7 @@ class _RowChecker:
                 return False
             out["exposure_days"] = ev
         elif d is not None:
-            out["exposure_days"] = float((_month_end(d) - d).days + 1)
+            out["exposure_days"] = float((month_end(d) - d).days + 1)
         return True
 
 

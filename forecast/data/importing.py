@@ -54,6 +54,7 @@ from forecast.data.inputs import (
     scenario_lock,
     scenario_paths,
 )
+from forecast.data.months import month_end, month_label
 from forecast.data.questions import CROWD_COLUMNS, _probability, _read_table, _stamp
 from forecast.data.scenario import (
     MONTH_RE,
@@ -66,7 +67,6 @@ from forecast.data.scenario import (
     _Strict,
     decode_utf8,
     load_scenario,
-    month_end,
 )
 from forecast.data.target import Target
 
@@ -433,7 +433,7 @@ class _Reader:
     def in_range(self, d: date) -> bool:
         """Whether a row dated ``d`` is imported: inside the mapping's start..end and the
         scenario's span (rows outside are counted, not errors: an export covers more)."""
-        month = f"{d.year:04d}-{d.month:02d}"
+        month = month_label(d)
         src = self.src
         if (src.start and month < src.start) or (src.end and month > src.end):
             self.out.skipped["outside the mapping's start..end"] += 1
@@ -484,7 +484,7 @@ class _Reader:
         else:
             cells["value"] = _text(value)
         if kind == "count":
-            end = exposure_end or month_end(f"{d.year:04d}-{d.month:02d}")
+            end = exposure_end or month_end(d)
             cells["exposure_days"] = str((end - d).days + 1)
         return _Row(cells, key, lines, fields)
 
@@ -607,7 +607,8 @@ def _read_ucdp(r: _Reader) -> None:
         if y is None or y != y.to_integral_value() or not 1 <= y <= 9999:
             r.at_export(line, src.year_column, f"not a year: {rec[src.year_column]!r}")
             return None
-        return date(int(y), src.month, 1), f"{int(y):04d}-{src.month:02d}"
+        first = date(int(y), src.month, 1)
+        return first, month_label(first)
 
     groups = _grouped(
         r,
@@ -686,7 +687,7 @@ def _read_series(r: _Reader) -> None:
             col = src.observed_until_column
             ends = {rec[col] for *_, rec in parts}
             until = _parse_date(next(iter(ends))) if len(ends) == 1 else None
-            last = month_end(f"{d.year:04d}-{d.month:02d}")
+            last = month_end(d)
             if until is None or not d <= until <= last or len(ends) != 1:
                 r.at_export(
                     lines[0],
@@ -761,7 +762,7 @@ def _read_crowd(r: _Reader) -> None:
             continue
         if not r.in_range(day):
             continue
-        period = day.isoformat() if src.every == "day" else day.isoformat()[:7]
+        period = day.isoformat() if src.every == "day" else month_label(day)
         if period in last:
             r.out.skipped[f"earlier points of the same {src.every}"] += 1
         last[period] = (day, line, text)

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecast.data.scenario import Scenario, month_end
+from forecast.data.months import month_end
+from forecast.data.scenario import Scenario
 from forecast.model.build import news_membership, reversions
 from forecast.model.design import Design
 

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 if TYPE_CHECKING:
     import xarray as xr
 
+from forecast.data.months import month_start
 from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.runs.explain import Change, Influence
 from forecast.skill.scoring import reliability
@@ -141,10 +142,6 @@ def history_chart(
 # --- factors and loadings ------------------------------------------------------------------------
 
 
-def _month_index(labels: Sequence[str]) -> pd.DatetimeIndex:
-    return pd.PeriodIndex(list(labels), freq="M").to_timestamp()
-
-
 def factor_paths(
     idata: xr.DataTree,
     labels: Mapping[str, str] | None = None,
@@ -157,9 +154,8 @@ def factor_paths(
     f = idata["posterior"]["f"]
     paths = idata["predictions"]["factor_path"]
     months = f["month"].values[-months_back:]
-    past_t = _month_index(months)
-    origin = pd.Period(str(months[-1]), freq="M")
-    fut_t = pd.PeriodIndex([origin + int(a) for a in paths["ahead"].values]).to_timestamp()
+    past_t = pd.DatetimeIndex([month_start(str(m)) for m in months])
+    fut_t = pd.DatetimeIndex([month_start(str(months[-1]), int(a)) for a in paths["ahead"].values])
     factors = [str(k) for k in f["factor"].values]
     fig, axes = _grid(len(factors), ncols, (4.6, 2.6))
     for ax, k in zip(axes, factors, strict=True):
@@ -172,7 +168,7 @@ def factor_paths(
             ax.fill_between(t, q[0], q[4], color=c, alpha=0.15, lw=0)
             ax.fill_between(t, q[1], q[3], color=c, alpha=0.3, lw=0)
             ax.plot(t, q[2], color=c, lw=1.5)
-        ax.axvline(origin.to_timestamp(), color="0.3", ls="--", lw=0.8)
+        ax.axvline(past_t[-1], color="0.3", ls="--", lw=0.8)  # the origin month
         ax.axhline(0, color="0.6", lw=0.5)
         ax.set_title(_wrap(labels.get(k, k), 55), fontsize=9)
         ax.tick_params(labelsize=7)

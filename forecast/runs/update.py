@@ -18,7 +18,7 @@ import xarray as xr
 
 from forecast import __version__
 from forecast.data.inputs import Inputs
-from forecast.data.scenario import month_end
+from forecast.data.months import month_end
 from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.inference.reweighting import find_base, reweight
 from forecast.inference.sampling import Fit, SamplerSettings, sample
