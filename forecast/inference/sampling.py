@@ -141,7 +141,7 @@ def diagnose(idata: xr.DataTree, var_names: list[str], gate: Gate = DEFAULT_GATE
 
 
 class CompileCache:
-    """Compiled nutpie models by structure key (``forecast.model.build.structure_key``).
+    """Compiled nutpie models by structure key (``forecast.model.arrays.structure_key``).
 
     numba compilation takes 30-60 s per model structure; a fit whose model differs from a cached
     one only in the values of its ``pm.Data`` containers (evidence rows added, removed or changed)

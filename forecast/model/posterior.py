@@ -16,8 +16,9 @@ import xarray as xr
 
 from forecast.data.months import month_end
 from forecast.data.scenario import Scenario
-from forecast.model.build import news_membership, reversions
+from forecast.model.arrays import news_membership
 from forecast.model.design import Design
+from forecast.model.priors import reversions
 
 INTERVAL = 0.90
 
