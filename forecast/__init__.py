@@ -43,6 +43,8 @@ _WHERE = {
     "import_evidence": "forecast.data.importing",
     # fit / update, the run store
     "SamplerSettings": "forecast.inference.sampling",
+    "Gate": "forecast.inference.gate",
+    "DEFAULT_GATE": "forecast.inference.gate",
     "run_update": "forecast.runs.update",
     "forecast_records": "forecast.runs.update",
     "RunStore": "forecast.runs.store",
@@ -65,8 +67,10 @@ _WHERE = {
 }
 
 __all__ = [
+    "DEFAULT_GATE",
     "DEFAULT_SCENARIO",
     "BacktestSettings",
+    "Gate",
     "InputError",
     "Inputs",
     "Run",

@@ -225,7 +225,7 @@ ROW_RULES: dict[str, tuple[str, str]] = {
     ),
     "empty_candidate": (
         row(kind="resolution", target="deal:", value="0"),
-        "target: outcome 'deal' has no candidate ''",
+        "target: not a target 'deal:': write outcome or outcome:candidate",
     ),
     "unknown_lr_outcome": (
         row(kind="likelihood_ratio", target="dael", value="2", horizon_months="6"),

@@ -217,6 +217,7 @@ POOLS = {
     "horizon_months": NUMBERS,
     "exposure_days": NUMBERS,
     "forecaster": ["crowd", ""],
+    "published": ["2023-03-20", "2022-08", "2022-09-31", "soon", ""],
     "note": ["a note", "line\nbreak"],
 }
 # Columns to corrupt, weighted toward those that feed arithmetic.
@@ -251,6 +252,7 @@ def evidence_row(draw: st.DrawFn) -> list[str]:
         "horizon_months": "6" if kind in ("forecast", "likelihood_ratio") else "",
         "exposure_days": "7" if kind == "count" else "",
         "forecaster": "crowd" if kind == "forecast" else "",
+        "published": "",
         "note": "",
     }
     for _ in range(draw(st.integers(0, 2))):

@@ -16,14 +16,10 @@ from scipy.special import expit, logit
 from sim import MINI_MONTHS, mini_inputs, with_rows
 
 from forecast.data.inputs import load_inputs
-from forecast.model.build import (
-    SOFTPLUS,
-    build_model,
-    model_data,
-    model_structure_key,
-    structure_key,
-)
+from forecast.model.arrays import model_data, structure_key
+from forecast.model.build import build_model, model_structure_key
 from forecast.model.design import build_design
+from forecast.model.priors import SOFTPLUS
 from forecast.skill.simulation import (
     ForecastRow,
     Plan,
@@ -221,7 +217,7 @@ def test_simulator_draws_the_models_prior(inputs):
     s = inputs.scenario
     d = design(inputs)
     m = build_model(s, d)
-    # intercepts and cutpoints have their priors as Potentials (forecast.model.build._intercept),
+    # intercepts and cutpoints have their priors as Potentials (forecast.model.terms._intercept),
     # which forward sampling ignores: test_density_at_the_truth_matches_numpy covers them
     names = [
         "f",

@@ -14,7 +14,7 @@ from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.text import Annotation
 
-from forecast.inference.sampling import ESS_MIN, RHAT_MAX
+from forecast.inference.gate import DEFAULT_GATE
 from forecast.report import plots
 from forecast.report.html import run_history
 from forecast.runs.explain import Influence, change_since
@@ -203,9 +203,13 @@ def test_convergence_plot_marks_variables_that_fail_the_gate():
     ax_r, ax_e = visible_axes(fig)
     assert [t.get_text() for t in ax_r.get_yticklabels()] == ["a", "b"]
     a_bar, b_bar = ax_r.patches
-    assert a_bar.get_x() + a_bar.get_width() > RHAT_MAX > b_bar.get_x() + b_bar.get_width()
+    assert (
+        a_bar.get_x() + a_bar.get_width()
+        > DEFAULT_GATE.rhat_max
+        > b_bar.get_x() + b_bar.get_width()
+    )
     assert a_bar.get_facecolor()[:3] != b_bar.get_facecolor()[:3]
-    assert any(ln.get_xdata()[0] == ESS_MIN for ln in ax_e.lines)
+    assert any(ln.get_xdata()[0] == DEFAULT_GATE.ess_min for ln in ax_e.lines)
     assert renders(fig)
 
 

@@ -8,6 +8,7 @@ it is sound (same structure, a converged NUTS base) and to sample otherwise.
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from sim import FAST, MINI_MONTHS, chain_draw, mean_se, mini_inputs, projection,
 import forecast.inference.sampling as inference
 from forecast.data.append import append_row
 from forecast.data.inputs import load_inputs, scenario_paths
+from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.inference.reweighting import _diagnostics, find_base, reweight, systematic_resample
 from forecast.inference.sampling import (
     Diagnostics,
@@ -68,6 +70,19 @@ def test_gate_scales_ess_by_importance_efficiency_and_refuses_bad_weights():
 
     bad_base = _diagnostics({**BASE, "problems": ["2 divergent transitions"]}, 0.1, 0.9)
     assert not bad_base.converged
+
+
+def test_the_gate_is_a_parameter_and_its_limits_are_quoted():
+    strict = Gate(k_hat_max=0.1, ess_min=1000)
+    d = _diagnostics(BASE, k_hat=0.2, efficiency=0.5, gate=strict)  # passes DEFAULT_GATE
+    assert d.problems == [
+        "Pareto k̂ 0.20 > 0.1: the evidence changed too much to reweight",
+        "ESS after reweighting 750 < 1000 (importance efficiency 0.50)",
+    ]
+    assert _diagnostics(BASE, k_hat=0.2, efficiency=0.5).converged
+    psis_run = SimpleNamespace(manifest={"diagnostics": {"method": "psis"}})
+    assert "k̂ is at most 0.1;" in fit_method(psis_run, gate=strict)
+    assert f"k̂ is at most {DEFAULT_GATE.k_hat_max};" in fit_method(psis_run)
 
 
 def test_escalate_halves_the_distance_to_acceptance_one_and_adds_draws():
@@ -163,8 +178,8 @@ def passing_gate(monkeypatch):
     """Mini fits are too short to pass the gate; pretend they do, so runs can serve as a base."""
     real = inference.diagnose
 
-    def diagnose(idata, var_names):
-        d = real(idata, var_names)
+    def diagnose(*args):
+        d = real(*args)
         return replace(d, converged=True, problems=[], min_ess_bulk=2000.0, min_ess_tail=2000.0)
 
     monkeypatch.setattr(inference, "diagnose", diagnose)

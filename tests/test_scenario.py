@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import tomllib
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from forecast.data.errors import InputError, Problem
-from forecast.data.scenario import Scenario, load_scenario, month_end, parse_scenario
+from forecast.data.months import month_end, month_label, month_start
+from forecast.data.scenario import Scenario, load_scenario, parse_scenario
 
 TENSION = "[factors.tension]"
 VOLATILITY = (
@@ -126,6 +128,17 @@ def test_mini_scenario_loads(mini_root: Path) -> None:
 )
 def test_month_end_counts_whole_months_after_the_origin(month: str, ahead: int, end: str) -> None:
     assert month_end(month, ahead).isoformat() == end
+
+
+def test_month_helpers_agree_on_labels_dates_and_the_scenario_index(mini_root: Path) -> None:
+    assert month_end(date(2024, 2, 10)) == date(2024, 2, 29)  # any day in the month
+    assert month_start("2026-11", 3) == date(2027, 2, 1) and month_start("2026-03", -3).month == 12
+    assert month_label(date(2026, 1, 31)) == "2026-01"
+    s = load_scenario(mini_root / "priors" / "mini.toml")
+    labels = s.month_labels(14)
+    assert labels[0] == s.start and len(set(labels)) == 14
+    for t, label in enumerate(labels):
+        assert s.month_start(t) == month_start(label) and s.month_index(s.month_start(t)) == t
 
 
 def test_scenario_end_date_is_the_last_day_of_its_last_month(mini_root: Path) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -48,6 +48,17 @@ def _e(value: object) -> str:
     """Text from a user, a file, a run or an exception, made safe to embed in Rich markup: shown
     literally (markup escaped) on one line (control characters written as escapes)."""
     return escape(one_line(str(value)))
+
+
+def _help_with(**values: object) -> Callable[[Callable], Callable]:
+    """Fill ``{name}`` fields of a command's docstring (its ``--help``) from ``values``: the help
+    quotes numbers defined elsewhere (the diagnostics gate's limits) instead of copying them."""
+
+    def fill(command: Callable) -> Callable:
+        command.__doc__ = (command.__doc__ or "").format(**values)
+        return command
+
+    return fill
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:

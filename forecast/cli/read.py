@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -26,6 +26,9 @@ from forecast.cli.app import (
     err,
     out,
 )
+
+if TYPE_CHECKING:
+    from forecast.runs.explain import Influence
 
 # A what-if holds factors at levels in standard units (a factor's typical spread is about 1).
 # Beyond 10 the hazards are saturated (P is 0 or 1 whatever the exact level) and exp() overflows
@@ -184,11 +187,6 @@ def history(
     out.print(t)
 
 
-def _split_target(target: str) -> tuple[str, str | None]:
-    o, _, c = target.partition(":")
-    return o, c or None
-
-
 @app.command()
 def explain(
     target: Annotated[str, typer.Argument(help="OUTCOME or OUTCOME:CANDIDATE.")],
@@ -207,11 +205,16 @@ def explain(
       forecast explain accords_expansion --runs runs
       forecast explain accords_expansion:saudi_arabia --format json
     """
-    from forecast.runs.explain import K_HAT_OK, change_since, influences
+    from forecast.data.target import Target
+    from forecast.inference.gate import DEFAULT_GATE
+    from forecast.runs.explain import change_since, influences
 
     found = _select(runs, scenario, run_id, last=2)
     run = found[-1]
-    outcome, candidate = _split_target(target)
+    try:
+        outcome, candidate = Target.parse(target)
+    except ValueError as exc:
+        _fail(str(exc))
     try:
         infl = influences(run, outcome, candidate)
         change = change_since(run, found[-2], outcome, candidate) if len(found) > 1 else None
@@ -280,7 +283,7 @@ def explain(
                     _e(f"{ri['kind']}:{ri['target']}"),
                     f"{ri['value']:g}",
                     *[f"{i.effect[h]:+.1%}" for h in horizons],
-                    _khat(i.k_hat, K_HAT_OK),
+                    _khat(i),
                     _e(f"{ri['source']} {ri['source_url']}"),
                 )
             out.print(t)
@@ -297,18 +300,18 @@ def explain(
             _e(i.label),
             str(len(i.rows)),
             *[f"{i.effect[h]:+.1%}" for h in horizons],
-            _khat(i.k_hat, K_HAT_OK),
+            _khat(i),
         )
     out.print(t)
     if any(not i.reliable for i in infl[:top]):
         err.print(
-            f"[yellow]k̂ > {K_HAT_OK} marks groups whose effect PSIS cannot estimate "
+            f"[yellow]k̂ > {DEFAULT_GATE.k_hat_max} marks groups whose effect PSIS cannot estimate "
             "reliably: refit without them to measure it.[/yellow]"
         )
 
 
-def _khat(k: float, ok: float) -> str:
-    return f"{k:.2f}" if k <= ok else f"[yellow]{k:.2f} (refit)[/yellow]"
+def _khat(i: Influence) -> str:
+    return f"{i.k_hat:.2f}" if i.reliable else f"[yellow]{i.k_hat:.2f} (refit)[/yellow]"
 
 
 @app.command()

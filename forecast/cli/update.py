@@ -19,6 +19,7 @@ from forecast.cli.app import (
     ScenarioOpt,
     _e,
     _fail,
+    _help_with,
     _inputs,
     _not_converged_banner,
     _phase_printer,
@@ -27,9 +28,11 @@ from forecast.cli.app import (
     app,
     err,
 )
+from forecast.inference.gate import DEFAULT_GATE
 
 
 @app.command()
+@_help_with(k_hat_max=DEFAULT_GATE.k_hat_max)
 def update(
     scenario: ScenarioOpt = DEFAULT_SCENARIO,
     root: RootOpt = Path("."),
@@ -63,7 +66,7 @@ def update(
 
     When only evidence rows changed since a converged run (same months, terms and sources), that
     run's posterior is reweighted by the change (Pareto-smoothed importance sampling) in seconds;
-    if the reweighting fails its gate (Pareto k̂ > 0.7 or too few effective draws), or with
+    if the reweighting fails its gate (Pareto k̂ > {k_hat_max} or too few effective draws), or with
     --cold, the model is sampled afresh.
 
     Exit codes: 0 ok (or nothing changed), 2 bad input, 3 the fit did not converge,

@@ -1,5 +1,6 @@
-"""Inputs: scenario, evidence, question and crowd files; appends, imports of measured exports,
-snapshots, located errors; audits of a valid log (summary, facts entered twice)."""
+"""Inputs: scenario, evidence, question and crowd files; forecast targets; appends, imports of
+measured exports, snapshots, located errors; audits of a valid log (summary, facts entered
+twice)."""
 
 from forecast._lazy import lazy_exports
 
@@ -60,6 +61,7 @@ __all__ = [
     "Scenario",
     "Sign",
     "SourceImport",
+    "Target",
     "Text",
     "append_row",
     "decode_utf8",
@@ -77,6 +79,8 @@ __all__ = [
     "load_scenario",
     "load_snapshot_evidence",
     "month_end",
+    "month_label",
+    "month_start",
     "normalize_url",
     "one_line",
     "parse_mapping",
@@ -147,6 +151,7 @@ _WHERE = {
     "Scenario": "forecast.data.scenario",
     "Sign": "forecast.data.scenario",
     "TMP_GLOB": "forecast.data.append",
+    "Target": "forecast.data.target",
     "Text": "forecast.data.scenario",
     "URL_SPLIT_RE": "forecast.data.evidence",
     "WHOLE_RE": "forecast.data.evidence",
@@ -163,7 +168,9 @@ _WHERE = {
     "load_questions": "forecast.data.questions",
     "load_scenario": "forecast.data.scenario",
     "load_snapshot_evidence": "forecast.data.inputs",
-    "month_end": "forecast.data.scenario",
+    "month_end": "forecast.data.months",
+    "month_label": "forecast.data.months",
+    "month_start": "forecast.data.months",
     "normalize_url": "forecast.data.audit",
     "one_line": "forecast.data.errors",
     "parse_scenario": "forecast.data.scenario",

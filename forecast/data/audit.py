@@ -18,6 +18,7 @@ import pandas as pd
 from forecast.data.evidence import Evidence, dated_to_the_day, split_urls
 from forecast.data.inputs import Inputs
 from forecast.data.scenario import Scenario
+from forecast.data.target import Target
 
 _INDICATOR_KINDS = ("indicator", "count", "rating")
 # a note holding this marks a row the analyst reviewed as a fact of its own (with the reason after
@@ -114,7 +115,7 @@ def fact_key(scenario: Scenario, row: Mapping) -> tuple[str, str | None, int | N
     kind, target = row["kind"], row["target"]
     outcome, candidate = _text(row.get("outcome")), _text(row.get("candidate"))
     if outcome is not None:  # forecast, resolution, likelihood ratio, an outcome-coded event
-        family = f"{outcome}:{candidate}" if candidate else outcome
+        family = str(Target(outcome, candidate))
     elif kind in _INDICATOR_KINDS:
         family = scenario.indicators[target].factor
     else:  # an event on a factor (or a frame without the outcome column: the target as written)

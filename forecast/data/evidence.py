@@ -31,7 +31,9 @@ import numpy as np
 import pandas as pd
 
 from forecast.data.errors import InputError, Problem
+from forecast.data.months import month_end
 from forecast.data.scenario import Scenario
+from forecast.data.target import Target
 
 REQUIRED = ("date", "kind", "target", "value", "source", "source_url")
 OPTIONAL = ("horizon_months", "exposure_days", "forecaster", "published", "note")
@@ -92,13 +94,13 @@ class Evidence:
         month is over); never before a count's whole period has ended (it carries those days)."""
         fr = self.frame
         start = pd.to_datetime(fr["date"])
-        month_end = start + pd.offsets.MonthEnd(0)
+        last_day = start + pd.offsets.MonthEnd(0)
         day_known = fr["day_known"].map(dated_to_the_day) if "day_known" in fr else False
-        dated = start.where(day_known, month_end)
+        dated = start.where(day_known, last_day)
         published = pd.to_datetime(fr["published"]) if "published" in fr else pd.NaT
         known = dated.where(pd.isna(published), published)
         days = pd.to_numeric(fr["exposure_days"], errors="coerce")
-        covered = (start + pd.to_timedelta(days - 1, unit="D")).where(days.notna(), month_end)
+        covered = (start + pd.to_timedelta(days - 1, unit="D")).where(days.notna(), last_day)
         return known.where(fr["kind"] != "count", np.maximum(known, covered))
 
     @property
@@ -135,11 +137,6 @@ def _number(text: str) -> float | None:
 
 def _is_whole(v: float) -> bool:
     return v == int(v)
-
-
-def _month_end(d: date) -> date:
-    nxt = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
-    return nxt - timedelta(days=1)
 
 
 def _is_url(u: str) -> bool:
@@ -218,7 +215,7 @@ class _RowChecker:
             add("published", f"not a real date (YYYY-MM-DD or YYYY-MM): {text!r}")
             return False
         if DATE_RE.match(text).group(3) is None:
-            p = _month_end(p)
+            p = month_end(p)
         if d is not None and p < d:
             add("published", f"{p.isoformat()} is before the row's date {d.isoformat()}")
             return False
@@ -323,27 +320,30 @@ class _RowChecker:
         out.update(outcome=found[0], candidate=found[1])
         return True
 
-    def _outcome_target(
-        self, target: str, add, *, unknown: str, state: str
-    ) -> tuple[str, str | None] | None:
-        """``outcome[:candidate]`` checked against the scenario: (outcome, candidate), or None after
-        reporting why not (``unknown`` and ``state`` are the messages, formatted with the names)."""
+    def _outcome_target(self, target: str, add, *, unknown: str, state: str) -> Target | None:
+        """``outcome[:candidate]`` checked against the scenario, or None after reporting why not
+        (``unknown`` and ``state`` are the messages, formatted with the names)."""
         s = self.s
-        outcome, sep, candidate = target.partition(":")
+        try:
+            found = Target.parse(target)
+        except ValueError as exc:
+            add("target", str(exc))
+            return None
+        outcome, candidate = found
         o = s.outcomes.get(outcome)
         names = {"target": target, "outcome": outcome, "factors": ", ".join(s.factors)}
         names["outcomes"] = ", ".join(s.outcomes)
         if o is None:
             add("target", unknown.format(**names))
             return None
-        if sep and candidate not in o.candidates:
+        if candidate is not None and candidate not in o.candidates:
             known = ", ".join(o.candidates) or "none"
             add("target", f"outcome {outcome!r} has no candidate {candidate!r} (known: {known})")
             return None
         if o.kind == "state":
             add("target", state.format(measure=o.measure, **names))
             return None
-        return outcome, candidate or None
+        return found
 
     def _horizon(self, kind: str, rec: dict[str, str], out: dict, add) -> bool:
         out["horizon_months"] = None
@@ -379,7 +379,7 @@ class _RowChecker:
                 return False
             out["exposure_days"] = ev
         elif d is not None:
-            out["exposure_days"] = float((_month_end(d) - d).days + 1)
+            out["exposure_days"] = float((month_end(d) - d).days + 1)
         return True
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -29,6 +29,8 @@ from pydantic import (
 )
 
 from forecast.data.errors import InputError, Problem, one_line
+from forecast.data.months import month_end, month_label, month_start
+from forecast.data.target import Target
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=64)]
@@ -46,17 +48,6 @@ MAX_HORIZON_MONTHS = 120
 # rather than read as 1 or 1.5; integers are accepted where a float is expected.
 Float = StrictFloat
 Int = StrictInt
-
-
-def month_end(month: str, ahead: int = 0) -> date:
-    """Last day of the month ``ahead`` months after ``month`` (``YYYY-MM``).
-
-    A forecast made with evidence through ``month`` at a horizon of H months covers the H months
-    after it, so it ends on ``month_end(origin month, H)``: the calendar date a reader is shown.
-    """
-    y, m = map(int, month.split("-"))
-    ny, nm = divmod(y * 12 + m + ahead, 12)  # the month after the target month, as (year, month-1)
-    return date(ny, nm + 1, 1) - timedelta(days=1)
 
 
 class _Strict(BaseModel):
@@ -247,8 +238,8 @@ class Scenario(_Strict):
     # --- derived, read-only views -------------------------------------------------------------
     @property
     def start_date(self) -> date:
-        y, m = map(int, self.start.split("-"))
-        return date(y, m, 1)
+        """First day of the scenario's first month (month index 0)."""
+        return month_start(self.start)
 
     @property
     def end_date(self) -> date:
@@ -267,12 +258,20 @@ class Scenario(_Strict):
         """Months since the scenario's start month."""
         return (d.year - self.start_date.year) * 12 + d.month - self.start_date.month
 
-    def targets(self) -> list[tuple[str, str | None]]:
+    def month_start(self, t: int) -> date:
+        """First day of month index ``t``."""
+        return month_start(self.start, t)
+
+    def month_labels(self, n: int) -> list[str]:
+        """``YYYY-MM`` labels of the first ``n`` months (the model's ``month`` coordinate)."""
+        return [month_label(self.month_start(t)) for t in range(n)]
+
+    def targets(self) -> list[Target]:
         """Every forecast target: each outcome as a whole, then each of its candidates."""
-        out: list[tuple[str, str | None]] = []
+        out: list[Target] = []
         for name, o in self.outcomes.items():
-            out.append((name, None))
-            out.extend((name, c) for c in o.candidates)
+            out.append(Target(name))
+            out.extend(Target(name, c) for c in o.candidates)
         return out
 
 

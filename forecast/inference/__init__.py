@@ -1,18 +1,17 @@
-"""Inference: sampling backends (nutpie, pm.sample) with the diagnostics gate; PSIS reweighting;
+"""Inference: sampling backends (nutpie, pm.sample); the diagnostics gate; PSIS reweighting;
 how much of each forecast is prior (power-scaling sensitivity)."""
 
 from forecast._lazy import lazy_exports
 
 __all__ = [
-    "ESS_MIN",
+    "DEFAULT_GATE",
     "GROUPS",
-    "K_HAT_MAX",
     "PROCESS_CACHE",
-    "RHAT_MAX",
     "THRESHOLD",
     "CompileCache",
     "Diagnostics",
     "Fit",
+    "Gate",
     "Sampler",
     "SamplerSettings",
     "Verdict",
@@ -36,14 +35,13 @@ __all__ = [
 ]
 
 _WHERE = {
+    "DEFAULT_GATE": "forecast.inference.gate",
     "CompileCache": "forecast.inference.sampling",
     "Diagnostics": "forecast.inference.sampling",
-    "ESS_MIN": "forecast.inference.sampling",
     "Fit": "forecast.inference.sampling",
+    "Gate": "forecast.inference.gate",
     "GROUPS": "forecast.inference.reweighting",
-    "K_HAT_MAX": "forecast.inference.reweighting",
     "PROCESS_CACHE": "forecast.inference.sampling",
-    "RHAT_MAX": "forecast.inference.sampling",
     "Sampler": "forecast.inference.sampling",
     "SamplerSettings": "forecast.inference.sampling",
     "THRESHOLD": "forecast.inference.sensitivity",

@@ -20,12 +20,12 @@ import pymc as pm
 import xarray as xr
 from arviz_stats.base import array_stats
 
-from forecast.inference.sampling import ESS_MIN, Diagnostics, Fit, SamplerSettings
+from forecast.inference.gate import DEFAULT_GATE, Gate
+from forecast.inference.sampling import Diagnostics, Fit, SamplerSettings
 from forecast.model.design import Design
 from forecast.model.loglik import add_log_likelihood
 from forecast.runs.store import CorruptRunWarning, Run, RunStore, StoreError
 
-K_HAT_MAX = 0.7
 GROUPS = ("posterior", "sample_stats", "log_prior")  # carried over, draw by draw
 
 
@@ -95,8 +95,9 @@ def reweight(
     model: pm.Model,
     design: Design,
     settings: SamplerSettings,
+    gate: Gate = DEFAULT_GATE,
 ) -> Fit:
-    """The base posterior reweighted to ``model``'s evidence, with the gate's verdict in its
+    """The base posterior reweighted to ``model``'s evidence, with ``gate``'s verdict in its
     diagnostics.
 
     ``model`` must have the base run's structure; its evidence may differ in any rows.
@@ -112,12 +113,15 @@ def reweight(
     groups = {g: _take(base[g].to_dataset(), idx) for g in GROUPS if g in base.children}
     groups["log_likelihood"] = _take(new["log_likelihood"].to_dataset(), idx)
     idata = xr.DataTree.from_dict(groups)
-    diagnostics = _diagnostics(base_diagnostics, k_hat, efficiency)
+    diagnostics = _diagnostics(base_diagnostics, k_hat, efficiency, gate)
     return Fit(idata=idata, diagnostics=diagnostics, settings=settings, timings={})
 
 
-def _diagnostics(base: dict, k_hat: float, efficiency: float) -> Diagnostics:
-    """The base run's NUTS diagnostics with its ESS scaled by the importance-sampling efficiency."""
+def _diagnostics(
+    base: dict, k_hat: float, efficiency: float, gate: Gate = DEFAULT_GATE
+) -> Diagnostics:
+    """The base run's NUTS diagnostics with its ESS scaled by the importance-sampling efficiency,
+    judged by ``gate``'s k̂ and ESS limits."""
     d = Diagnostics(
         max_rhat=base["max_rhat"],
         min_ess_bulk=base["min_ess_bulk"] * efficiency,
@@ -132,13 +136,13 @@ def _diagnostics(base: dict, k_hat: float, efficiency: float) -> Diagnostics:
         importance_efficiency=efficiency,
     )
     problems = list(base.get("problems", []))
-    if k_hat > K_HAT_MAX:
+    if k_hat > gate.k_hat_max:
         problems.append(
-            f"Pareto k̂ {k_hat:.2f} > {K_HAT_MAX}: the evidence changed too much to reweight"
+            f"Pareto k̂ {k_hat:.2f} > {gate.k_hat_max}: the evidence changed too much to reweight"
         )
-    if min(d.min_ess_bulk, d.min_ess_tail) < ESS_MIN:
+    if min(d.min_ess_bulk, d.min_ess_tail) < gate.ess_min:
         problems.append(
-            f"ESS after reweighting {min(d.min_ess_bulk, d.min_ess_tail):.0f} < {ESS_MIN}"
+            f"ESS after reweighting {min(d.min_ess_bulk, d.min_ess_tail):.0f} < {gate.ess_min}"
             f" (importance efficiency {efficiency:.2f})"
         )
     return replace(d, problems=problems, converged=not problems)

@@ -1,4 +1,4 @@
-"""Sampling and the diagnostics gate.
+"""Sampling, and every fit judged by the diagnostics gate.
 
 nutpie (a Rust NUTS with PyMC models compiled by numba) is the default sampler, with its low-rank
 mass matrix adaptation: the factor paths, loadings and indicator scales are strongly correlated, and
@@ -7,8 +7,8 @@ and removes the divergences a diagonal metric leaves. The low-rank estimate is r
 adaptation window switches, not every 20 tuning draws (nutpie 0.16.11's default, whose repeated
 decompositions made a default-scenario fit 473 s instead of 34 s; see ``SamplerSettings``).
 PyMC's own ``pm.sample`` is the fallback.
-Every fit is checked against the gate below; a fit that fails it is returned all the same, but
-marked not converged, so callers can refuse to present it silently.
+Every fit is checked against the diagnostics gate (``forecast.inference.gate``); a fit that fails
+it is returned all the same, but marked not converged, so callers can refuse to present it silently.
 
 A compiled nutpie model can be refitted to new data of the same structure (``CompileCache``,
 ``sample_compiled``): the evidence enters the model as ``pm.Data``. Across processes, PyTensor's
@@ -29,10 +29,8 @@ import pymc as pm
 import xarray as xr
 
 import forecast.model.numba_ops  # noqa: F401  (registers a cacheable digamma: see its docstring)
+from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.model.build import model_structure_key
-
-RHAT_MAX = 1.01
-ESS_MIN = 400
 
 Sampler = Literal["nutpie", "pymc"]
 
@@ -96,8 +94,8 @@ def free_parameter_names(model: pm.Model) -> list[str]:
     return [v.name for v in model.free_RVs]
 
 
-def diagnose(idata: xr.DataTree, var_names: list[str]) -> Diagnostics:
-    """Apply the gate: R-hat <= 1.01, bulk and tail ESS >= 400, no divergences."""
+def diagnose(idata: xr.DataTree, var_names: list[str], gate: Gate = DEFAULT_GATE) -> Diagnostics:
+    """Apply ``gate``'s R-hat, bulk and tail ESS and divergence limits to ``var_names``."""
     post = idata["posterior"].to_dataset()[var_names]
     rhat = az.rhat(post)
     ess_b = az.ess(post, method="bulk")
@@ -117,13 +115,13 @@ def diagnose(idata: xr.DataTree, var_names: list[str]) -> Diagnostics:
     stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata.children else {}
     div = int(stats["diverging"].sum()) if "diverging" in stats else 0
     problems = []
-    if max_rhat > RHAT_MAX:
-        problems.append(f"R-hat {max_rhat:.3f} > {RHAT_MAX} (worst: {rhat_var})")
-    if min_bulk < ESS_MIN:
-        problems.append(f"bulk ESS {min_bulk:.0f} < {ESS_MIN} (worst: {bulk_var})")
-    if min_tail < ESS_MIN:
-        problems.append(f"tail ESS {min_tail:.0f} < {ESS_MIN} (worst: {tail_var})")
-    if div:
+    if max_rhat > gate.rhat_max:
+        problems.append(f"R-hat {max_rhat:.3f} > {gate.rhat_max} (worst: {rhat_var})")
+    if min_bulk < gate.ess_min:
+        problems.append(f"bulk ESS {min_bulk:.0f} < {gate.ess_min} (worst: {bulk_var})")
+    if min_tail < gate.ess_min:
+        problems.append(f"tail ESS {min_tail:.0f} < {gate.ess_min} (worst: {tail_var})")
+    if div > gate.max_divergences:
         problems.append(f"{div} divergent transitions")
     return Diagnostics(
         max_rhat=max_rhat,
@@ -143,7 +141,7 @@ def diagnose(idata: xr.DataTree, var_names: list[str]) -> Diagnostics:
 
 
 class CompileCache:
-    """Compiled nutpie models by structure key (``forecast.model.build.structure_key``).
+    """Compiled nutpie models by structure key (``forecast.model.arrays.structure_key``).
 
     numba compilation takes 30-60 s per model structure; a fit whose model differs from a cached
     one only in the values of its ``pm.Data`` containers (evidence rows added, removed or changed)
@@ -195,8 +193,9 @@ def sample_compiled(
     settings: SamplerSettings,
     var_names: list[str],
     on_phase: Callable[[str], None] | None = None,
+    gate: Gate = DEFAULT_GATE,
 ) -> Fit:
-    """Sample a compiled nutpie model (e.g. ``compiled.with_data(...)``) and run the gate on
+    """Sample a compiled nutpie model (e.g. ``compiled.with_data(...)``) and run ``gate`` on
     ``var_names`` (the model's free parameters)."""
 
     phase = on_phase or (lambda _msg: None)
@@ -217,7 +216,10 @@ def sample_compiled(
     timings = {"sample_s": time.perf_counter() - t0}
     phase("checking convergence")
     return Fit(
-        idata=idata, diagnostics=diagnose(idata, var_names), settings=settings, timings=timings
+        idata=idata,
+        diagnostics=diagnose(idata, var_names, gate),
+        settings=settings,
+        timings=timings,
     )
 
 
@@ -257,13 +259,14 @@ def sample(
     *,
     cache: CompileCache | None = None,
     key: str | None = None,
+    gate: Gate = DEFAULT_GATE,
 ) -> Fit:
-    """Fit ``model`` and run the diagnostics gate; refit up to ``settings.retries`` times with
+    """Fit ``model`` and run the diagnostics ``gate``; refit up to ``settings.retries`` times with
     escalated settings while the gate fails. A refit must pass the gate on its own; the failed
     attempts are kept in ``Fit.failed_attempts`` for the manifest."""
     phase = on_phase or (lambda _msg: None)
     failed: list[dict] = []
-    fit = _sample_once(model, settings, phase, cache=cache, key=key)
+    fit = _sample_once(model, settings, phase, cache=cache, key=key, gate=gate)
     while not fit.diagnostics.converged and fit.settings.retries > 0:
         failed.append(
             {
@@ -278,7 +281,7 @@ def sample(
             f"gate failed ({'; '.join(fit.diagnostics.problems)}): refitting with target_accept"
             f" {nxt.target_accept} and {nxt.draws} draws"
         )
-        fit = _sample_once(model, nxt, phase, cache=cache, key=key)
+        fit = _sample_once(model, nxt, phase, cache=cache, key=key, gate=gate)
     for attempt in failed:
         for k, v in attempt["timings"].items():
             fit.timings[k] = fit.timings.get(k, 0.0) + v
@@ -293,8 +296,9 @@ def _sample_once(
     *,
     cache: CompileCache | None = None,
     key: str | None = None,
+    gate: Gate = DEFAULT_GATE,
 ) -> Fit:
-    """One fit of ``model`` with the configured sampler, and the diagnostics gate.
+    """One fit of ``model`` with the configured sampler, and the diagnostics ``gate``.
 
     With nutpie, a model built by ``build_model`` (or any model given a ``key``, its
     ``structure_key``) is compiled once per process: a later model of the same structure reuses
@@ -315,7 +319,7 @@ def _sample_once(
             phase("compiling model (nutpie/numba)")
             compiled = compile_nutpie(model)
         compile_s = time.perf_counter() - t0
-        fit = sample_compiled(compiled, settings, var_names, on_phase=phase)
+        fit = sample_compiled(compiled, settings, var_names, on_phase=phase, gate=gate)
         fit.timings["compile_s"] = compile_s
         fit.reused.update(reuse_note(key, in_process))
         return fit
@@ -335,5 +339,8 @@ def _sample_once(
     timings = {"sample_s": time.perf_counter() - t0}
     phase("checking convergence")
     return Fit(
-        idata=idata, diagnostics=diagnose(idata, var_names), settings=settings, timings=timings
+        idata=idata,
+        diagnostics=diagnose(idata, var_names, gate),
+        settings=settings,
+        timings=timings,
     )

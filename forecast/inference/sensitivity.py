@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from forecast.data.target import Target
+
 # Kallioinen et al.'s threshold (also arviz-stats' ``psense_summary``): a sensitivity at or above
 # it means scaling that component by 1 % moves the quantity's distribution noticeably
 THRESHOLD = 0.05
@@ -114,7 +116,7 @@ def with_sensitivity(table: pd.DataFrame, sens: xr.Dataset | None) -> pd.DataFra
             out[c] = np.nan if c != "evidence_verdict" else ""
         return out
     labels = [  # a whole outcome has no candidate (None, or NaN in a string column)
-        f"{o}:{c}" if isinstance(c, str) and c else o
+        str(Target(o, c if isinstance(c, str) and c else None))
         for o, c in zip(out["outcome"], out["candidate"], strict=True)
     ]
     for c in cols:

@@ -6,7 +6,6 @@ builder stays declarative and the arrays can be swapped into ``pm.Data`` on a wa
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -14,7 +13,9 @@ import numpy as np
 import pandas as pd
 
 from forecast.data.evidence import Evidence, dated_to_the_day
+from forecast.data.months import month_start
 from forecast.data.scenario import Scenario
+from forecast.data.target import Target
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Units:
 
     def units_of(self, outcome: str, candidate: str | None) -> list[int]:
         if candidate is not None:
-            return [self.labels.index(f"{outcome}:{candidate}")]
+            return [self.labels.index(str(Target(outcome, candidate)))]
         j = self.outcomes.index(outcome)
         return [u for u in range(len(self.labels)) if self.outcome_idx[u] == j]
 
@@ -48,8 +49,8 @@ def hazard_units(s: Scenario) -> Units:
             cidx.append(-1)
         for c in o.candidates:
             cidx.append(len(cands))
-            cands.append(f"{name}:{c}")
-            labels.append(f"{name}:{c}")
+            cands.append(str(Target(name, c)))
+            labels.append(cands[-1])
             oidx.append(j)
     return Units(outcomes, labels, np.array(oidx, int), np.array(cidx, int), cands)
 
@@ -126,25 +127,16 @@ class Design:
         return self.n_months - 1
 
 
-def month_labels(s: Scenario, n: int) -> list[str]:
-    y, m = s.start_date.year, s.start_date.month
-    out = []
-    for i in range(n):
-        yy, mm = y + (m - 1 + i) // 12, (m - 1 + i) % 12 + 1
-        out.append(f"{yy:04d}-{mm:02d}")
-    return out
-
-
 def _exposure_weights(s: Scenario, starts: pd.Series, days: pd.Series, n_months: int) -> np.ndarray:
     """Fraction of each month covered by each counted period, as (row x month)."""
     w = np.zeros((len(starts), n_months))
     for r, (ts, nd) in enumerate(zip(starts, days, strict=True)):
         d0: date = ts.date()
         d1 = d0 + timedelta(days=float(nd))  # exclusive end; fractional days allowed
-        cur = date(d0.year, d0.month, 1)
+        cur = month_start(d0)
         while cur < d1:
-            ndays = calendar.monthrange(cur.year, cur.month)[1]
-            nxt = cur + timedelta(days=ndays)
+            nxt = month_start(cur, 1)
+            ndays = (nxt - cur).days
             lo, hi = max(cur, d0), min(nxt, d1)
             t = s.month_index(cur)
             if t < n_months and hi > lo:
@@ -251,7 +243,7 @@ def build_design(
             )
         else:
             kw["lr_log"] = np.log(rows["value"].to_numpy(float))
-    return Design(n_months=n, months=month_labels(s, n), units=units, **kw)
+    return Design(n_months=n, months=s.month_labels(n), units=units, **kw)
 
 
 def _survival_cells(s: Scenario, rows: pd.DataFrame, units: Units, n: int) -> dict:

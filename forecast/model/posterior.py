@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecast.data.scenario import Scenario, month_end
-from forecast.model.build import news_membership, reversions
+from forecast.data.months import month_end
+from forecast.data.scenario import Scenario
+from forecast.model.arrays import news_membership
 from forecast.model.design import Design
+from forecast.model.priors import reversions
 
 INTERVAL = 0.90
 
@@ -42,7 +44,7 @@ def _stack(idata: xr.DataTree, name: str) -> np.ndarray:
 
 
 def target_labels(s: Scenario) -> list[str]:
-    return [o if c is None else f"{o}:{c}" for o, c in s.targets()]
+    return [str(t) for t in s.targets()]
 
 
 def project(
@@ -130,8 +132,8 @@ def project(
 
     labels = target_labels(s)
     arr = np.stack([probs[t] for t in labels], axis=1)  # (S, target, horizon)
-    outcome = [t.split(":")[0] for t in labels]
-    candidate = [t.split(":")[1] if ":" in t else "" for t in labels]
+    outcome = [t.outcome for t in s.targets()]
+    candidate = [t.candidate or "" for t in s.targets()]
     probability = xr.DataArray(
         arr,
         dims=("sample", "target", "horizon"),

@@ -27,8 +27,7 @@ from matplotlib.figure import Figure
 from forecast.data.evidence import split_urls
 from forecast.data.files import replace_atomically
 from forecast.data.scenario import Scenario
-from forecast.inference.reweighting import K_HAT_MAX
-from forecast.inference.sampling import ESS_MIN, RHAT_MAX
+from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.report import plots
 from forecast.report.track_record import track_record
 from forecast.report.words import ESTIMATIVE_SCALE, estimative_word, long_date
@@ -90,9 +89,9 @@ def _rows(n: int, what: str = "evidence row") -> str:
     return f"{n} {what}" + ("" if n == 1 else "s")
 
 
-def fit_method(run: Run, runs: Sequence[Run] = ()) -> str:
+def fit_method(run: Run, runs: Sequence[Run] = (), gate: Gate = DEFAULT_GATE) -> str:
     """How the run's draws were made, in one plain sentence: sampled (NUTS), or an earlier
-    sampled run's draws reweighted by the evidence that changed (PSIS), with how many rows."""
+    sampled run's draws reweighted by the evidence that changed (PSIS, trusted within ``gate``)."""
     m = run.manifest
     d = m.get("diagnostics", {})
     if d.get("method") != "psis":
@@ -114,8 +113,8 @@ def fit_method(run: Run, runs: Sequence[Run] = ()) -> str:
             change += f" and leave out {dropped} removed or edited"
     return (
         f"This run reweights run {base_id or '(unknown)'}'s draws to include {change} ({how}): it "
-        f"did not sample afresh. Reweighting is trusted only when k̂ is at most {K_HAT_MAX}; the "
-        "ESS above is the earlier run's, scaled by the reweighting's efficiency."
+        f"did not sample afresh. Reweighting is trusted only when k̂ is at most {gate.k_hat_max}; "
+        "the ESS above is the earlier run's, scaled by the reweighting's efficiency."
     )
 
 
@@ -150,8 +149,8 @@ def scale_legend() -> list[tuple[str, str]]:
     return out
 
 
-def convergence(manifest: dict) -> dict:
-    """The diagnostics gate's verdict as plain sentences: ``{"ok": bool, "lines": [...]}``."""
+def convergence(manifest: dict, gate: Gate = DEFAULT_GATE) -> dict:
+    """The verdict of ``gate`` as plain sentences: ``{"ok": bool, "lines": [...]}``."""
     d = manifest.get("diagnostics", {})
     rhat = d.get("max_rhat", float("nan"))
     ess = min(d.get("min_ess_bulk", float("nan")), d.get("min_ess_tail", float("nan")))
@@ -162,22 +161,22 @@ def convergence(manifest: dict) -> dict:
             "ok": True,
             "lines": [
                 f"The fit passed every convergence check: the {chains} independent sampling "
-                f"chains agree (largest R-hat {rhat:.3f}, limit {RHAT_MAX}), there are enough "
-                f"effectively independent draws (smallest ESS {ess:.0f}, minimum {ESS_MIN}) and "
-                "the sampler reported no divergent transitions.",
+                f"chains agree (largest R-hat {rhat:.3f}, limit {gate.rhat_max}), there are "
+                f"enough effectively independent draws (smallest ESS {ess:.0f}, minimum "
+                f"{gate.ess_min}) and the sampler reported no divergent transitions.",
                 "The numbers below can be relied on as far as the model and its evidence go.",
             ],
         }
     lines = []
-    if rhat > RHAT_MAX:
+    if rhat > gate.rhat_max:
         lines.append(
             f"The independent sampling chains disagree with each other (largest R-hat {rhat:.3f};"
-            f" it must be at most {RHAT_MAX})."
+            f" it must be at most {gate.rhat_max})."
         )
-    if ess < ESS_MIN:
+    if ess < gate.ess_min:
         lines.append(
             f"There are too few effectively independent draws to pin the numbers down "
-            f"(smallest ESS {ess:.0f}; at least {ESS_MIN} are needed)."
+            f"(smallest ESS {ess:.0f}; at least {gate.ess_min} are needed)."
         )
     if div:
         lines.append(
@@ -289,9 +288,11 @@ class Moved:
     added: list[dict]  # evidence rows with their effect on each outcome at the middle horizon
 
 
-def what_moved(run: Run, previous: Run, outcomes: Sequence[str]) -> Moved:
+def what_moved(
+    run: Run, previous: Run, outcomes: Sequence[str], gate: Gate = DEFAULT_GATE
+) -> Moved:
     """Attribute each outcome's change since ``previous`` to the evidence added since (PSIS)."""
-    changes = {o: change_since(run, previous, o) for o in outcomes}
+    changes = {o: change_since(run, previous, o, gate=gate) for o in outcomes}
     horizons = sorted(run.manifest["horizons"])
     mid = horizons[len(horizons) // 2]
     frame = run.inputs().evidence.frame
@@ -311,12 +312,14 @@ def build_context(
     today: date | None = None,
     stale_after_days: int = STALE_AFTER_DAYS,
     backtest: tuple[dict, pd.DataFrame] | None = None,
+    gate: Gate = DEFAULT_GATE,
 ) -> dict:
     """Everything the template shows, computed from the run history (latest run last).
 
     ``today`` (default: the date it runs) is the report's date: evidence ending more than
     ``stale_after_days`` before it earns a warning. ``backtest`` (scores and forecasts from
-    ``forecast.report.track_record.read_backtest``) adds the track record.
+    ``forecast.report.track_record.read_backtest``) adds the track record. ``gate`` is the limits
+    the texts quote.
     """
     run = runs[-1]
     m = run.manifest
@@ -329,7 +332,7 @@ def build_context(
     outcome_labels = {o: x.label for o, x in s.outcomes.items()}
     factor_labels = {k: f.label for k, f in s.factors.items()}
     mid = horizons[len(horizons) // 2]
-    moved = what_moved(run, same[-2], list(s.outcomes)) if len(same) > 1 else None
+    moved = what_moved(run, same[-2], list(s.outcomes), gate) if len(same) > 1 else None
     added_ids = set(new_rows(inputs, same[-2].inputs())) if len(same) > 1 else set()
     frame = inputs.evidence.frame.sort_values(["date", "row"], ascending=False)
     images = {
@@ -352,8 +355,8 @@ def build_context(
         "origin_words": _long_iso(m.get("origin_date")),
         "evidence_rows": m.get("evidence_rows"),
         "n_runs": len(same),
-        "convergence": convergence(m),
-        "method": fit_method(run, same),
+        "convergence": convergence(m, gate),
+        "method": fit_method(run, same, gate),
         "stale": staleness(m.get("origin_date"), today or date.today(), stale_after_days),
         "horizons": horizons,
         "horizon_ends": horizon_ends(forecast),
@@ -421,12 +424,15 @@ def write_report(
     today: date | None = None,
     stale_after_days: int = STALE_AFTER_DAYS,
     backtest: tuple[dict, pd.DataFrame] | None = None,
+    gate: Gate = DEFAULT_GATE,
 ) -> Path:
     """Write ``out/index.html`` for the latest of ``runs`` (atomically) and return its path.
 
-    ``today``, ``stale_after_days`` and ``backtest`` as in ``build_context``.
+    ``today``, ``stale_after_days``, ``backtest`` and ``gate`` as in ``build_context``.
     """
-    context = build_context(runs, today=today, stale_after_days=stale_after_days, backtest=backtest)
+    context = build_context(
+        runs, today=today, stale_after_days=stale_after_days, backtest=backtest, gate=gate
+    )
     html = render(context)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "index.html"

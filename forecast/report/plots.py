@@ -19,6 +19,8 @@ from matplotlib.figure import Figure
 if TYPE_CHECKING:
     import xarray as xr
 
+from forecast.data.months import month_start
+from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.runs.explain import Change, Influence
 from forecast.skill.scoring import reliability
 
@@ -140,10 +142,6 @@ def history_chart(
 # --- factors and loadings ------------------------------------------------------------------------
 
 
-def _month_index(labels: Sequence[str]) -> pd.DatetimeIndex:
-    return pd.PeriodIndex(list(labels), freq="M").to_timestamp()
-
-
 def factor_paths(
     idata: xr.DataTree,
     labels: Mapping[str, str] | None = None,
@@ -156,9 +154,8 @@ def factor_paths(
     f = idata["posterior"]["f"]
     paths = idata["predictions"]["factor_path"]
     months = f["month"].values[-months_back:]
-    past_t = _month_index(months)
-    origin = pd.Period(str(months[-1]), freq="M")
-    fut_t = pd.PeriodIndex([origin + int(a) for a in paths["ahead"].values]).to_timestamp()
+    past_t = pd.DatetimeIndex([month_start(str(m)) for m in months])
+    fut_t = pd.DatetimeIndex([month_start(str(months[-1]), int(a)) for a in paths["ahead"].values])
     factors = [str(k) for k in f["factor"].values]
     fig, axes = _grid(len(factors), ncols, (4.6, 2.6))
     for ax, k in zip(axes, factors, strict=True):
@@ -171,7 +168,7 @@ def factor_paths(
             ax.fill_between(t, q[0], q[4], color=c, alpha=0.15, lw=0)
             ax.fill_between(t, q[1], q[3], color=c, alpha=0.3, lw=0)
             ax.plot(t, q[2], color=c, lw=1.5)
-        ax.axvline(origin.to_timestamp(), color="0.3", ls="--", lw=0.8)
+        ax.axvline(past_t[-1], color="0.3", ls="--", lw=0.8)  # the origin month
         ax.axhline(0, color="0.6", lw=0.5)
         ax.set_title(_wrap(labels.get(k, k), 55), fontsize=9)
         ax.tick_params(labelsize=7)
@@ -286,8 +283,8 @@ def influence_bars(
     influences: Sequence[Influence], horizon: int, names: Sequence[str] | None = None
 ) -> Figure:
     """Each evidence group's (or row's) effect on a forecast at ``horizon`` months, in percentage
-    points (``forecast.runs.explain``); hatched bars have k̂ > 0.7, so PSIS cannot measure them
-    well."""
+    points (``forecast.runs.explain``); hatched bars have k̂ above the gate's limit, so PSIS cannot
+    measure them well."""
     names = list(names) if names is not None else [i.label for i in influences]
     eff = np.array([i.effect[horizon] for i in influences])
     fig = Figure(figsize=(8, 0.35 * len(eff) + 1.2), layout="constrained")
@@ -373,11 +370,11 @@ def score_comparison(forecasts: pd.DataFrame) -> Figure:
 # --- diagnostics ---------------------------------------------------------------------------------
 
 
-def convergence_plot(idata: xr.DataTree, var_names: Sequence[str] | None = None) -> Figure:
-    """Worst R-hat and smallest bulk/tail ESS of each variable against the gate's thresholds."""
+def convergence_plot(
+    idata: xr.DataTree, var_names: Sequence[str] | None = None, gate: Gate = DEFAULT_GATE
+) -> Figure:
+    """Worst R-hat and smallest bulk/tail ESS of each variable against ``gate``'s limits."""
     import arviz as az
-
-    from forecast.inference.sampling import ESS_MIN, RHAT_MAX
 
     post = idata["posterior"].to_dataset()
     post = post[list(var_names)] if var_names else post
@@ -395,17 +392,19 @@ def convergence_plot(idata: xr.DataTree, var_names: Sequence[str] | None = None)
     fig = Figure(figsize=(9, 0.25 * len(names) + 1.5), layout="constrained")
     ax_r, ax_e = fig.subplots(1, 2, sharey=True)
     y = np.arange(len(names))
-    ax_r.barh(y, worst["rhat"] - 1, left=1, color=np.where(worst["rhat"] > RHAT_MAX, RED, "0.5"))
-    ax_r.axvline(RHAT_MAX, color=RED, ls="--", lw=1)
-    ax_r.set_xlabel(f"largest R-hat (gate ≤ {RHAT_MAX})")
+    ax_r.barh(
+        y, worst["rhat"] - 1, left=1, color=np.where(worst["rhat"] > gate.rhat_max, RED, "0.5")
+    )
+    ax_r.axvline(gate.rhat_max, color=RED, ls="--", lw=1)
+    ax_r.set_xlabel(f"largest R-hat (gate ≤ {gate.rhat_max})")
     ax_r.set_yticks(y, [_plain(n) for n in names], fontsize=7)
     ax_r.invert_yaxis()
-    low = worst[["ess_bulk", "ess_tail"]].min(axis=1) < ESS_MIN
+    low = worst[["ess_bulk", "ess_tail"]].min(axis=1) < gate.ess_min
     ax_e.scatter(worst["ess_bulk"], y, color=np.where(low, RED, "0.3"), s=14, label="bulk")
     ax_e.scatter(worst["ess_tail"], y, color=np.where(low, RED, "0.3"), s=14, marker="s")
-    ax_e.axvline(ESS_MIN, color=RED, ls="--", lw=1)
+    ax_e.axvline(gate.ess_min, color=RED, ls="--", lw=1)
     ax_e.set_xscale("log")
-    ax_e.set_xlabel(f"smallest ESS, bulk ● tail ■ (gate ≥ {ESS_MIN})")
+    ax_e.set_xlabel(f"smallest ESS, bulk ● tail ■ (gate ≥ {gate.ess_min})")
     for ax in (ax_r, ax_e):
         ax.grid(axis="x", alpha=0.3)
     return fig

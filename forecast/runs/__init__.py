@@ -5,7 +5,6 @@ from forecast._lazy import lazy_exports
 __all__ = [
     "DIAGNOSTIC_KEYS",
     "FORMAT_VERSION",
-    "K_HAT_OK",
     "LOCK_NAME",
     "OUTPUT_FILES",
     "PACKAGES",
@@ -43,7 +42,6 @@ _WHERE = {
     "DIAGNOSTIC_KEYS": "forecast.runs.store",
     "FORMAT_VERSION": "forecast.runs.store",
     "Influence": "forecast.runs.explain",
-    "K_HAT_OK": "forecast.runs.explain",
     "LOCK_NAME": "forecast.runs.store",
     "OUTPUT_FILES": "forecast.runs.store",
     "PACKAGES": "forecast.runs.update",

@@ -3,7 +3,8 @@
 Leaving a set of evidence rows out of the fit is approximated by Pareto-smoothed importance sampling
 (PSIS) on the stored pointwise log-likelihood: each draw is reweighted by 1 / p(rows | draw), and
 the forecast probabilities stored per draw are re-averaged under those weights. The Pareto k̂ of the
-weights says whether the approximation can be trusted (k̂ > 0.7: refit without the rows instead).
+weights says whether the approximation can be trusted (above the gate's limit: refit without the
+rows instead).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import xarray as xr
 
 from forecast.data.evidence import COLUMNS
 from forecast.data.inputs import Inputs
+from forecast.data.target import Target
+from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.inference.reweighting import psis_weights
 from forecast.model.design import build_design
 from forecast.model.loglik import row_log_likelihood
 from forecast.runs.store import Run
-
-K_HAT_OK = 0.7
 
 
 @dataclass(frozen=True)
@@ -32,16 +33,18 @@ class Influence:
     rows: list[int]
     effect: dict[int, float]  # horizon -> change in probability the rows caused
     k_hat: float
+    k_hat_max: float = DEFAULT_GATE.k_hat_max  # the gate's limit the estimate was judged by
 
     @property
     def reliable(self) -> bool:
-        return self.k_hat <= K_HAT_OK
+        """Whether PSIS can measure the effect (k̂ within the gate); if not, refit to measure it."""
+        return self.k_hat <= self.k_hat_max
 
 
 def _target_probs(idata: xr.DataTree, outcome: str, candidate: str | None) -> np.ndarray:
     """(sample, horizon) per-draw probabilities of one target."""
     p = idata["predictions"]["probability"]
-    label = outcome if candidate is None else f"{outcome}:{candidate}"
+    label = str(Target(outcome, candidate))
     if label not in p["target"].values:
         raise KeyError(f"no forecast target {label!r} in this run")
     sel = p.sel(target=label)
@@ -66,10 +69,11 @@ def influences(
     *,
     inputs: Inputs | None = None,
     groups: dict[str, list[int]] | None = None,
+    gate: Gate = DEFAULT_GATE,
 ) -> list[Influence]:
     """Influence of each evidence group (default: kind and target) on one target's forecast.
 
-    Sorted by the size of the effect at the middle horizon.
+    Sorted by the size of the effect at the middle horizon; ``gate`` says which are reliable.
     """
     inputs = inputs or run.inputs()
     idata = run.posterior()
@@ -89,7 +93,8 @@ def influences(
         if not cols:
             continue
         eff, k = _psis_effect(ll[:, cols].sum(axis=1), probs)
-        out.append(Influence(label, rows, dict(zip(horizons, eff.tolist(), strict=True)), k))
+        effect = dict(zip(horizons, eff.tolist(), strict=True))
+        out.append(Influence(label, rows, effect, k, gate.k_hat_max))
     mid = horizons[len(horizons) // 2]
     return sorted(out, key=lambda i: -abs(i.effect[mid]))
 
@@ -118,8 +123,15 @@ class Change:
     by_row: list[Influence]  # each added row alone, largest first
 
 
-def change_since(run: Run, previous: Run, outcome: str, candidate: str | None = None) -> Change:
-    """Attribute the change since ``previous`` to the evidence added since then (PSIS, no refit)."""
+def change_since(
+    run: Run,
+    previous: Run,
+    outcome: str,
+    candidate: str | None = None,
+    gate: Gate = DEFAULT_GATE,
+) -> Change:
+    """Attribute the change since ``previous`` to the evidence added since then (PSIS, no refit);
+    ``gate`` says which attributions are reliable."""
     cur_in, prev_in = run.inputs(), previous.inputs()
     added = new_rows(cur_in, prev_in)
 
@@ -137,12 +149,13 @@ def change_since(run: Run, previous: Run, outcome: str, candidate: str | None = 
     if added:
         frame = cur_in.evidence.frame
         groups = {"all added rows": added}
-        joint = influences(run, outcome, candidate, inputs=cur_in, groups=groups)[0]
+        joint = influences(run, outcome, candidate, inputs=cur_in, groups=groups, gate=gate)[0]
         by_row = influences(
             run,
             outcome,
             candidate,
             inputs=cur_in,
             groups={f"{r}:{evidence_label(frame, r)}": [r] for r in added},
+            gate=gate,
         )
     return Change(probs(previous), probs(run), added, joint, by_row)

@@ -18,7 +18,8 @@ import xarray as xr
 
 from forecast import __version__
 from forecast.data.inputs import Inputs
-from forecast.data.scenario import month_end
+from forecast.data.months import month_end
+from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.inference.reweighting import find_base, reweight
 from forecast.inference.sampling import Fit, SamplerSettings, sample
 from forecast.inference.sensitivity import add_log_prior, forecast_sensitivity, with_sensitivity
@@ -69,12 +70,13 @@ def fit_inputs(
     on_phase: Callable[[str], None] | None = None,
     *,
     store: RunStore | None = None,
+    gate: Gate = DEFAULT_GATE,
 ) -> tuple[Fit, Projection, str]:
     """Build and fit the scenario's model, add pointwise log-likelihoods, project forecasts.
 
     With a ``store``, a converged NUTS run of the same model structure and settings is first
     reweighted by the changed evidence (``forecast.inference.reweighting``); NUTS samples only if
-    that fails the gate or there is no such run. Also returns the model's structure key.
+    that fails ``gate`` or there is no such run. Also returns the model's structure key.
     """
     phase = on_phase or (lambda _msg: None)
     phase("building model")
@@ -89,7 +91,7 @@ def fit_inputs(
         phase(f"reweighting run {base.id} by the changed evidence")
         t0 = time.perf_counter()
         candidate = reweight(
-            base.posterior(), base.manifest["diagnostics"], model, design, settings
+            base.posterior(), base.manifest["diagnostics"], model, design, settings, gate
         )
         timings["reweight_s"] = time.perf_counter() - t0
         d = candidate.diagnostics
@@ -102,7 +104,7 @@ def fit_inputs(
         else:
             refused = f"{note}; refused ({'; '.join(d.problems)}), sampled afresh"
     if fit is None:
-        fit = sample(model, settings, on_phase=phase)
+        fit = sample(model, settings, on_phase=phase, gate=gate)
         phase("computing pointwise log-likelihood and log prior")
         t0 = time.perf_counter()
         add_log_likelihood(fit.idata, model, design)

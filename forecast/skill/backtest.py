@@ -133,7 +133,7 @@ def factor_levels(
     projected by the factor dynamics."""
     s = inputs.scenario
     ev = known_evidence(inputs.evidence, month)
-    n_months = s.month_index(date.fromisoformat(f"{s.end}-01")) + 1
+    n_months = s.month_index(s.end_date) + 1
     sources = sorted(set(inputs.evidence.of_kind("forecast")["forecaster"]))
     d = build_design(s, ev, n_months=n_months, fc_sources=sources)
     fit = sample(build_model(s, d), settings)

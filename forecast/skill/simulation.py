@@ -21,7 +21,6 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass, field
 from dataclasses import replace as dataclasses_replace
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,10 @@ from scipy.special import expit, log_expit
 
 from forecast.data.evidence import FRAME_COLUMNS, Evidence
 from forecast.data.scenario import Scenario
-from forecast.model.build import (
+from forecast.data.target import Target
+from forecast.model.arrays import hazard_arrays, news_membership, previous_month
+from forecast.model.design import Units, hazard_direction, hazard_units
+from forecast.model.priors import (
     COUNT_INTERCEPT_SD,
     COUNT_INV_DISPERSION_LOG,
     CUTPOINT_FIRST,
@@ -41,13 +43,9 @@ from forecast.model.build import (
     SIGN,
     cutpoint_spacing,
     factor_loading_scales,
-    hazard_arrays,
     indicator_loading_scales,
-    news_membership,
-    previous_month,
     reversions,
 )
-from forecast.model.design import Units, hazard_direction, hazard_units
 
 SOURCE = "simulated"
 SOURCE_URL = "https://example.org/simulated"
@@ -164,8 +162,7 @@ def _half_normal(rng: np.random.Generator, scale, size=None) -> np.ndarray:
 
 
 def _target_units(units: Units, target: str) -> list[int]:
-    outcome, _, candidate = target.partition(":")
-    return units.units_of(outcome, candidate or None)
+    return units.units_of(*Target.parse(target))
 
 
 def prob_by(s: Scenario, units: Units, x: np.ndarray, target: str, month: int, horizon: int):
@@ -174,7 +171,7 @@ def prob_by(s: Scenario, units: Units, x: np.ndarray, target: str, month: int, h
     us = _target_units(units, target)
     a = horizon * np.sum(np.logaddexp(0.0, x[us, month]))  # -log survival
     log_s, log_1ms = -a, np.log(-np.expm1(-a))
-    persist = s.outcomes[target.partition(":")[0]].kind == "persistence"
+    persist = s.outcomes[Target.parse(target).outcome].kind == "persistence"
     return (log_s, log_1ms) if persist else (log_1ms, log_s)
 
 
@@ -300,11 +297,6 @@ def _draw_prior(s: Scenario, plan: Plan, rng: np.random.Generator) -> dict[str, 
 SIGN_KINDS = ("normal", "count", "rating")
 
 
-def _month_date(s: Scenario, t: int) -> date:
-    y, m = divmod(s.start_date.month - 1 + t, 12)
-    return date(s.start_date.year + y, m + 1, 1)
-
-
 def simulate_evidence(
     s: Scenario, truth: dict[str, np.ndarray], plan: Plan, rng: np.random.Generator
 ) -> Evidence:
@@ -314,7 +306,7 @@ def simulate_evidence(
     f = truth["f"]
 
     def add(kind: str, target: str, t: int, value: float, **extra) -> None:
-        d = _month_date(s, t)
+        d = s.month_start(t)
         rec = dict.fromkeys(FRAME_COLUMNS)
         rec.update(
             file="simulated.csv",
@@ -349,7 +341,7 @@ def simulate_evidence(
                 )
                 alpha = 1.0 / truth["count_inv_dispersion"][i]
                 lam = rng.gamma(alpha, (mu + 1e-6) / alpha)  # NegativeBinomial(mu, alpha)
-                d0 = _month_date(s, t)
+                d0 = s.month_start(t)
                 days = calendar.monthrange(d0.year, d0.month)[1]
                 add("count", name, t, rng.poisson(lam), exposure_days=float(days))
             else:
@@ -411,8 +403,8 @@ def simulate_evidence(
 
 
 def _outcome_cols(target: str) -> dict[str, str | None]:
-    outcome, _, candidate = target.partition(":")
-    return {"outcome": outcome, "candidate": candidate or None}
+    outcome, candidate = Target.parse(target)
+    return {"outcome": outcome, "candidate": candidate}
 
 
 def simulate(
@@ -591,7 +583,8 @@ def run_sbc(
         free_parameter_names,
         sample_compiled,
     )
-    from forecast.model.build import build_model, model_data, structure_key
+    from forecast.model.arrays import model_data, structure_key
+    from forecast.model.build import build_model
     from forecast.model.design import build_design
 
     settings = settings or SamplerSettings(chains=2, draws=300, tune=300)
