@@ -500,9 +500,18 @@ def test_run_backtest_plans_fits_and_baselines_without_leakage(
     assert set(months["2023-02"][1]["key"]) == {"t:early", "t:first"}
     assert set(months["2026-03"][0]["key"]) == {"t:early", "t:first", "t:late", "t:target"}
     assert calls[0][2].seed == _seeded(settings.calibration, 3, calls[0][1]["month"].iloc[0]).seed
-    assert f.loc["t:target", "model"] == pytest.approx(0.11) and f.loc["t:target", "n_train"] == 1
-    assert f.loc["t:early", "model"] == pytest.approx(0.10) and f.loc["t:early", "n_train"] == 0
-    assert f.loc["t:out", "model"] == pytest.approx(0.14) and f.loc["t:out", "n_train"] == 4
+    cal = f["calibrated"]
+    assert cal["t:target"] == pytest.approx(0.11) and f.loc["t:target", "n_train"] == 1
+    assert cal["t:early"] == pytest.approx(0.10) and f.loc["t:early", "n_train"] == 0
+    assert cal["t:out"] == pytest.approx(0.14) and f.loc["t:out", "n_train"] == 4
+    # the model: the calibration stacked with the extremized crowd where there is a crowd
+    assert f.loc["t:early", "stack_weight"] == 0.5  # no question known before February
+    w = f.loc["t:target", "stack_weight"]  # learned from t:early, known before March
+    assert w < 0.5  # t:early's extremized crowd (0.9 -> 0.96) beat its calibration (0.10)
+    assert f.loc["t:target", "model"] == pytest.approx(
+        w * 0.11 + (1 - w) * f.loc["t:target", "extremized"]
+    )
+    assert f.loc["t:late", "model"] == cal["t:late"]  # no crowd: the calibration alone
     # factor levels of the origin month, signed
     assert f.loc["t:target", "factor_level"] == pytest.approx(MARCH.ordinal / 100)
     assert f.loc["t:target", "factor_x"] == pytest.approx(MARCH.ordinal / 100)
@@ -522,8 +531,8 @@ def test_run_backtest_plans_fits_and_baselines_without_leakage(
     assert list(bt.forecasts.columns) == [
         *("key", "title", "kind", "lead", "origin", "month", "resolved", "y", "crowd"),
         *("crowd_date", "crowd_age", "horizon", "platform", "link", "factor", "sign"),
-        *("factor_level", "factor_x", "model", "n_train", "extremized", "base_rate", "half"),
-        "flag",
+        *("factor_level", "factor_x", "calibrated", "n_train", "extremized", "stack_weight"),
+        *("model", "base_rate", "half", "flag"),
     ]
     assert list(f["platform"]) == ["t"] * 5 and list(f["horizon"]) == [7.0] * 5
     assert bt.forecasts["n_train"].dtype.kind == "i"
@@ -533,6 +542,7 @@ def test_run_backtest_plans_fits_and_baselines_without_leakage(
     assert sc["crowd_brier"] == pytest.approx(((0.4 - 1) ** 2 + (0.9 - 1) ** 2) / 2)
     # the weight on the scenario: from the last month's calibration fit (4 training rows)
     assert sc["scenario_weight"] == {"mean": 4.0, "lower": -1.0, "upper": 1.0}
+    assert sc["stack_weight"]["mean"] == f.loc["t:out", "stack_weight"]  # the last month's
     assert bt.calendar["n"] == 0 and bt.calendar["scenario_weight"] is None
     assert set(bt.reliability["forecaster"]) == {"model", "crowd", "extremized"}
     assert set(bt.reliability["origins"]) == {"7 days", "calendar"}
@@ -761,6 +771,7 @@ def scored_rows() -> pd.DataFrame:
             "key": [f"q{i}" for i in range(11)],
             "y": y,
             "model": model,
+            "calibrated": model,
             "crowd": crowd,
             "extremized": np.where(y == 1, 0.7, 0.3),
             "base_rate": 0.3,
@@ -774,7 +785,7 @@ def test_score_set_model_minus_crowd_and_extremized_have_the_right_sign():
     rows = scored_rows()
     both = rows.iloc[:-1]
     settings = BacktestSettings(bootstrap=300, seed=11)
-    out = score_set(rows, settings, {"mean": 0.1, "lower": 0.0, "upper": 0.2})
+    out = score_set(rows, settings, scenario_weight={"mean": 0.1, "lower": 0.0, "upper": 0.2})
     assert (out["n"], out["n_forecasts"], out["n_all"]) == (10, 10, 11)
     assert out["model_brier"] == pytest.approx(0.04)
     assert out["crowd_brier"] == pytest.approx(brier(both["crowd"], both["y"]))
@@ -815,13 +826,14 @@ def test_score_set_averages_over_each_questions_origins_first():
             "key": ["a", "a", "a", "b"],
             "y": [1.0, 1.0, 1.0, 0.0],
             "model": [0.9, 0.9, 0.6, 0.0],
+            "calibrated": [0.9, 0.9, 0.6, 0.0],
             "crowd": [0.5, 0.5, 0.5, 0.5],
             "extremized": [0.5, 0.5, 0.5, 0.5],
             "base_rate": 0.5,
             "half": 0.5,
         }
     )
-    out = score_set(rows, BacktestSettings(bootstrap=50), None)
+    out = score_set(rows, BacktestSettings(bootstrap=50), scenario_weight=None)
     a = (0.01 + 0.01 + 0.16) / 3
     assert out["model_brier"] == pytest.approx((a + 0.0) / 2)  # not (0.18 + 0) / 4
     assert (out["n"], out["n_forecasts"]) == (2, 4)
@@ -830,7 +842,7 @@ def test_score_set_averages_over_each_questions_origins_first():
 
 def test_score_set_without_crowd_forecasts():
     rows = scored_rows().assign(crowd=np.nan, extremized=np.nan)
-    out = score_set(rows, BacktestSettings(bootstrap=50), None)
+    out = score_set(rows, BacktestSettings(bootstrap=50), scenario_weight=None)
     assert out["n"] == 0 and out["model_brier"] is None and out["crowd_log"] is None
     assert out["model_minus_crowd_brier"] is None and out["brier_ratio"] is None
     assert out["mdd_log"] is None and out["scenario_weight"] is None
@@ -840,7 +852,7 @@ def test_score_set_without_crowd_forecasts():
 def test_score_set_brier_ratio_when_the_crowd_is_perfect():
     rows = scored_rows().iloc[:-1]
     rows["crowd"] = rows["y"]
-    assert score_set(rows, BacktestSettings(bootstrap=20), None)["brier_ratio"] is None
+    assert score_set(rows, BacktestSettings(bootstrap=20))["brier_ratio"] is None
 
 
 def test_extremized_crowd_is_fixed_and_clipped(links):

@@ -27,15 +27,16 @@ def backtest_folder(folder: Path, *, flag: str = "") -> Path:
             rows.append(
                 {
                     "key": f"q:{i}", "kind": kind, "lead": lead, "y": y, "crowd": crowd,
-                    "model": 0.9 if y else 0.1, "extremized": 0.8 if y else 0.2,
+                    "model": 0.9 if y else 0.1, "calibrated": 0.9 if y else 0.1,
+                    "extremized": 0.8 if y else 0.2,
                     "base_rate": 0.3, "half": 0.5, "factor_level": np.nan, "flag": flag,
                 }
             )  # fmt: skip
     f = pd.DataFrame(rows)
     settings = BacktestSettings(bootstrap=200)
     scores = {
-        "leads": {"7": score_set(f[f["lead"] == 7], settings, None)},
-        "calendar": score_set(f[f["kind"] == "calendar"], settings, None),
+        "leads": {"7": score_set(f[f["lead"] == 7], settings)},
+        "calendar": score_set(f[f["kind"] == "calendar"], settings),
     }
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "scores.json").write_text(json.dumps(scores))
@@ -61,7 +62,7 @@ def test_track_record_tables_and_verdicts(tmp_path):
     ]
     lead = t["sets"][0]
     assert lead["n"] == 12 and [r["who"] for r in lead["rows"]] == [
-        "the model", "the crowd", "the fixed extremized crowd",
+        "the model", "its learned calibration alone", "the crowd", "the fixed extremized crowd",
         "the base rate of earlier questions", "always 50%",
     ]  # fmt: skip
     assert lead["rows"][0]["brier"] == pytest.approx(0.01)

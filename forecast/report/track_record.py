@@ -14,6 +14,7 @@ from forecast.report import plots
 # who is scored, in the order the report shows them
 FORECASTER_NAMES = {
     "model": "the model",
+    "calibrated": "its learned calibration alone",
     "crowd": "the crowd",
     "extremized": "the fixed extremized crowd",
     "base_rate": "the base rate of earlier questions",

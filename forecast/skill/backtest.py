@@ -1,7 +1,8 @@
 """Rolling-origin backtest: forecast every resolved question at fixed calendar origins and at
 fixed leads before its scheduled close (``forecast.skill.origins``), using only what was public at
 the origin, and score the forecasts against the crowd, the fixed extremized crowd and two
-baselines, with intervals that resample whole questions.
+baselines, with intervals that resample whole questions. The model's forecast is the learned
+calibration stacked with the fixed extremized crowd (``forecast.skill.stacking``).
 
 Work is grouped by origin month: one scenario fit per month (evidence public before the month
 began; the factor levels at that month feed questions linked to a factor) and one calibration fit
@@ -38,8 +39,9 @@ from forecast.skill.scoring import (
     per_question,
     reliability,
 )
+from forecast.skill.stacking import pool, stacking_weight
 
-FORECASTERS = ("model", "crowd", "extremized", "base_rate", "half")
+FORECASTERS = ("model", "calibrated", "crowd", "extremized", "base_rate", "half")
 
 
 @dataclass(frozen=True)
@@ -248,10 +250,13 @@ def run_backtest(
             for (_, train, test, *_), (p, _) in zip(calls, results, strict=True)
         ]
     )
-    rows["model"], rows["n_train"] = fitted["model"], fitted["n_train"]
+    rows["calibrated"], rows["n_train"] = fitted["model"], fitted["n_train"]
     fits += [info for _, info in results]
 
     rows["extremized"] = extremized(rows["crowd"], settings.extremize, links)
+    stack = stack_weights(rows, origin_months, settings.seed)
+    rows["stack_weight"] = [stack[m].mean for m in rows["month"]]
+    rows["model"] = pool(rows["calibrated"], rows["extremized"], rows["stack_weight"])
     rows["base_rate"] = [_base_rate(rows, _month_start(m)) for m in rows["month"]]
     rows["half"] = 0.5
     safe = {m: scenario_safe(inputs.scenario, m) for m in origin_months} if use else {}
@@ -259,12 +264,15 @@ def run_backtest(
     fit_table = pd.DataFrame(fits)
     weights = fit_table[fit_table["fit"] == "calibration"].set_index("month")
     factored = rows["factor_x"].notna()
-    scores = {
-        lead: score_set(g, settings, _scenario_weight(weights, g, factored))
-        for lead, g in ((lead, rows[rows["lead"] == lead]) for lead in settings.leads)
-    }
-    cal = rows[rows["kind"] == CALENDAR]
-    calendar = score_set(cal, settings, _scenario_weight(weights, cal, factored))
+
+    def scored(g: pd.DataFrame) -> dict:
+        last = stack[g["month"].max()].as_dict() if len(g) else None
+        return score_set(
+            g, settings, scenario_weight=_scenario_weight(weights, g, factored), stack_weight=last
+        )
+
+    scores = {lead: scored(rows[rows["lead"] == lead]) for lead in settings.leads}
+    calendar = scored(rows[rows["kind"] == CALENDAR])
     compared = rows[rows["crowd"].notna()]
     rel = pd.concat(
         [
@@ -335,11 +343,18 @@ def _mean_score(p, y, question, score: str) -> float | None:
     return float(per_question(TERMS[score](p, y), question).mean())
 
 
-def score_set(rows: pd.DataFrame, settings: BacktestSettings, weight: dict | None) -> dict:
+def stack_weights(rows: pd.DataFrame, months, seed: int) -> dict:
+    """The stacking weight of each origin month, from the questions resolved before it began
+    (``forecast.skill.stacking``)."""
+    return {m: stacking_weight(calibration_split(rows, m)[0], seed=seed) for m in months}
+
+
+def score_set(rows: pd.DataFrame, settings: BacktestSettings, **extra) -> dict:
     """Scores of one set of origins (one lead, or the calendar origins), time-averaged per question:
     every forecaster on the origins with a crowd forecast (the comparison set), the model and the
-    baselines on all, differences with intervals clustered by question, and the minimum
-    detectable difference of the comparison set (from the crowd and extremized crowd only)."""
+    baselines on all, differences with intervals clustered by question, the minimum detectable
+    difference of the comparison set (from the crowd and extremized crowd only), and ``extra``
+    (the weights on the scenario and on the calibration, as ``{mean, lower, upper}``)."""
     both = rows[rows["crowd"].notna()]
     out: dict = {
         "n": int(both["key"].nunique()),
@@ -349,7 +364,7 @@ def score_set(rows: pd.DataFrame, settings: BacktestSettings, weight: dict | Non
     for name in ("brier", "log"):
         for who in FORECASTERS:
             out[f"{who}_{name}"] = _mean_score(both[who], both["y"], both["key"], name)
-        for who in ("model", "base_rate", "half"):
+        for who in ("model", "calibrated", "base_rate", "half"):
             out[f"{who}_{name}_all"] = _mean_score(rows[who], rows["y"], rows["key"], name)
     for name in ("brier", "log"):
         for other in ("crowd", "extremized"):
@@ -373,5 +388,4 @@ def score_set(rows: pd.DataFrame, settings: BacktestSettings, weight: dict | Non
     out["brier_ratio"] = (
         out["model_brier"] / out["crowd_brier"] if out["n"] and out["crowd_brier"] else None
     )
-    out["scenario_weight"] = weight
-    return out
+    return out | extra
