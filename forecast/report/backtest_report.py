@@ -16,6 +16,7 @@ from rich.table import Table
 
 from forecast.data.files import sha256_file
 from forecast.data.inputs import Inputs
+from forecast.report.track_record import reliability_frame
 from forecast.runs.update import package_versions
 from forecast.skill.backtest import FORECASTERS, Backtest, BacktestSettings
 
@@ -100,15 +101,7 @@ def write_backtest(
         result.reliability.to_csv(tmp / "reliability.csv", index=False)
         result.fits.to_csv(tmp / "fits.csv", index=False)
         (tmp / "scores.json").write_text(json.dumps(result.summary(), indent=2))
-        scored = result.forecasts[
-            result.forecasts["lead"].notna() & result.forecasts["crowd"].notna()
-        ]
-        frame = scored.melt(
-            id_vars=["key", "lead", "y"],
-            value_vars=["model", "crowd", "extremized"],
-            var_name="forecaster",
-            value_name="probability",
-        ).rename(columns={"y": "resolution", "lead": "lead_days"})
+        frame = reliability_frame(result.forecasts)
         reliability_diagram(frame).savefig(tmp / "reliability.png", dpi=120)
         files = {
             **inputs.file_hashes(),

@@ -47,6 +47,18 @@ def read_backtest(folder: Path) -> tuple[dict, pd.DataFrame]:
     return scores, forecasts
 
 
+def reliability_frame(forecasts: pd.DataFrame) -> pd.DataFrame:
+    """The lead forecasts that have a crowd, one row per forecaster (model, crowd, fixed
+    extremized crowd), in the long form ``plots.reliability_diagram`` draws."""
+    scored = forecasts[forecasts["lead"].notna() & forecasts["crowd"].notna()]
+    return scored.melt(
+        id_vars=["key", "lead", "y"],
+        value_vars=["model", "crowd", "extremized"],
+        var_name="forecaster",
+        value_name="probability",
+    ).rename(columns={"y": "resolution", "lead": "lead_days"})
+
+
 def comparison(d: dict | None, other: str) -> str:
     """The model against ``other`` in words, from a difference and its 90% interval (lower is
     better): better or worse only when the interval excludes 0."""
@@ -103,13 +115,7 @@ def track_record(scores: dict, forecasts: pd.DataFrame) -> dict:
     sets.append(_set("1st and 15th of each month open, averaged per question", scores["calendar"]))
     flags = forecasts["flag"].fillna("")
     used = forecasts.get("factor_level", pd.Series(float("nan"), index=forecasts.index)).notna()
-    scored = forecasts[forecasts["lead"].notna() & forecasts["crowd"].notna()]
-    frame = scored.melt(
-        id_vars=["key", "lead", "y"],
-        value_vars=["model", "crowd", "extremized"],
-        var_name="forecaster",
-        value_name="probability",
-    ).rename(columns={"y": "resolution", "lead": "lead_days"})
+    frame = reliability_frame(forecasts)
     return {
         "sets": sets,
         "n_forecasts": len(forecasts),
