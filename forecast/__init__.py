@@ -61,6 +61,8 @@ _WHERE = {
     "load_questions": "forecast.data.questions",
     "load_links": "forecast.skill.links",
     "links_path": "forecast.skill.links",
+    "read_backtest": "forecast.report.track_record",
+    "reliability_frame": "forecast.report.track_record",
     # report
     "write_report": "forecast.report.html",
     "plots": "forecast.report.plots",
@@ -90,6 +92,8 @@ __all__ = [
     "load_scenario",
     "plots",
     "project",
+    "read_backtest",
+    "reliability_frame",
     "run_backtest",
     "run_update",
     "scenario_paths",

@@ -1,4 +1,5 @@
-"""Output for readers: figures from computed results, the HTML report, backtest tables."""
+"""Output for readers: figures from computed results, the HTML report, backtest tables and the
+track record."""
 
 from forecast._lazy import lazy_exports
 
@@ -28,13 +29,16 @@ __all__ = [
     "predictive_check",
     "print_scores",
     "rank_plot",
+    "read_backtest",
     "reliability_diagram",
+    "reliability_frame",
     "render",
     "run_history",
     "sbc_histograms",
     "scale_legend",
     "score_comparison",
     "staleness",
+    "track_record",
     "whatif_chart",
     "write_backtest",
     "write_report",
@@ -65,14 +69,17 @@ _WHERE = {
     "png_data_uri": "forecast.report.html",
     "predictive_check": "forecast.report.plots",
     "print_scores": "forecast.report.backtest_report",
+    "read_backtest": "forecast.report.track_record",
     "rank_plot": "forecast.report.plots",
     "reliability_diagram": "forecast.report.plots",
+    "reliability_frame": "forecast.report.track_record",
     "render": "forecast.report.html",
     "run_history": "forecast.report.html",
     "sbc_histograms": "forecast.report.plots",
     "scale_legend": "forecast.report.html",
     "score_comparison": "forecast.report.plots",
     "staleness": "forecast.report.html",
+    "track_record": "forecast.report.track_record",
     "whatif_chart": "forecast.report.plots",
     "write_backtest": "forecast.report.backtest_report",
     "write_report": "forecast.report.html",
