@@ -1,8 +1,9 @@
 """Simulation-based calibration of the model on the one-factor SBC scenario, or on a whole scenario.
 
-The SBC scenario and the simulator are in ``forecast.skill.simulation``. With ``--scenario NAME``
-the replications have that scenario's structure: its factors, outcomes and indicators, and an
-evidence log shaped like its own (the same rows by kind, target and month; ``Plan.like``).
+The SBC driver and its scenario are in ``forecast.skill.sbc``, the simulator in
+``forecast.skill.simulation``. With ``--scenario NAME`` the replications have that scenario's
+structure: its factors, outcomes and indicators, and an evidence log shaped like its own (the same
+rows by kind, target and month; ``Plan.like``).
 
 Runs N replications (draw parameters and evidence of every kind from the prior, fit, rank each
 true value among thinned posterior draws), then writes the ranks, the per-fit diagnostics and a
@@ -21,7 +22,8 @@ from pathlib import Path
 from forecast.data.inputs import load_inputs
 from forecast.inference.sampling import SamplerSettings
 from forecast.report.plots import sbc_histograms
-from forecast.skill.simulation import Plan, run_sbc, structure_quantities
+from forecast.skill.sbc import run_sbc
+from forecast.skill.simulation import Plan, structure_quantities
 
 
 def main() -> None:

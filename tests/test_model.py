@@ -20,12 +20,12 @@ from forecast.model.arrays import model_data, structure_key
 from forecast.model.build import build_model, model_structure_key
 from forecast.model.design import build_design
 from forecast.model.priors import SOFTPLUS
+from forecast.skill.sbc import sbc_scenario
 from forecast.skill.simulation import (
     ForecastRow,
     Plan,
     RatioRow,
     draw_truth,
-    sbc_scenario,
     simulate,
     structure_quantities,
 )

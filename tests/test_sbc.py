@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from forecast.inference.sampling import SamplerSettings
-from forecast.skill.simulation import SBC_QUANTITIES, run_sbc
+from forecast.skill.sbc import SBC_QUANTITIES, run_sbc
 
 N_REPS = 30
 N_BINS = 5  # 6 replications expected per bin
