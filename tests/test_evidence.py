@@ -11,8 +11,9 @@ import pytest
 
 from forecast.data.audit import duplicate_facts
 from forecast.data.errors import InputError, Problem
-from forecast.data.evidence import COLUMNS, dated_to_the_day, load_evidence
+from forecast.data.evidence import dated_to_the_day, load_evidence
 from forecast.data.inputs import load_inputs
+from forecast.data.rules import COLUMNS
 from forecast.data.scenario import Scenario, load_scenario
 
 HEADER = ",".join(COLUMNS)

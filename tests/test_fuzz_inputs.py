@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from forecast.data.errors import InputError
-from forecast.data.evidence import COLUMNS, KINDS, load_evidence
+from forecast.data.evidence import load_evidence
+from forecast.data.rules import COLUMNS, KINDS
 from forecast.data.scenario import Scenario, load_scenario
 
 FUZZ = settings(

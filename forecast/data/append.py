@@ -34,9 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forecast.data.errors import InputError, Problem
-from forecast.data.evidence import COLUMNS, REQUIRED, evidence_files
+from forecast.data.evidence import evidence_files
 from forecast.data.files import fsync_dir
 from forecast.data.inputs import LOCK_TIMEOUT, load_snapshot_evidence, scenario_lock
+from forecast.data.rules import COLUMNS, REQUIRED
 from forecast.data.scenario import load_scenario
 
 TMP_GLOB = ".*.csv.append-*.tmp"

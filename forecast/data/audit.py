@@ -15,8 +15,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 
-from forecast.data.evidence import Evidence, dated_to_the_day, split_urls
+from forecast.data.evidence import Evidence, dated_to_the_day
 from forecast.data.inputs import Inputs
+from forecast.data.rules import split_urls
 from forecast.data.scenario import Scenario
 from forecast.data.target import Target
 

@@ -38,7 +38,8 @@ import numpy as np
 import pandas as pd
 
 from forecast.data.errors import InputError, Problem
-from forecast.data.evidence import MAX_ENCODING_PROBLEMS, NUMBER_RE, _bad_text, csv_text
+from forecast.data.evidence import MAX_ENCODING_PROBLEMS, _bad_text, csv_text
+from forecast.data.rules import NUMBER_RE
 
 QUESTION_COLUMNS = ("platform", "id", "title", "topic_tags", "resolution")
 CROWD_COLUMNS = ("platform", "id", "date", "prob_yes")

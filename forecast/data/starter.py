@@ -14,9 +14,9 @@ import re
 from pathlib import Path
 
 from forecast.data.errors import InputError, Problem
-from forecast.data.evidence import COLUMNS
 from forecast.data.files import replace_atomically
 from forecast.data.inputs import scenario_paths
+from forecast.data.rules import COLUMNS
 from forecast.data.scenario import NAME_HELP, NAME_PATTERN, Scenario
 
 SCHEMA_FILE = "scenario.schema.json"  # in priors/, beside the scenario files

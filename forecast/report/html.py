@@ -24,8 +24,8 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader
 from matplotlib.figure import Figure
 
-from forecast.data.evidence import split_urls
 from forecast.data.files import replace_atomically
+from forecast.data.rules import split_urls
 from forecast.data.scenario import Scenario
 from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.report import plots

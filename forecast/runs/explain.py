@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecast.data.evidence import COLUMNS
 from forecast.data.inputs import Inputs
+from forecast.data.rules import COLUMNS
 from forecast.data.target import Target
 from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.inference.reweighting import psis_weights

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from forecast.data.errors import InputError, Problem
-from forecast.data.evidence import COLUMNS, evidence_files
+from forecast.data.evidence import evidence_files
 from forecast.data.files import replace_atomically
 from forecast.data.importing.mapping import parse_mapping, read_mapping_toml
 from forecast.data.importing.readers import READERS
@@ -24,6 +24,7 @@ from forecast.data.inputs import (
     scenario_lock,
     scenario_paths,
 )
+from forecast.data.rules import COLUMNS
 from forecast.data.scenario import NAME_PATTERN, decode_utf8, load_scenario
 
 IMPORT_PREFIX = "import_"  # data/<scenario>/import_<name>.csv

@@ -9,7 +9,6 @@ from datetime import date
 from decimal import Decimal
 
 from forecast.data.errors import Problem
-from forecast.data.evidence import COLUMNS, _parse_date
 from forecast.data.importing.mapping import AcledSource, CrowdSource, SeriesSource, UcdpSource
 from forecast.data.importing.rows import (
     _aggregate,
@@ -25,6 +24,7 @@ from forecast.data.importing.rows import (
 )
 from forecast.data.months import month_end, month_label
 from forecast.data.questions import CROWD_COLUMNS, _probability, _read_table, _stamp
+from forecast.data.rules import COLUMNS, _parse_date
 from forecast.data.scenario import MONTH_RE
 
 DAYS_PER_MONTH = 365.25 / 12

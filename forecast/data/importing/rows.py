@@ -15,10 +15,10 @@ from datetime import date
 from decimal import Decimal
 
 from forecast.data.errors import Problem
-from forecast.data.evidence import COLUMNS, NUMBER_RE
 from forecast.data.importing.mapping import ImportMapping, _Filtered, _Source
 from forecast.data.months import month_end, month_label
 from forecast.data.questions import _read_table
+from forecast.data.rules import COLUMNS, NUMBER_RE
 from forecast.data.scenario import Scenario
 
 
