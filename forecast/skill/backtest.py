@@ -215,51 +215,17 @@ def run_backtest(
     rows = plan(questions, links, settings.leads, settings.calendar_days, settings.max_crowd_age)
     if rows.empty:
         raise ValueError("no resolved questions with an origin to backtest")
-
-    use = settings.use_factors
-    months = scenario_months(inputs, rows, settings.hindsight) if use else []
-    phase(f"{len(months)} scenario fits (one per origin month with linked questions)")
-    shared = client.scatter(inputs, broadcast=True) if client is not None else inputs
-    levels = _map(
-        client,
-        factor_levels,
-        [(shared, m, _seeded(settings.scenario, settings.seed, m)) for m in months],
-        lambda k, n: phase(f"scenario fit {k} of {n} done"),
-    )
-    level_of = {m: lv for m, (lv, _) in zip(months, levels, strict=True)}
-    fits = [info for _, info in levels]
-    rows["factor_level"] = [
-        level_of[m][f] if isinstance(f, str) and m in level_of else np.nan
-        for m, f in zip(rows["month"], rows["factor"], strict=True)
-    ]
-    rows["factor_x"] = rows["sign"] * rows["factor_level"]
-
-    origin_months = sorted(set(rows["month"]))
-    phase(f"{len(origin_months)} calibration fits (one per origin month)")
-    calls = []
-    for m in origin_months:
-        train, test = calibration_split(rows, m)
-        calls.append((m, train, test, links, _seeded(settings.calibration, settings.seed, m)))
-    results = _map(
-        client, calibrate_month, calls, lambda k, n: phase(f"calibration fit {k} of {n} done")
-    )
-    # every row's month has its fit: together the fits' test rows are all rows
-    fitted = pd.concat(
-        [
-            pd.DataFrame({"model": p, "n_train": len(train)}, index=test.index)
-            for (_, train, test, *_), (p, _) in zip(calls, results, strict=True)
-        ]
-    )
-    rows["calibrated"], rows["n_train"] = fitted["model"], fitted["n_train"]
-    fits += [info for _, info in results]
-
+    fits = _scenario_fits(rows, inputs, settings, client, phase)
+    fits += _calibration_fits(rows, links, settings, client, phase)
     rows["extremized"] = extremized(rows["crowd"], settings.extremize, links)
-    stack = stack_weights(rows, origin_months, settings.seed)
+    months = sorted(set(rows["month"]))
+    stack = stack_weights(rows, months, settings.seed)
     rows["stack_weight"] = [stack[m].mean for m in rows["month"]]
     rows["model"] = pool(rows["calibrated"], rows["extremized"], rows["stack_weight"])
     rows["base_rate"] = [_base_rate(rows, _month_start(m)) for m in rows["month"]]
     rows["half"] = 0.5
-    safe = {m: scenario_safe(inputs.scenario, m) for m in origin_months} if use else {}
+    use = settings.use_factors
+    safe = {m: scenario_safe(inputs.scenario, m) for m in months} if use else {}
     rows["flag"] = [_flags(r, use, safe.get(r.month, False)) for r in rows.itertuples()]
     fit_table = pd.DataFrame(fits)
     weights = fit_table[fit_table["fit"] == "calibration"].set_index("month")
@@ -271,8 +237,6 @@ def run_backtest(
             g, settings, scenario_weight=_scenario_weight(weights, g, factored), stack_weight=last
         )
 
-    scores = {lead: scored(rows[rows["lead"] == lead]) for lead in settings.leads}
-    calendar = scored(rows[rows["kind"] == CALENDAR])
     compared = rows[rows["crowd"].notna()]
     rel = pd.concat(
         [
@@ -282,10 +246,57 @@ def run_backtest(
         ],
         ignore_index=True,
     )
-    out = rows.drop(columns=["topics", "weight"]).assign(month=rows["month"].astype(str))
     return Backtest(
-        forecasts=out, scores=scores, calendar=calendar, reliability=rel, fits=fit_table
+        forecasts=rows.drop(columns=["topics", "weight"]).assign(month=rows["month"].astype(str)),
+        scores={lead: scored(rows[rows["lead"] == lead]) for lead in settings.leads},
+        calendar=scored(rows[rows["kind"] == CALENDAR]),
+        reliability=rel,
+        fits=fit_table,
     )
+
+
+def _scenario_fits(rows, inputs, settings: BacktestSettings, client, phase) -> list[dict]:
+    """One scenario fit per origin month with linked questions it may serve; adds each row's
+    ``factor_level`` and signed ``factor_x`` (NaN where no fit serves it). Returns fit rows."""
+    months = scenario_months(inputs, rows, settings.hindsight) if settings.use_factors else []
+    phase(f"{len(months)} scenario fits (one per origin month with linked questions)")
+    shared = client.scatter(inputs, broadcast=True) if client is not None else inputs
+    levels = _map(
+        client,
+        factor_levels,
+        [(shared, m, _seeded(settings.scenario, settings.seed, m)) for m in months],
+        lambda k, n: phase(f"scenario fit {k} of {n} done"),
+    )
+    level_of = {m: lv for m, (lv, _) in zip(months, levels, strict=True)}
+    rows["factor_level"] = [
+        level_of[m][f] if isinstance(f, str) and m in level_of else np.nan
+        for m, f in zip(rows["month"], rows["factor"], strict=True)
+    ]
+    rows["factor_x"] = rows["sign"] * rows["factor_level"]
+    return [info for _, info in levels]
+
+
+def _calibration_fits(rows, links, settings: BacktestSettings, client, phase) -> list[dict]:
+    """One calibration fit per origin month, trained on the questions resolved before it; adds
+    each row's ``calibrated`` probability and ``n_train``. Returns the fits' rows."""
+    months = sorted(set(rows["month"]))
+    phase(f"{len(months)} calibration fits (one per origin month)")
+    calls = []
+    for m in months:
+        train, test = calibration_split(rows, m)
+        calls.append((m, train, test, links, _seeded(settings.calibration, settings.seed, m)))
+    results = _map(
+        client, calibrate_month, calls, lambda k, n: phase(f"calibration fit {k} of {n} done")
+    )
+    # every row's month has its fit: together the fits' test rows are all rows
+    fitted = pd.concat(
+        [
+            pd.DataFrame({"p": p, "n_train": len(train)}, index=test.index)
+            for (_, train, test, *_), (p, _) in zip(calls, results, strict=True)
+        ]
+    )
+    rows["calibrated"], rows["n_train"] = fitted["p"], fitted["n_train"]
+    return [info for _, info in results]
 
 
 def _origin_sets(rows: pd.DataFrame, leads) -> list[tuple[str, pd.DataFrame]]:
