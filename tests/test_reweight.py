@@ -205,6 +205,13 @@ def test_update_reweights_only_when_sound(mini_copy, passing_gate):
     assert base["id"] in warm["reused"]["posterior"] and "sample_s" not in warm["timings"]
     assert warm["converged"] and warm["diagnostics"]["pareto_k"] <= 0.7
     assert warm["reused"]["base_run"] == base["id"] and "base_run" not in base["reused"]
+    warm_file = store.load(warm["id"]).posterior()  # the run file says so too
+    for node in (warm_file, warm_file["posterior"]):
+        assert node.attrs["sampling_method"] == "psis" and node.attrs["draws_resampled"] == 1
+        assert node.attrs["reweighted_from"] == base["id"]
+    base_file = store.load(base["id"]).posterior()
+    assert base_file.attrs["sampling_method"] == "nuts" and "reweighted_from" not in base_file.attrs
+    assert "added.csv:2" in warm_file["log_likelihood"]["likelihood_ratio_row"].values
     said = fit_method(store.load(warm["id"]), store.runs())  # what the report says
     assert said.startswith(f"This run reweights run {base['id']}'s draws to include 1 new evidence")
     assert fit_method(store.load(base["id"])).startswith("This run was sampled (NUTS)")

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
+import pandas as pd
+
 
 def month_start(month: str | date, ahead: int = 0) -> date:
     """First day of the month ``ahead`` months after ``month`` (``YYYY-MM``, or any day in it)."""
@@ -28,3 +31,12 @@ def month_end(month: str | date, ahead: int = 0) -> date:
 def month_label(d: date) -> str:
     """The ``YYYY-MM`` label of the month ``d`` falls in."""
     return f"{d.year:04d}-{d.month:02d}"
+
+
+def month_dates(months) -> pd.DatetimeIndex:
+    """Month labels as first-of-month dates: ``YYYY-MM`` strings (runs written before months were
+    stored as dates) or datetime64 values."""
+    values = np.asarray(months)
+    if np.issubdtype(values.dtype, np.datetime64):
+        return pd.DatetimeIndex(values)
+    return pd.to_datetime(values.astype(str), format="%Y-%m")

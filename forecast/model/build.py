@@ -60,6 +60,7 @@ from forecast.model.terms import (
     _prob_by,
     _rows_of,
     _survival_cell_logp,
+    _survival_cell_random,
 )
 
 __all__ = ["build_model", "model_structure_key"]
@@ -87,6 +88,7 @@ def build_model(s: Scenario, d: Design) -> pm.Model:
                 x[data["surv_unit"], data["surv_month"]],
                 data["surv_weight"],
                 logp=_survival_cell_logp,
+                random=_survival_cell_random,
                 observed=data["surv_y"],
             )
         if "fc_logit" in data:

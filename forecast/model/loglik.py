@@ -16,7 +16,7 @@ from forecast.model.design import Design
 LR_VAR = "likelihood_ratio"
 
 
-def _element_rows(d: Design) -> dict[str, np.ndarray]:
+def element_rows(d: Design) -> dict[str, np.ndarray]:
     """For each log-likelihood variable, the evidence-frame row of each of its elements."""
     out = {
         "indicator": d.normal_rows,
@@ -65,7 +65,7 @@ def add_log_likelihood(idata: xr.DataTree, model: pm.Model, d: Design) -> None:
 
 def row_log_likelihood(idata: xr.DataTree, d: Design) -> tuple[np.ndarray, np.ndarray]:
     """Per-draw log-likelihood of each evidence row: ((sample, row) matrix, row ids)."""
-    rows = _element_rows(d)
+    rows = element_rows(d)
     ids = np.unique(np.concatenate(list(rows.values()))) if rows else np.zeros(0, int)
     col = {r: i for i, r in enumerate(ids)}
     ll = idata["log_likelihood"].to_dataset()

@@ -67,6 +67,14 @@ def _survival_cell_logp(y, logit_h, weight):
     return pt.switch(pt.eq(y, 1), -pt.softplus(-logit_h), -weight * pt.softplus(logit_h))
 
 
+def _survival_cell_random(logit_h, weight, rng=None, size=None) -> np.ndarray:
+    """Simulate unit-months of ``_survival_cell_logp`` (posterior predictive checks only; the fit
+    reads the logp): 1 if the outcome ends in the observed part of the month, probability
+    1 - (1 - h)^weight."""
+    p = -np.expm1(-weight * np.logaddexp(0.0, logit_h))
+    return rng.binomial(1, p, size=size).astype(float)
+
+
 def _intercept(name: str, mu, sd, shift, dims: str) -> pt.TensorVariable:
     """Sample an indicator's level at its factor's mean; the intercept is a function of it.
 

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 if TYPE_CHECKING:
     import xarray as xr
 
-from forecast.data.months import month_start
+from forecast.data.months import month_dates, month_start
 from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.runs.explain import Change, Influence
 from forecast.skill.scoring import reliability
@@ -153,14 +153,13 @@ def factor_paths(
     labels = labels or {}
     f = idata["posterior"]["f"]
     paths = idata["predictions"]["factor_path"]
-    months = f["month"].values[-months_back:]
-    past_t = pd.DatetimeIndex([month_start(str(m)) for m in months])
-    fut_t = pd.DatetimeIndex([month_start(str(months[-1]), int(a)) for a in paths["ahead"].values])
+    past_t = month_dates(f["month"].values[-months_back:])
+    fut_t = pd.DatetimeIndex([month_start(past_t[-1], int(a)) for a in paths["ahead"].values])
     factors = [str(k) for k in f["factor"].values]
     fig, axes = _grid(len(factors), ncols, (4.6, 2.6))
     for ax, k in zip(axes, factors, strict=True):
         for t, da, c in (
-            (past_t, f.sel(factor=k).isel(month=slice(-len(months), None)), "#555555"),
+            (past_t, f.sel(factor=k).isel(month=slice(-len(past_t), None)), "#555555"),
             (fut_t, paths.sel(factor=k), HORIZON_COLORS[0]),
         ):
             v = da.values.reshape(-1, da.shape[-1])

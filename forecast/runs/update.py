@@ -8,13 +8,12 @@ import platform
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import pandas as pd
-import xarray as xr
 
 from forecast import __version__
 from forecast.data.inputs import Inputs
@@ -27,6 +26,7 @@ from forecast.model.build import build_model, model_structure_key
 from forecast.model.design import build_design
 from forecast.model.loglik import add_log_likelihood
 from forecast.model.posterior import Projection, project, summarize
+from forecast.runs.run_file import add_predictive, label_evidence, run_file
 from forecast.runs.store import Run, RunStore, new_run_id
 
 PACKAGES = ("forecast", "pymc", "pytensor", "arviz", "nutpie", "numpy", "pandas", "xarray")
@@ -72,7 +72,8 @@ def fit_inputs(
     store: RunStore | None = None,
     gate: Gate = DEFAULT_GATE,
 ) -> tuple[Fit, Projection, str]:
-    """Build and fit the scenario's model, add pointwise log-likelihoods, project forecasts.
+    """Build and fit the scenario's model, add pointwise log-likelihoods, project forecasts, and
+    add the groups and names of the run file (``forecast.runs.run_file``).
 
     With a ``store``, a converged NUTS run of the same model structure and settings is first
     reweighted by the changed evidence (``forecast.inference.reweighting``); NUTS samples only if
@@ -118,6 +119,11 @@ def fit_inputs(
     t0 = time.perf_counter()
     proj = project(inputs.scenario, design, fit.idata, seed=settings.seed)
     timings["project_s"] = time.perf_counter() - t0
+    phase("sampling the posterior predictive")
+    t0 = time.perf_counter()
+    add_predictive(fit.idata, model, seed=settings.seed)
+    timings["posterior_predictive_s"] = time.perf_counter() - t0
+    fit = replace(fit, idata=label_evidence(fit.idata, design, inputs.evidence.frame))
     fit.timings.update(timings)
     return fit, proj, key
 
@@ -135,27 +141,6 @@ def copy_inputs(inputs: Inputs, folder: Path) -> None:
     data.mkdir(parents=True)
     for name, content in inputs.evidence_bytes().items():
         (data / name).write_bytes(content)
-
-
-def _attach(idata: xr.DataTree, proj: Projection, attrs: dict) -> xr.DataTree:
-    """Add projected forecasts as the ``predictions`` group, with (chain, draw) restored."""
-    chains, draws = idata["posterior"].sizes["chain"], idata["posterior"].sizes["draw"]
-
-    def unstack(da: xr.DataArray) -> xr.DataArray:
-        arr = da.values.reshape((chains, draws, *da.shape[1:]))
-        return xr.DataArray(
-            arr,
-            dims=("chain", "draw", *da.dims[1:]),
-            coords={k: v for k, v in da.coords.items() if "sample" not in v.dims},
-        )
-
-    preds = xr.Dataset(
-        {"probability": unstack(proj.probability), "factor_path": unstack(proj.factor_path)}
-    )
-    idata["predictions"] = xr.DataTree(preds)
-    for group in idata.children.values():
-        group.attrs.update(attrs)
-    return idata
 
 
 def run_update(
@@ -219,7 +204,7 @@ def run_update(
             "forecast_version": __version__,
             "converged": int(fit.diagnostics.converged),
         }
-        idata = _attach(fit.idata, proj, attrs)
+        idata = run_file(fit, proj, attrs)
         table = with_sensitivity(summarize(proj), forecast_sensitivity(idata))
 
         def write(folder: Path) -> None:
