@@ -169,3 +169,17 @@ def test_stored_posterior_predictive_is_drawn_from_the_stored_draws(run, tree):
         np.testing.assert_array_equal(
             again["posterior_predictive"][v].values, tree["posterior_predictive"][v].values
         )
+
+
+def test_compact_keeps_each_simulated_value_exactly_in_a_smaller_type():
+    from forecast.runs.run_file import compact
+
+    binary = xr.DataArray(np.array([[0.0, 1.0], [1.0, 0.0]]))
+    counts = xr.DataArray(np.array([0.0, 300.0, 7.0]))
+    levels = xr.DataArray(np.array([0, 2, 1], dtype=np.int64))
+    measured = xr.DataArray(np.array([0.5, -1.25]))
+    assert compact(binary).dtype == np.int8 and (compact(binary) == binary).all()
+    assert compact(counts).dtype == np.int32 and (compact(counts) == counts).all()
+    assert compact(levels).dtype == np.int8
+    assert compact(measured).dtype == np.float32
+    assert np.allclose(compact(measured), measured)

@@ -83,7 +83,23 @@ def add_predictive(idata: xr.DataTree, model: pm.Model, seed: int) -> None:
         log.setLevel(level)
     for group in ("posterior_predictive", "observed_data", "constant_data"):
         if group in pp.children:
-            idata[group] = xr.DataTree(pp[group].to_dataset())
+            ds = pp[group].to_dataset()
+            if group == "posterior_predictive":
+                ds = ds.map(compact)
+            idata[group] = xr.DataTree(ds)
+
+
+def compact(v: xr.DataArray) -> xr.DataArray:
+    """Simulated values in the smallest type that holds them exactly: whole numbers (resolutions,
+    counts, rating levels) as int8 or int32, measurements as float32 (the predictive is a check,
+    not an input; float32 keeps 7 digits). The 683 resolution cells x 6000 draws of the default
+    scenario take 4 MB instead of 33."""
+    x = v.values
+    if x.dtype.kind in "iub" or (x.dtype.kind == "f" and np.all(np.mod(x, 1) == 0)):
+        lo, hi = (x.min(), x.max()) if x.size else (0, 0)
+        small = np.int8 if lo >= -128 and hi <= 127 else np.int32
+        return v.astype(small)
+    return v.astype(np.float32) if x.dtype.kind == "f" else v
 
 
 def _row_ids(frame: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
