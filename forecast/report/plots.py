@@ -25,7 +25,12 @@ from forecast.runs.explain import Change, Influence
 from forecast.skill.scoring import reliability
 
 HORIZON_COLORS = ("#1b6ca8", "#e07b39", "#5a9e4b", "#8e5ea2", "#c44e52")
-FORECASTER_COLORS = {"model": "#1b6ca8", "crowd": "#e07b39"}
+FORECASTER_COLORS = {
+    "model": "#1b6ca8",
+    "crowd": "#e07b39",
+    "extremized": "#5a9e4b",
+    "calibrated": "#8e5ea2",
+}
 RED = "#c0392b"
 
 
