@@ -222,7 +222,8 @@ def run_backtest(
     stack = stack_weights(rows, months, settings.seed)
     rows["stack_weight"] = [stack[m].mean for m in rows["month"]]
     rows["model"] = pool(rows["calibrated"], rows["extremized"], rows["stack_weight"])
-    rows["base_rate"] = [_base_rate(rows, _month_start(m)) for m in rows["month"]]
+    base = {m: _base_rate(rows, _month_start(m)) for m in months}
+    rows["base_rate"] = [base[m] for m in rows["month"]]
     rows["half"] = 0.5
     use = settings.use_factors
     safe = {m: scenario_safe(inputs.scenario, m) for m in months} if use else {}
