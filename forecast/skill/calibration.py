@@ -59,8 +59,7 @@ def arrays(rows: pd.DataFrame, links: QuestionLinks) -> Arrays:
     n_topics = len(links.topics)
     topics = np.array(list(rows["topics"]), float).reshape(len(rows), n_topics)
     days = rows["horizon"].to_numpy(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lh = np.clip(np.log(np.maximum(days, 1.0) / 30.0), -MAX_LOG_HORIZON, MAX_LOG_HORIZON)
+    lh = np.clip(np.log(np.maximum(days, 1.0) / 30.0), -MAX_LOG_HORIZON, MAX_LOG_HORIZON)
     return Arrays(
         logit_crowd=np.log(cc) - np.log1p(-cc),
         has_crowd=has.astype(float),
