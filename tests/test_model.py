@@ -410,3 +410,110 @@ def test_a_plan_like_the_shipped_log_gives_the_default_models_structure(repo_roo
     assert structure_key(s, d) == structure_key(s, build_design(s, real))
     quantities = structure_quantities(s)
     assert {q.split("[")[0] for q in quantities} == {"alpha", "loading", "f_first", "f_last", "tau"}
+
+
+# --- learned dynamics and coder coverage (issue 14 item 3) ---------------------------------------
+
+
+def learned_dynamics(s):
+    """The mini scenario with both factors' reversions learned, their innovations correlated and a
+    coder effect shared by the events of a cell."""
+    from forecast.data.scenario import Scenario
+
+    raw = s.model_dump()
+    src = {"rationale": "test", "source": "test"}
+    for f in raw["factors"].values():
+        f["reversion"] = {"value": 0.9, "sd": 0.05, **src}
+    raw["correlation"] = {"factors": list(s.factors), "eta": 2.0, **src}
+    raw["event_signal"]["month_noise"] = {"value": 0.5, **src}
+    return Scenario.model_validate(raw)
+
+
+def test_events_of_a_cell_are_jointly_normal_with_a_shared_coder_effect(inputs):
+    """The sequential conditionals of the event term multiply to the joint Normal of the rows,
+    whose covariance carries the coder effect within each (target, month) cell only."""
+    s = learned_dynamics(inputs.scenario)
+    extra = [dict(month=5, kind="event", target="tension", value=v) for v in (2.0, 1.0, -1.0)] + [
+        dict(month=5, kind="event", target="appetite", value=1.0)
+    ]
+    d = design(inputs, extra)
+    m = build_model(s, d)
+    rng = np.random.default_rng(5)
+    point = {k: v + rng.normal(0, 0.5, np.shape(v)) for k, v in m.initial_point().items()}
+    logp = m.compile_fn(m.logp(vars=[m["event"]]), inputs=m.value_vars, on_unused_input="ignore")(
+        point
+    )
+    f_e = pytensor.function(
+        m.value_vars,
+        m.replace_rvs_by_values([m["z"], m["innovation_correlation"]]),
+        on_unused_input="ignore",
+    )
+    z, corr = f_e(*[point[v.name] for v in m.value_vars])
+    e = np.linalg.cholesky(corr) @ z
+    news = np.maximum(d.event_outcome, 0)
+    mu = np.where(d.event_outcome >= 0, 0.0, e[d.event_factor, d.event_month])
+    assert np.all(d.event_outcome < 0) or "news_z" in m.named_vars
+    if np.any(d.event_outcome >= 0):
+        nz = m.compile_fn(m["news_z"], inputs=m.value_vars, on_unused_input="ignore")(point)
+        mu = np.where(d.event_outcome >= 0, nz[news, d.event_month], mu)
+    cell = np.where(d.event_outcome < 0, d.event_factor, 10 + d.event_outcome) * 100 + d.event_month
+    same = cell[:, None] == cell[None, :]
+    assert same.sum() > len(cell) + 4  # the added rows share cells
+    cov = np.eye(len(cell)) + 0.25 * same
+    want = stats.multivariate_normal(mu, cov).logpdf(d.event_value)
+    np.testing.assert_allclose(logp, want, rtol=1e-9)
+
+
+def test_a_cells_precision_is_bounded_by_the_coder_effect(inputs):
+    """Many events of one month say little more than a few: as a function of the month's
+    innovation, the log density of n events of value 1 has curvature 1 / (tau^2 + sigma^2 / n)
+    (tau 0.5, sigma 1), not n / sigma^2."""
+    s = learned_dynamics(inputs.scenario)
+    row = dict(month=3, kind="event", target="tension", value=1.0)
+    d1 = design(inputs, [row])
+    m = build_model(s, d1)
+    term = m.compile_fn(m.logp(vars=[m["event"]]), inputs=m.value_vars, on_unused_input="ignore")
+    point = m.initial_point()
+    point["innovation_chol_cholesky_corr__"] = np.zeros_like(
+        point["innovation_chol_cholesky_corr__"]
+    )
+    grid = np.linspace(-2, 2, 9)
+    for n in (1, 4, 40):
+        d = design(inputs, [row] * n)
+        with m:
+            pm.set_data({k: v for k, v in model_data(d).items() if k.startswith("event")})
+        vals = []
+        for g in grid:
+            z = np.array(point["z"], float)
+            z[0, 3] = g
+            vals.append(float(term({**point, "z": z})))
+        curvature = -2 * np.polyfit(grid, vals, 2)[0]
+        assert curvature == pytest.approx(1 / (0.25 + 1 / n), rel=1e-6), n
+
+
+def test_simulator_draws_the_learned_dynamics_prior(inputs):
+    """Learned reversions, their volatilities and the correlation of innovations: the simulator's
+    prior draws and the model's agree in distribution, and the stationary sd stays fixed."""
+    s = learned_dynamics(inputs.scenario)
+    m = build_model(s, design(inputs))
+    names = ["reversion", "volatility", "innovation_correlation", "f"]
+    n = 1000
+    model_draws = dict(
+        zip(names, pm.draw([m[v] for v in names], draws=n, random_seed=4), strict=True)
+    )
+    plan = Plan(n_months=MINI_MONTHS)
+    rng = np.random.default_rng(6)
+    sims = [draw_truth(s, plan, rng) for _ in range(n)]
+    for v in names:
+        a = model_draws[v].reshape(n, -1)
+        b = np.stack([np.ravel(t[v]) for t in sims])
+        for j in range(a.shape[1]):
+            if np.ptp(a[:, j]) == 0 and np.ptp(b[:, j]) == 0:
+                continue  # the correlation's unit diagonal
+            assert stats.ks_2samp(a[:, j], b[:, j]).pvalue > 1e-4, (v, j)
+    r, vol = model_draws["reversion"], model_draws["volatility"]
+    sd = 0.3 / np.sqrt(1 - 0.9**2)
+    np.testing.assert_allclose(vol / np.sqrt(1 - r**2), sd, rtol=1e-9)
+    assert np.std(r) > 0.03  # learned, not fixed
+    corr = model_draws["innovation_correlation"][:, 0, 1]
+    assert abs(corr.mean()) < 0.05 and 0.3 < corr.std() < 0.6  # LKJ(2): sd 1/sqrt(5) = 0.447

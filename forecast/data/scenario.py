@@ -92,16 +92,30 @@ class Loading(_Sourced):
 
 
 class Reversion(_Sourced):
-    """Monthly autoregressive coefficient of a factor: 1 is a random walk, < 1 mean-reverting."""
+    """Monthly autoregressive coefficient of a factor: 1 is a random walk, < 1 mean-reverting.
+
+    With ``sd`` the coefficient is learned: a Beta prior with mean ``value`` and this sd (a
+    factor's only; the outcome drift's reversion stays fixed).
+    """
 
     value: Float = Field(gt=0, le=1)
+    sd: Float | None = Field(default=None, gt=0)
+
+    def beta(self) -> tuple[float, float]:
+        """(a, b) of the Beta prior with mean ``value`` and sd ``sd``."""
+        assert self.sd is not None
+        m = self.value
+        n = m * (1.0 - m) / self.sd**2 - 1.0
+        return m * n, (1.0 - m) * n
 
 
 class Factor(_Strict):
     """A latent factor on a standardized scale that moves monthly: f[t] = r f[t-1] + vol z[t].
 
     ``reversion`` (optional) is r, the monthly pull toward 0 (1.0, a pure random walk, when
-    omitted); with r < 1 the factor is stationary with sd vol / sqrt(1 - r^2).
+    omitted); with r < 1 the factor is stationary with sd vol / sqrt(1 - r^2). A learned
+    reversion (``reversion.sd``) keeps that stationary sd, the factor's unit, at the value the
+    scenario's numbers give and lets the monthly volatility follow: vol(r) = sd * sqrt(1 - r^2).
 
     ``loading_scale`` (optional) is the HalfNormal scale of the factor's pooled loading strength;
     when it is omitted the model uses 1.0.
@@ -110,7 +124,7 @@ class Factor(_Strict):
     label: Text
     description: str = ""
     initial: NormalPrior
-    volatility: PositiveNumber  # monthly innovation sd, fixed: it sets the factor's unit
+    volatility: PositiveNumber  # monthly innovation sd (at the prior's reversion if learned)
     reversion: Reversion | None = None
     # HalfNormal scale of the pooled loading strength tau[k]. Optional: a factor that no outcome
     # loads on does not need it, and when it is omitted the model uses 1.0.
@@ -167,10 +181,17 @@ class Outcome(_Strict):
 
 
 class EventSignal(_Strict):
-    """How coded news events (direction x strength) translate into factor innovations."""
+    """How coded news events (direction x strength) translate into factor innovations.
+
+    ``month_noise`` (optional) is the sd of a coder effect shared by every event on the same
+    target in the same month: however many events coders found, a month's reading of the
+    innovation is no more precise than ``month_noise`` allows (coverage, not the world, sets the
+    number of events).
+    """
 
     gain: PositiveNumber
     noise: PositiveNumber
+    month_noise: PositiveNumber | None = None
 
 
 class OutcomeDrift(_Strict):
@@ -180,6 +201,14 @@ class OutcomeDrift(_Strict):
 
     volatility: PositiveNumber
     reversion: Reversion
+
+
+class Correlation(_Sourced):
+    """Factors whose monthly innovations may correlate, with an LKJ(eta) prior on their
+    correlation matrix (eta 1: uniform; larger: closer to independent)."""
+
+    factors: tuple[Name, ...]
+    eta: Float = Field(gt=0)
 
 
 class ForecastNoise(_Strict):
@@ -209,6 +238,7 @@ class Scenario(_Strict):
     vintage: Vintage | None = None  # none: every number may hold hindsight
     event_signal: EventSignal
     outcome_drift: OutcomeDrift | None = None  # needed only by news on outcomes
+    correlation: Correlation | None = None  # none: factor innovations are independent
     forecast_noise: ForecastNoise
     factors: dict[Name, Factor]
     indicators: dict[Name, Indicator] = Field(default_factory=dict)
@@ -335,6 +365,27 @@ def _cross_check(s: Scenario) -> list[tuple[str, str, str]]:
                 errs.append((f"{path}.loadings", fname, f"unknown factor {fname!r}"))
             elif ld.sign != "free":
                 factor_has_sign[fname] = True
+    for fname, f in s.factors.items():
+        r = f.reversion
+        if (
+            r is not None
+            and r.sd is not None
+            and (r.value >= 1.0 or r.sd**2 >= r.value * (1 - r.value))
+        ):
+            errs.append(
+                (
+                    f"factors.{fname}.reversion",
+                    "sd",
+                    "a learned reversion needs value < 1 and sd < sqrt(value * (1 - value))",
+                )
+            )
+    if s.correlation is not None:
+        cf = s.correlation.factors
+        if len(cf) < 2 or len(set(cf)) != len(cf):
+            errs.append(("correlation", "factors", "need at least two distinct factors"))
+        for fname in cf:
+            if fname not in s.factors:
+                errs.append(("correlation", "factors", f"unknown factor {fname!r}"))
     for fname, ok in factor_has_sign.items():
         if not ok:
             errs.append(

@@ -99,6 +99,9 @@ def coords(s: Scenario, d: Design) -> dict[str, list[str]]:
         "forecaster": d.fc_sources,
         "news_outcome": d.news_outcomes,
     }
+    if s.correlation is not None:
+        block = list(s.correlation.factors)
+        c |= {"correlated_factor": block, "correlated_with": list(block)}
     return {k: v for k, v in c.items() if len(v)}
 
 
@@ -121,6 +124,8 @@ def model_data(d: Design) -> dict[str, np.ndarray]:
             "event_factor": d.event_factor,
             "event_month": d.event_month,
             "event_value": d.event_value,
+            "event_first": d.event_first,
+            "event_rank": d.event_rank,
         }
         if d.news_outcomes:
             out["event_outcome"] = d.event_outcome

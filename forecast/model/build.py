@@ -51,7 +51,10 @@ from forecast.model.design import Design
 from forecast.model.priors import (
     factor_loading_scales,
     half_normal,
+    learned_reversions,
     reversions,
+    stationary_sds,
+    volatilities,
 )
 from forecast.model.terms import (
     _event_term,
@@ -77,11 +80,11 @@ def build_model(s: Scenario, d: Design) -> pm.Model:
     """Build the PyMC model of a scenario from its evidence design."""
     with pm.Model(coords=coords(s, d)) as model:
         data = {k: pm.Data(k, v) for k, v in model_data(d).items()}
-        f, z = _factors(s, d)
+        f, e = _factors(s, d)
         drift, news_z = _outcome_drift(s, d)
         x = _hazards(s, d, f, drift)
         _indicator_terms(s, d, f, data)
-        _event_term(s, data, z, news_z)
+        _event_term(s, data, e, news_z)
         if "surv_y" in data:
             pm.CustomDist(
                 "resolution",
@@ -103,23 +106,58 @@ def build_model(s: Scenario, d: Design) -> pm.Model:
 
 
 def _factors(s: Scenario, d: Design) -> tuple[pt.TensorVariable, pt.TensorVariable]:
-    """Non-centred monthly AR(1) / random-walk factor paths: (f, z), both (factor x month)."""
+    """Non-centred monthly AR(1) / random-walk factor paths and their standardized innovations:
+    (f, e), both (factor x month). ``e`` is ``z`` with the scenario's correlated block mixed by an
+    LKJ Cholesky factor; month 0's innovation sets the initial level."""
     facs = list(s.factors.values())
     m0 = np.array([f.initial.mean for f in facs])
     s0 = np.array([f.initial.sd for f in facs])
-    vol = np.array([f.volatility.value for f in facs])
     z = pm.Normal("z", 0.0, 1.0, dims=("factor", "month"))
-    steps = pt.concatenate([(m0 + s0 * z[:, 0])[:, None], vol[:, None] * z[:, 1:]], axis=1)
-    f = pm.Deterministic("f", _ar_path(steps, reversions(s), d.n_months), dims=("factor", "month"))
-    return f, z
+    e = z
+    if s.correlation is not None:
+        block = [list(s.factors).index(k) for k in s.correlation.factors]
+        chol = pm.LKJCorr("innovation_chol", n=len(block), eta=s.correlation.eta)
+        pm.Deterministic(
+            "innovation_correlation",
+            pt.dot(chol, chol.T),
+            dims=("correlated_factor", "correlated_with"),
+        )
+        e = pt.set_subtensor(z[block], pt.dot(chol, z[block]))
+    rho, vol = _dynamics(s)
+    steps = pt.concatenate([(m0 + s0 * e[:, 0])[:, None], vol[:, None] * e[:, 1:]], axis=1)
+    f = pm.Deterministic("f", _ar_path(steps, rho, d.n_months), dims=("factor", "month"))
+    return f, e
 
 
-def _ar_path(steps: pt.TensorVariable, rho: np.ndarray, n: int) -> pt.TensorVariable:
+def _dynamics(s: Scenario) -> tuple[np.ndarray | pt.TensorVariable, np.ndarray | pt.TensorVariable]:
+    """Each factor's (reversion, volatility): the scenario's numbers, except for learned
+    reversions (Beta priors), whose volatility keeps the factor's stationary sd fixed (its unit)."""
+    rho, vol = reversions(s), volatilities(s)
+    learned = learned_reversions(s)
+    if not learned:
+        return rho, vol
+    idx = list(learned)
+    a, b = np.array(list(learned.values())).T
+    r = pm.Beta("reversion_learned", alpha=a, beta=b, shape=len(idx))
+    sd = stationary_sds(s)[idx]
+    rho_t = pm.Deterministic(
+        "reversion", pt.set_subtensor(pt.as_tensor(rho)[idx], r), dims="factor"
+    )
+    vol_t = pt.set_subtensor(pt.as_tensor(vol)[idx], sd * pt.sqrt(1.0 - r**2))
+    return rho_t, pm.Deterministic("volatility", vol_t, dims="factor")
+
+
+def _ar_path(steps: pt.TensorVariable, rho, n: int) -> pt.TensorVariable:
     """(series x month) AR(1) paths x[t] = rho x[t-1] + steps[t] from x[0] = steps[0]: a cumulative
-    sum where every rho is 1 (random walks), else the weights of ``ar_matrix``."""
-    if np.all(rho == 1.0):
-        return pt.cumsum(steps, axis=1)
-    return pt.sum(ar_matrix(rho, n) * steps[:, None, :], axis=2)
+    sum where every rho is 1 (random walks), else the weights rho^(t-s) of ``ar_matrix``
+    (symbolic when rho is learned)."""
+    if isinstance(rho, np.ndarray):
+        if np.all(rho == 1.0):
+            return pt.cumsum(steps, axis=1)
+        return pt.sum(ar_matrix(rho, n) * steps[:, None, :], axis=2)
+    lag = np.arange(n)[:, None] - np.arange(n)[None, :]
+    w = pt.exp(np.maximum(lag, 0)[None] * pt.log(rho)[:, None, None]) * (lag >= 0)[None]
+    return pt.sum(w * steps[:, None, :], axis=2)
 
 
 def _outcome_drift(

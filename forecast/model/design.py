@@ -90,6 +90,9 @@ class Design:
     news_outcomes: list[str] = field(default_factory=list)  # hazard outcomes with news, in order
     event_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     event_value: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # rows sorted by cell (target x month): the index of each row's cell's first row, and its rank
+    event_first: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    event_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     event_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     # resolution: discrete-time survival as Bernoulli cells (unit, month, happened)
     surv_unit: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
@@ -209,14 +212,25 @@ def build_design(
     rows = fr[(fr["kind"] == "event") & (fr["month"] < n)]
     news = [o for o in units.outcomes if (rows["outcome"] == o).any()]
     on = list(zip(rows["target"], rows["outcome"], strict=True))
+    factor = np.array([kfac.get(t, 0) for t, _ in on], int)
+    outcome = np.array([-1 if t in kfac else news.index(o) for t, o in on], int)
+    month = rows["month"].to_numpy(int)
+    # rows grouped by cell (target x month), each cell's rows in log order: see _event_cells
+    cell = np.where(outcome < 0, factor, len(kfac) + outcome) * n + month
+    order = np.argsort(cell, kind="stable")
+    first, rank = _event_cells(cell[order])
     kw.update(
-        event_factor=np.array([kfac.get(t, 0) for t, _ in on], int),
-        event_outcome=np.array([-1 if t in kfac else news.index(o) for t, o in on], int),
+        event_factor=factor[order],
+        event_outcome=outcome[order],
         news_outcomes=news,
-        event_month=rows["month"].to_numpy(int),
-        event_value=rows["value"].to_numpy(float)
-        * np.array([1.0 if t in kfac else hazard_direction(s, o) for t, o in on]),
-        event_rows=rows.index.to_numpy(int),
+        event_month=month[order],
+        event_value=(
+            rows["value"].to_numpy(float)
+            * np.array([1.0 if t in kfac else hazard_direction(s, o) for t, o in on])
+        )[order],
+        event_first=first,
+        event_rank=rank,
+        event_rows=rows.index.to_numpy(int)[order],
     )
 
     kw.update(_survival_cells(s, fr[(fr["kind"] == "resolution") & (fr["month"] < n)], units, n))
@@ -244,6 +258,15 @@ def build_design(
         else:
             kw["lr_log"] = np.log(rows["value"].to_numpy(float))
     return Design(n_months=n, months=s.month_labels(n), units=units, **kw)
+
+
+def _event_cells(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For rows sorted by cell: the position of each row's cell's first row, and how many rows of
+    its cell come before it (what the coder effect shared within a cell conditions on)."""
+    pos = np.arange(len(cell))
+    starts = np.r_[True, cell[1:] != cell[:-1]] if len(cell) else np.zeros(0, bool)
+    first = np.maximum.accumulate(np.where(starts, pos, 0)) if len(cell) else pos
+    return first.astype(int), (pos - first).astype(int)
 
 
 def _survival_cells(s: Scenario, rows: pd.DataFrame, units: Units, n: int) -> dict:

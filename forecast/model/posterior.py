@@ -18,7 +18,7 @@ from forecast.data.months import month_end
 from forecast.data.scenario import Scenario
 from forecast.model.arrays import news_membership
 from forecast.model.design import Design
-from forecast.model.priors import reversions
+from forecast.model.priors import reversions, volatilities
 
 INTERVAL = 0.90
 
@@ -76,9 +76,8 @@ def project(
     ks = list(s.factors)
     f_last = _stack(idata, "f")[:, :, d.origin]  # (S, K)
     S = f_last.shape[0]
-    vol = np.array([f.volatility.value for f in s.factors.values()])
-    rho = reversions(s)
-    paths = ar_paths(f_last, rho, vol, n_paths, H, rng)  # (S, M, H, K)
+    rho, vol, mix = factor_dynamics(s, idata)
+    paths = ar_paths(f_last, rho, vol, n_paths, H, rng, mix)  # (S, M, H, K)
     for name, level in (hold or {}).items():
         paths[..., ks.index(name)] = level
 
@@ -125,7 +124,7 @@ def project(
     for oname, o in s.outcomes.items():
         if o.kind == "state":
             k = ks.index(_measure_factor(s, o))
-            fk = ar_paths(f_last[:, [k]], rho[[k]], vol[[k]], n_state_paths, H, rng)[..., 0]
+            fk = ar_paths(f_last[:, [k]], rho[:, [k]], vol[:, [k]], n_state_paths, H, rng)[..., 0]
             if ks[k] in (hold or {}):
                 fk[:] = hold[ks[k]]
             probs[oname] = _state_probability(s, o, idata, fk, horizons, rng)
@@ -172,6 +171,30 @@ def _gap_log_survival(d: Design, idata: xr.DataTree) -> np.ndarray:
     return out
 
 
+def factor_dynamics(
+    s: Scenario, idata: xr.DataTree
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Per draw: each factor's reversion and volatility (S, K), the fitted ones where the model
+    learned them, and the (S, K, K) matrix that mixes independent innovations into correlated ones
+    (None when the scenario correlates none)."""
+    post = idata["posterior"]
+    S = post.sizes["chain"] * post.sizes["draw"]
+    K = len(s.factors)
+    if "reversion" in post:
+        rho, vol = _stack(idata, "reversion"), _stack(idata, "volatility")
+    else:
+        rho = np.broadcast_to(reversions(s), (S, K))
+        vol = np.broadcast_to(volatilities(s), (S, K))
+    mix = None
+    if s.correlation is not None:
+        block = [list(s.factors).index(k) for k in s.correlation.factors]
+        mix = np.broadcast_to(np.eye(K), (S, K, K)).copy()
+        mix[np.ix_(np.arange(S), block, block)] = np.linalg.cholesky(
+            _stack(idata, "innovation_correlation")
+        )
+    return rho, vol, mix
+
+
 def ar_paths(
     start: np.ndarray,
     rho: np.ndarray,
@@ -179,11 +202,18 @@ def ar_paths(
     n_paths: int,
     H: int,
     rng: np.random.Generator,
+    mix: np.ndarray | None = None,
 ) -> np.ndarray:
     """(S, n_paths, H, N) AR(1) paths x[t] = rho x[t-1] + vol e[t] for the H months after
-    ``start`` (S, N), the level at the origin."""
+    ``start`` (S, N), the level at the origin; ``rho`` and ``vol`` are (N,) or per draw (S, N),
+    ``mix`` (S, N, N) correlates the standardized innovations e."""
     S, N = start.shape
-    steps = rng.standard_normal((S, n_paths, H, N)) * vol
+    rho = np.broadcast_to(rho, (S, N))[:, None, :]
+    vol = np.broadcast_to(vol, (S, N))[:, None, None, :]
+    e = rng.standard_normal((S, n_paths, H, N))
+    if mix is not None:
+        e = np.einsum("sij,smhj->smhi", mix, e)
+    steps = e * vol
     paths = np.empty_like(steps)
     level = np.broadcast_to(start[:, None, :], (S, n_paths, N))
     for t in range(H):

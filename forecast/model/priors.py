@@ -69,6 +69,28 @@ def reversions(s: Scenario) -> np.ndarray:
     return np.array([f.reversion.value if f.reversion else 1.0 for f in s.factors.values()])
 
 
+def volatilities(s: Scenario) -> np.ndarray:
+    """Each factor's monthly innovation sd as the scenario gives it."""
+    return np.array([f.volatility.value for f in s.factors.values()])
+
+
+def learned_reversions(s: Scenario) -> dict[int, tuple[float, float]]:
+    """Factors whose reversion is learned: index -> (a, b) of its Beta prior."""
+    return {
+        k: f.reversion.beta()
+        for k, f in enumerate(s.factors.values())
+        if f.reversion is not None and f.reversion.sd is not None
+    }
+
+
+def stationary_sds(s: Scenario) -> np.ndarray:
+    """Each factor's stationary sd vol / sqrt(1 - r^2) at the scenario's numbers (inf for a random
+    walk): a learned reversion keeps it, so the factor's unit does not move with r."""
+    r = reversions(s)
+    with np.errstate(divide="ignore"):
+        return volatilities(s) / np.sqrt(1.0 - r**2)
+
+
 def factor_loading_scales(s: Scenario) -> np.ndarray:
     """HalfNormal scale of each factor's pooled loading strength tau[k]."""
     return np.array([f.loading_scale.value if f.loading_scale else 1.0 for f in s.factors.values()])

@@ -178,22 +178,37 @@ def _cutpoints(name: str, n_levels: int, shift) -> pt.TensorVariable:
 
 
 def _event_term(
-    s: Scenario, data: dict, z: pt.TensorVariable, news_z: pt.TensorVariable | None
+    s: Scenario, data: dict, e: pt.TensorVariable, news_z: pt.TensorVariable | None
 ) -> None:
     """A coded event of signed strength v is a noisy reading of a month's standardized innovation
-    / gain: a factor's own (z) or, for outcome-coded news, that of the outcome's own drift
-    (news_z), so that news on an outcome never moves the factors that drive it."""
+    / gain: a factor's own (e) or, for outcome-coded news, that of the outcome's own drift
+    (news_z), so that news on an outcome never moves the factors that drive it.
+
+    With ``month_noise`` (tau) the events of one cell (target x month) share a coder effect
+    u ~ N(0, tau^2) besides their own noise (sigma), integrated out: row i, after j rows of its
+    cell whose residuals sum to S, is Normal(m_i + tau^2 S / (sigma^2 + j tau^2),
+    sigma^2 + tau^2 sigma^2 / (sigma^2 + j tau^2)). The product over rows is the cell's joint
+    density; a cell of n events carries at most 1 / tau^2 of precision however large n is.
+    """
     if "event_value" not in data:
         return
     sig = s.event_signal
-    innovation = z[data["event_factor"], data["event_month"]]
+    innovation = e[data["event_factor"], data["event_month"]]
     if news_z is not None:
         on_outcome = data["event_outcome"] >= 0
         news = news_z[pt.maximum(data["event_outcome"], 0), data["event_month"]]
         innovation = pt.switch(on_outcome, news, innovation)
-    pm.Normal(
-        "event", mu=innovation / sig.gain.value, sigma=sig.noise.value, observed=data["event_value"]
-    )
+    mu = innovation / sig.gain.value
+    y = data["event_value"]
+    var = sig.noise.value**2
+    if sig.month_noise is None:
+        pm.Normal("event", mu=mu, sigma=sig.noise.value, observed=y)
+        return
+    tau2 = sig.month_noise.value**2
+    before = pt.cumsum(y - mu) - (y - mu)  # residuals of the rows before, cells concatenated
+    prev = before - before[data["event_first"]]  # ... of the rows before in the same cell
+    shrink = tau2 / (var + data["event_rank"] * tau2)
+    pm.Normal("event", mu=mu + shrink * prev, sigma=pt.sqrt(var + shrink * var), observed=y)
 
 
 def _forecast_term(s: Scenario, d: Design, x: pt.TensorVariable, data: dict) -> None:

@@ -44,7 +44,10 @@ from forecast.model.priors import (
     cutpoint_spacing,
     factor_loading_scales,
     indicator_loading_scales,
+    learned_reversions,
     reversions,
+    stationary_sds,
+    volatilities,
 )
 
 SOURCE = "simulated"
@@ -191,22 +194,51 @@ def draw_truth(s: Scenario, plan: Plan, rng: np.random.Generator) -> dict[str, n
     raise RuntimeError("likelihood-ratio rows reject nearly every prior draw")
 
 
+def _lkj(rng: np.random.Generator, n: int, eta: float) -> np.ndarray:
+    """An n x n correlation matrix from LKJ(eta), by the onion method (Lewandowski, Kurowicka and
+    Joe 2009, section 3.2): grow the matrix a row at a time, each new row's squared norm Beta."""
+    beta = eta + (n - 2) / 2
+    r = 2.0 * rng.beta(beta, beta) - 1.0
+    corr = np.array([[1.0, r], [r, 1.0]])
+    for k in range(2, n):
+        beta -= 0.5
+        w = rng.normal(size=k)
+        q = np.linalg.cholesky(corr) @ (np.sqrt(rng.beta(k / 2, beta)) * w / np.linalg.norm(w))
+        corr = np.block([[corr, q[:, None]], [q[None, :], np.ones((1, 1))]])
+    return corr
+
+
 def _draw_prior(s: Scenario, plan: Plan, rng: np.random.Generator) -> dict[str, np.ndarray]:
     T = plan.n_months
     facs = list(s.factors.values())
     K = len(facs)
     out: dict[str, np.ndarray] = {}
-    # factors: f[0] = m0 + s0 z[0]; f[t] = rho f[t-1] + vol z[t]
+    # factors: f[0] = m0 + s0 e[0]; f[t] = rho f[t-1] + vol e[t], e = z mixed in the
+    # correlated block; learned reversions keep the stationary sd (see _dynamics in the model)
     z = rng.normal(size=(K, T))
+    e = z.copy()
+    if s.correlation is not None:
+        block = [list(s.factors).index(k) for k in s.correlation.factors]
+        corr = _lkj(rng, len(block), s.correlation.eta)
+        e[block] = np.linalg.cholesky(corr) @ z[block]
+        out["innovation_correlation"] = corr
     m0 = np.array([f.initial.mean for f in facs])
     s0 = np.array([f.initial.sd for f in facs])
-    vol = np.array([f.volatility.value for f in facs])
-    rho = reversions(s)
+    rho, vol = reversions(s), volatilities(s)
+    learned = learned_reversions(s)
+    if learned:
+        idx = list(learned)
+        a, b = np.array(list(learned.values())).T
+        out["reversion_learned"] = rng.beta(a, b)
+        rho, vol = rho.copy(), vol.copy()
+        rho[idx] = out["reversion_learned"]
+        vol[idx] = stationary_sds(s)[idx] * np.sqrt(1.0 - rho[idx] ** 2)
+        out |= {"reversion": rho, "volatility": vol}
     f = np.empty((K, T))
-    f[:, 0] = m0 + s0 * z[:, 0]
+    f[:, 0] = m0 + s0 * e[:, 0]
     for t in range(1, T):
-        f[:, t] = rho * f[:, t - 1] + vol * z[:, t]
-    out |= {"z": z, "f": f}
+        f[:, t] = rho * f[:, t - 1] + vol * e[:, t]
+    out |= {"z": z, "innovation": e, "f": f}
 
     # hazards
     units = hazard_units(s)
@@ -349,16 +381,20 @@ def simulate_evidence(
                 latent = eta + rng.logistic()
                 add("rating", name, t, np.sum(truth[f"cutpoints_{name}"] < latent))
 
-    gain, noise = s.event_signal.gain.value, s.event_signal.noise.value
+    sig = s.event_signal
+    gain, noise = sig.gain.value, sig.noise.value
+    month_noise = sig.month_noise.value if sig.month_noise else 0.0
     news = [o for o in hazard_units(s).outcomes if o in plan.event_months]
     for target, months in plan.event_months.items():
         if target in kfac:
-            innovation, sign, extra = truth["z"][kfac[target]], 1.0, {}
+            innovation, sign, extra = truth["innovation"][kfac[target]], 1.0, {}
         else:  # outcome-coded news reads the outcome's own drift, signed "+ = more likely"
             innovation, extra = truth["news_z"][news.index(target)], _outcome_cols(target)
             sign = hazard_direction(s, target)
+        coder = {t: month_noise * rng.normal() for t in sorted(set(months))}  # one per cell
         for t in months:
-            add("event", target, t, sign * (innovation[t] / gain + noise * rng.normal()), **extra)
+            value = innovation[t] / gain + coder[t] + noise * rng.normal()
+            add("event", target, t, sign * value, **extra)
 
     units = hazard_units(s)
     x = truth["logit_hazard"]
