@@ -474,9 +474,7 @@ def test_a_cells_precision_is_bounded_by_the_coder_effect(inputs):
     m = build_model(s, d1)
     term = m.compile_fn(m.logp(vars=[m["event"]]), inputs=m.value_vars, on_unused_input="ignore")
     point = m.initial_point()
-    point["innovation_chol_cholesky_corr__"] = np.zeros_like(
-        point["innovation_chol_cholesky_corr__"]
-    )
+    point["innovation_cpc_raw_logodds__"] = np.zeros_like(point["innovation_cpc_raw_logodds__"])
     grid = np.linspace(-2, 2, 9)
     for n in (1, 4, 40):
         d = design(inputs, [row] * n)
@@ -517,3 +515,26 @@ def test_simulator_draws_the_learned_dynamics_prior(inputs):
     assert np.std(r) > 0.03  # learned, not fixed
     corr = model_draws["innovation_correlation"][:, 0, 1]
     assert abs(corr.mean()) < 0.05 and 0.3 < corr.std() < 0.6  # LKJ(2): sd 1/sqrt(5) = 0.447
+
+
+def test_lkj_from_partial_correlations_matches_the_onion_method():
+    """The model's LKJ(eta) Cholesky factor (canonical partial correlations) and the simulator's
+    onion method are two constructions of one law: for a 4 x 4 block with eta 2, every correlation
+    is marginally 2 Beta(eta - 1 + n/2) - 1 and the determinants agree in distribution."""
+    from forecast.model.build import _lkj_cholesky
+    from forecast.skill.simulation import _lkj
+
+    n, eta, draws = 4, 2.0, 2000
+    pairs = [f"{i}~{j}" for i, j in zip(*np.tril_indices(n, -1), strict=True)]
+    with pm.Model(coords={"correlated_pair": pairs}):
+        chol = _lkj_cholesky(n, eta)
+        corr = pm.Deterministic("corr", chol @ chol.T)
+    model = pm.draw(corr, draws=draws, random_seed=3)
+    rng = np.random.default_rng(8)
+    onion = np.stack([_lkj(rng, n, eta) for _ in range(draws)])
+    np.testing.assert_allclose(np.diagonal(model, axis1=1, axis2=2), 1.0, rtol=1e-12)
+    b = eta - 1 + n / 2
+    for i, j in zip(*np.tril_indices(n, -1), strict=True):
+        assert stats.kstest((model[:, i, j] + 1) / 2, stats.beta(b, b).cdf).pvalue > 1e-4, (i, j)
+        assert stats.kstest((onion[:, i, j] + 1) / 2, stats.beta(b, b).cdf).pvalue > 1e-4, (i, j)
+    assert stats.ks_2samp(np.linalg.det(model), np.linalg.det(onion)).pvalue > 1e-4

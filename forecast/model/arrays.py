@@ -12,7 +12,7 @@ from scipy.special import logit
 from forecast.data.scenario import Scenario
 from forecast.data.target import Target
 from forecast.model.design import Design, Units
-from forecast.model.priors import SIGN
+from forecast.model.priors import SIGN, learned_reversions
 
 
 def previous_month(n: int) -> np.ndarray:
@@ -101,7 +101,17 @@ def coords(s: Scenario, d: Design) -> dict[str, list[str]]:
     }
     if s.correlation is not None:
         block = list(s.correlation.factors)
-        c |= {"correlated_factor": block, "correlated_with": list(block)}
+        c |= {
+            "correlated_factor": block,
+            "correlated_with": list(block),
+            "correlated_pair": [
+                f"{block[i]}~{block[j]}"
+                for i, j in zip(*np.tril_indices(len(block), -1), strict=True)
+            ],
+        }
+    learned = learned_reversions(s)
+    if learned:
+        c["learned_factor"] = [list(s.factors)[k] for k in learned]
     return {k: v for k, v in c.items() if len(v)}
 
 
@@ -124,9 +134,9 @@ def model_data(d: Design) -> dict[str, np.ndarray]:
             "event_factor": d.event_factor,
             "event_month": d.event_month,
             "event_value": d.event_value,
-            "event_first": d.event_first,
-            "event_rank": d.event_rank,
         }
+        if len(d.event_first):
+            out |= {"event_first": d.event_first, "event_rank": d.event_rank}
         if d.news_outcomes:
             out["event_outcome"] = d.event_outcome
     if len(d.surv_y):

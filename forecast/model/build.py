@@ -116,7 +116,7 @@ def _factors(s: Scenario, d: Design) -> tuple[pt.TensorVariable, pt.TensorVariab
     e = z
     if s.correlation is not None:
         block = [list(s.factors).index(k) for k in s.correlation.factors]
-        chol = pm.LKJCorr("innovation_chol", n=len(block), eta=s.correlation.eta)
+        chol = _lkj_cholesky(len(block), s.correlation.eta)
         pm.Deterministic(
             "innovation_correlation",
             pt.dot(chol, chol.T),
@@ -129,6 +129,27 @@ def _factors(s: Scenario, d: Design) -> tuple[pt.TensorVariable, pt.TensorVariab
     return f, e
 
 
+def _lkj_cholesky(n: int, eta: float) -> pt.TensorVariable:
+    """The Cholesky factor of an LKJ(eta) correlation matrix, built from its canonical partial
+    correlations: under LKJ they are independent, (c + 1) / 2 ~ Beta(b, b) with b = eta + (n - 2 -
+    j) / 2 given j earlier factors (Lewandowski, Kurowicka and Joe 2009, the vine method). Written
+    out because ``pm.LKJCorr``'s value transform breaks ``pm.compute_log_likelihood`` (PyMC 6.4)."""
+    rows, cols = np.tril_indices(n, -1)
+    b = eta + (n - 2 - cols) / 2.0
+    cpc = 2.0 * pm.Beta("innovation_cpc_raw", alpha=b, beta=b, dims="correlated_pair") - 1.0
+    at = {(int(i), int(j)): k for k, (i, j) in enumerate(zip(rows, cols, strict=True))}
+    chol = pt.zeros((n, n))
+    chol = pt.set_subtensor(chol[0, 0], 1.0)
+    for i in range(1, n):
+        left = pt.constant(1.0)  # the squared norm row i has not yet used
+        for j in range(i):
+            c = cpc[at[i, j]]
+            chol = pt.set_subtensor(chol[i, j], c * pt.sqrt(left))
+            left = left * (1.0 - c**2)
+        chol = pt.set_subtensor(chol[i, i], pt.sqrt(left))
+    return chol
+
+
 def _dynamics(s: Scenario) -> tuple[np.ndarray | pt.TensorVariable, np.ndarray | pt.TensorVariable]:
     """Each factor's (reversion, volatility): the scenario's numbers, except for learned
     reversions (Beta priors), whose volatility keeps the factor's stationary sd fixed (its unit)."""
@@ -138,7 +159,7 @@ def _dynamics(s: Scenario) -> tuple[np.ndarray | pt.TensorVariable, np.ndarray |
         return rho, vol
     idx = list(learned)
     a, b = np.array(list(learned.values())).T
-    r = pm.Beta("reversion_learned", alpha=a, beta=b, shape=len(idx))
+    r = pm.Beta("reversion_learned", alpha=a, beta=b, dims="learned_factor")
     sd = stationary_sds(s)[idx]
     rho_t = pm.Deterministic(
         "reversion", pt.set_subtensor(pt.as_tensor(rho)[idx], r), dims="factor"

@@ -91,6 +91,7 @@ class Design:
     event_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     event_value: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # rows sorted by cell (target x month): the index of each row's cell's first row, and its rank
+    # (empty without a coder effect, [event_signal.month_noise])
     event_first: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     event_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     event_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
@@ -228,8 +229,9 @@ def build_design(
             rows["value"].to_numpy(float)
             * np.array([1.0 if t in kfac else hazard_direction(s, o) for t, o in on])
         )[order],
-        event_first=first,
-        event_rank=rank,
+        # the cell structure is data of the coder effect only (an unused container cannot be set)
+        event_first=first if s.event_signal.month_noise is not None else first[:0],
+        event_rank=rank if s.event_signal.month_noise is not None else rank[:0],
         event_rows=rows.index.to_numpy(int)[order],
     )
 
