@@ -8,6 +8,7 @@ changes nothing. The projection's arithmetic is tested in test_posterior.py.
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -134,3 +135,13 @@ def test_a_new_origin_reprojects_the_stored_fit_and_the_same_origin_changes_noth
     assert len(store.runs()) == 4
     oct_table = pd.read_csv(later.run.path / "forecast.csv")
     assert oct_table["end_date"].min() == "2024-04-30"
+    # every reader shows the origin beside the evidence's end
+    read = ["-s", "mini", "--runs", str(store.root)]
+    res = runner.invoke(app, ["summary", *read, "--format", "json"])
+    run = json.loads(res.stdout)["run"]
+    assert (run["origin_date"], run["evidence_end"]) == ("2023-10-02", "2023-06-15")
+    res = runner.invoke(app, ["summary", *read])
+    assert "origin 2023-10-02, evidence to 2023-06-15" in " ".join(res.output.split())
+    res = runner.invoke(app, ["history", *read, "--format", "json"])
+    days = [(r["origin_date"], r["evidence_end"]) for r in json.loads(res.stdout)["runs"]]
+    assert days[-3:] == [(d, "2023-06-15") for d in ("2023-06-15", "2023-09-20", "2023-10-02")]
