@@ -375,7 +375,9 @@ def test_update_with_markup_in_the_store_path_exits_not_converged(tmp_path, monk
     root = hostile_project(tmp_path)
     runs = tmp_path / "[/red] runs"
     opts = [f"--{k}={v}" for k, v in SETTINGS.items()]
-    res = invoke("update", "-s", "mini", "--root", str(root), "--runs", str(runs), *opts)
+    res = invoke(
+        "update", "-s", "mini", "--root", str(root), "--runs", str(runs), "--origin=evidence", *opts
+    )
     assert res.exit_code == EXIT_NOT_CONVERGED, res.output
     assert f"Wrote run {runs}" in res.output and "NOT CONVERGED" in res.output
 
@@ -397,7 +399,9 @@ def test_corrupt_manifests_beside_good_runs(store, tmp_path, monkeypatch):
     monkeypatch.setattr("forecast.runs.update.sample", jitter_sample)
     opts = [f"--{k}={v}" for k, v in SETTINGS.items()]
     root = project_of(store)
-    res = invoke("update", "-s", "mini", "--root", str(root), "--runs", str(runs), *opts)
+    res = invoke(
+        "update", "-s", "mini", "--root", str(root), "--runs", str(runs), "--origin=evidence", *opts
+    )
     assert res.exit_code == EXIT_NOT_CONVERGED, res.output  # not 1: nothing crashed
     assert "Nothing changed since run" in res.output and "NOT CONVERGED" in res.output
     assert res.output.count("warning: skipped a run") == 3  # once each, though listed twice

@@ -9,6 +9,7 @@ one compiled model (see tests/sim.py).
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import date
 
 import arviz as az
 import numpy as np
@@ -27,7 +28,7 @@ from sim import (
 )
 
 from forecast.model.design import build_design
-from forecast.model.posterior import project, summarize
+from forecast.model.posterior import origin_fraction, project, summarize
 
 # --- coherence on synthetic posteriors ---------------------------------------------------------
 
@@ -209,6 +210,97 @@ def test_months_after_an_outcome_was_last_known_open_are_forecast_too(mini):
     part = project(s, seen, idata, seed=1).probability.sel(target="bases_kept").values
     rest = np.exp(-26 / 30 * np.logaddexp(0.0, x.reshape(100, len(d.units.labels), -1)[:, u, -1]))
     np.testing.assert_allclose(part, without * rest[:, None], rtol=1e-10)
+
+
+def with_hazards(idata, d, seed=5):
+    """``idata`` with fitted logit hazards (the gap months before the projection read them)."""
+    x = np.random.default_rng(seed).normal(-3.0, 1.0, (2, 50, len(d.units.labels), d.n_months))
+    post = idata["posterior"].to_dataset()
+    idata["posterior"] = post.assign(logit_hazard=(("chain", "draw", "unit", "month"), x))
+    return idata
+
+
+def test_an_origin_in_the_last_evidence_month_forecasts_as_before(mini):
+    """``origin`` None (``--origin evidence``), the last evidence date, and any later day of that
+    month (which the fit treats as observed) all give the same numbers and end dates."""
+    inputs, d = mini
+    s = inputs.scenario
+    idata = with_hazards(synthetic_posterior(s, d, np.random.default_rng(6), 0.7), d)
+    base = project(s, d, idata, seed=1)
+    for day in (inputs.evidence.frame["date"].max().date(), date(2023, 6, 30)):
+        again = project(s, d, idata, seed=1, origin=day)
+        np.testing.assert_array_equal(again.probability.values, base.probability.values)
+        assert again.origin == base.origin == "2023-06"
+    with pytest.raises(ValueError, match="before the last fitted month"):
+        project(s, d, idata, seed=1, origin=date(2023, 5, 31))
+
+
+def held_hazards(s, d, idata, unit: str, months: int, level: float = 0.4) -> np.ndarray:
+    """(sample, month ahead) hazards of ``unit`` with every factor held at ``level``: the first
+    month after the last fitted one reads that month's fitted levels, later ones the held level."""
+    post = idata["posterior"].to_dataset().stack(sample=("chain", "draw"))
+    u = d.units.labels.index(unit)
+    j = d.units.outcome_idx[u]
+    x0 = post["alpha"].values[j]
+    if unit in d.units.candidates:
+        x0 = x0 + post["candidate_offset"].sel(candidate=unit).values
+    lam = post["loading"].values[j]  # (factor, sample)
+    f_last = post["f"].isel(month=d.origin).transpose("factor", "sample").values
+    x = np.stack([x0 + (lam * (f_last if m == 0 else level)).sum(0) for m in range(months)], 1)
+    return 1 / (1 + np.exp(-x))
+
+
+def test_a_later_origin_integrates_the_hazard_of_the_months_in_between(mini):
+    """Three months after the evidence (origin 20 September 2023, no new evidence): an outcome
+    last known open in June is at risk in July, August and all of September, then the H months
+    after; one with no resolution rows is taken as open on the 20th, so only 10/30 of September
+    counts. With the factors held the hazards are known per draw, so P is exact."""
+    inputs, d0 = mini
+    s = inputs.scenario
+    u = d0.units.labels.index("deal:alpha")
+    known = replace(
+        d0,
+        known_open_until=np.where(
+            np.arange(len(d0.known_open_until)) == u, d0.origin, d0.known_open_until
+        ),
+    )
+    idata = with_hazards(synthetic_posterior(s, d0, np.random.default_rng(8), 0.5), d0)
+    hold = dict.fromkeys(s.factors, 0.4)
+    origin = date(2023, 9, 20)
+    h = held_hazards(s, d0, idata, "deal:alpha", 3 + 24)
+    log_q = np.log1p(-h)  # (sample, month ahead): July 2023 onwards
+    for design, sept in ((known, 1.0), (d0, 10 / 30)):
+        p = project(s, design, idata, seed=1, hold=hold, origin=origin)
+        assert p.origin == "2023-09"
+        for H in s.horizons:
+            log_s = sept * log_q[:, 2] + log_q[:, 3 : 3 + H].sum(1)
+            if design is known:
+                log_s = log_s + log_q[:, :2].sum(1)
+            got = p.probability.sel(target="deal:alpha", horizon=H).values
+            np.testing.assert_allclose(got, -np.expm1(log_s), rtol=1e-10)
+    # known open in June: a later origin can only add months at risk
+    now = project(s, known, idata, seed=1, hold=hold).probability.sel(target="deal:alpha")
+    later = project(s, known, idata, seed=1, hold=hold, origin=origin).probability
+    assert np.all(later.sel(target="deal:alpha").values >= now.values)
+    table = summarize(project(s, d0, idata, seed=1, origin=origin))
+    assert set(table["end_date"]) == {"2024-03-31", "2024-09-30", "2025-09-30"}
+
+
+def test_an_origin_later_in_its_month_leaves_less_of_it_at_risk(mini):
+    """From 1 September an outcome with no resolution rows has 29/30 of September ahead of it,
+    from the 20th 10/30: P(event by H) is lower, P(still holds) higher; an outcome known open in
+    June is at risk all of September from either day, so it does not move."""
+    inputs, d = mini
+    s = inputs.scenario
+    idata = with_hazards(synthetic_posterior(s, d, np.random.default_rng(9), 0.5), d)
+    assert origin_fraction(date(2023, 9, 1)) == 29 / 30
+    early = project(s, d, idata, seed=1, origin=date(2023, 9, 1)).probability
+    late = project(s, d, idata, seed=1, origin=date(2023, 9, 20)).probability
+    alpha = "deal:alpha"
+    assert np.all(early.sel(target=alpha).values > late.sel(target=alpha).values)
+    np.testing.assert_array_equal(
+        early.sel(target="bases_kept").values, late.sel(target="bases_kept").values
+    )
 
 
 def test_a_state_outcomes_interval_is_about_parameters_not_monte_carlo(mini):

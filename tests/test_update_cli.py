@@ -19,7 +19,7 @@ from forecast.cli import EXIT_BAD_INPUT, EXIT_BUSY, EXIT_NOT_CONVERGED, app
 pytestmark = pytest.mark.fit  # one store fitted a few times with short chains
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini"
-FAST = ["--draws", "300", "--tune", "300", "--chains", "2", "--quiet"]
+FAST = ["--origin", "evidence", "--draws", "300", "--tune", "300", "--chains", "2", "--quiet"]
 runner = CliRunner()
 
 
@@ -106,6 +106,9 @@ def test_unchanged_inputs_do_not_refit(project):
         "converged": res.exit_code == 0,
         "method": "nuts",
         "problems": json.loads((last / "manifest.json").read_text())["diagnostics"]["problems"],
+        "origin_date": "2023-06-01",  # the mini log's last row is month-dated June 2023
+        "evidence_end": "2023-06-01",
+        "projected_from": None,
     }
 
 

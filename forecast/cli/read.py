@@ -64,16 +64,18 @@ def summary(
                 "converged": m["converged"],
                 "diagnostics": m["diagnostics"],
                 **{k: m.get(k) for k in keys},
+                "evidence_end": run.evidence_end,
             },
             "forecasts": records,
         }
         _print_json(body)
         return
+    dates = f"origin {_e(m.get('origin_date'))}, evidence to {_e(run.evidence_end)}"
     if m["converged"]:
         d = m["diagnostics"]
         out.print(
-            f"[bold]Run {_e(run.id)}[/bold] ({_e(m['scenario'])}, evidence to"
-            f" {_e(m.get('origin_date'))}) [green]converged[/green]: R-hat {d['max_rhat']:.3f}, "
+            f"[bold]Run {_e(run.id)}[/bold] ({_e(m['scenario'])}, {dates})"
+            f" [green]converged[/green]: R-hat {d['max_rhat']:.3f}, "
             f"min ESS {min(d['min_ess_bulk'], d['min_ess_tail']):.0f}, 0 divergences"
         )
         if d.get("method") == "psis":
@@ -81,7 +83,7 @@ def summary(
             note = reused.get("posterior", "") if isinstance(reused, dict) else ""
             out.print(f"warm update: {_e(note)}")
     else:
-        out.print(f"[bold]Run {_e(run.id)}[/bold] ({_e(m['scenario'])})")
+        out.print(f"[bold]Run {_e(run.id)}[/bold] ({_e(m['scenario'])}, {dates})")
         _not_converged_banner(m)
     horizons = sorted({r["horizon_months"] for r in records})
     ends = {r["horizon_months"]: r["end_date"] for r in records if r["end_date"]}
@@ -158,6 +160,7 @@ def history(
                 "id": run.id,
                 "created_at": run.manifest["created_at"],
                 "origin_date": run.manifest.get("origin_date"),
+                "evidence_end": run.evidence_end,
                 "converged": run.manifest["converged"],
                 "evidence_rows": run.manifest.get("evidence_rows"),
                 "probability": head,
@@ -171,6 +174,7 @@ def history(
     outcomes = list(entries[-1]["probability"])
     t = Table(title=f"P(outcome within {horizon} months) by run (change since previous run)")
     t.add_column("run")
+    t.add_column("origin")
     t.add_column("evidence to")
     t.add_column("converged")
     for o in outcomes:
@@ -183,7 +187,7 @@ def history(
                 "-" if p is None else f"{p:.0%}" + (f" ({c:+.0%})" if c is not None else "")
             )
         conv = "[green]yes[/green]" if e["converged"] else "[bold red]NO[/bold red]"
-        t.add_row(_e(e["id"]), _e(e["origin_date"]), conv, *cells)
+        t.add_row(_e(e["id"]), _e(e["origin_date"]), _e(e["evidence_end"]), conv, *cells)
     out.print(t)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +31,23 @@ from forecast.cli.app import (
     err,
 )
 from forecast.inference.gate import DEFAULT_GATE
+
+DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+EVIDENCE = "evidence"  # --origin: the last evidence date
+
+
+def _origin(text: str | None) -> date | None:
+    """``--origin`` as a date (default: today's UTC date), or None for ``evidence``."""
+    if text is None:
+        return datetime.now(UTC).date()
+    if text == EVIDENCE:
+        return None
+    try:
+        if DAY_RE.fullmatch(text):
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    _fail(f"--origin {text!r}: expected a date as YYYY-MM-DD, or {EVIDENCE!r}")
 
 
 @app.command()
@@ -59,28 +78,42 @@ def update(
     cold: Annotated[
         bool, typer.Option("--cold", help="Always sample; never reweight a previous run.")
     ] = False,
+    origin: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DATE|evidence",
+            help="Day the forecasts are made on (YYYY-MM-DD; default: today, UTC): horizons end"
+            " H months after its month, and the time since the evidence is forecast too."
+            " 'evidence': the last evidence date.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     format: FormatOpt = Format.table,
 ) -> None:
-    """Fit the scenario to its evidence and store a dated run.
+    """Fit the scenario to its evidence and store a dated run forecasting from --origin.
 
     When only evidence rows changed since a converged run (same months, terms and sources), that
     run's posterior is reweighted by the change (Pareto-smoothed importance sampling) in seconds;
     if the reweighting fails its gate (Pareto k̂ > {k_hat_max} or too few effective draws), or with
-    --cold, the model is sampled afresh.
+    --cold, the model is sampled afresh. When only the origin changed (a new day, no new
+    evidence), the stored posterior is projected from the new origin without refitting; the same
+    inputs and origin again change nothing.
 
-    Exit codes: 0 ok (or nothing changed), 2 bad input, 3 the fit did not converge,
-    4 another update holds the store.
+    Exit codes: 0 ok (or nothing changed), 2 bad input (an origin before the last evidence date
+    or after the scenario's end, too), 3 the fit did not converge, 4 another update holds the
+    store.
 
     Examples:
       forecast update --runs runs --seed 1
       forecast update --scenario israel_russia --quiet   # from cron
       forecast update --quiet --format json   # run id, path, fitted, converged, method
+      forecast update --origin evidence   # forecast from the last evidence date
     """
     from forecast.inference.sampling import SamplerSettings
     from forecast.runs.store import RunStore, StoreBusy, StoreError
-    from forecast.runs.update import run_update
+    from forecast.runs.update import OriginError, run_update
 
+    start = _origin(origin)
     inputs = _inputs(scenario, root)
     try:
         runs.mkdir(parents=True, exist_ok=True)
@@ -100,8 +133,17 @@ def update(
             status.start()
         with _store_warnings():
             result = run_update(
-                inputs, RunStore(runs), settings, force=force, cold=cold, on_phase=on_phase
+                inputs,
+                RunStore(runs),
+                settings,
+                origin=start,
+                force=force,
+                cold=cold,
+                on_phase=on_phase,
             )
+    except OriginError as exc:
+        given = "--origin" if origin is not None else "--origin (default: today, UTC)"
+        _fail(f"{given}: {exc}; --origin {EVIDENCE} forecasts from the evidence's end")
     except StoreBusy as exc:
         _fail(str(exc), EXIT_BUSY)
     except StoreError as exc:
@@ -121,13 +163,18 @@ def update(
                 "converged": result.converged,
                 "method": diag.get("method", "nuts"),  # runs before PSIS reweighting lack it
                 "problems": diag.get("problems", []),
+                "origin_date": run.manifest.get("origin_date"),
+                "evidence_end": run.manifest.get("evidence_end"),
+                "projected_from": result.projected_from,
             }
         )
     if not result.fitted:
         if not quiet:
             err.print(f"Nothing changed since run {_e(run.id)}; not refitting (use --force).")
     elif not quiet:
-        err.print(f"Wrote run {_e(run.path)}")
+        how = f", projecting run {result.projected_from}'s fit" if result.projected_from else ""
+        day = run.manifest.get("origin_date")
+        err.print(f"Wrote run {_e(run.path)} (origin {_e(day)}{_e(how)})")
     if not result.converged:
         _not_converged_banner(run.manifest)
         raise typer.Exit(EXIT_NOT_CONVERGED)

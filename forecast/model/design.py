@@ -127,7 +127,8 @@ class Design:
 
     @property
     def origin(self) -> int:
-        """Index of the forecast origin: the last month with evidence."""
+        """Index of the last fitted month (the last with evidence, unless ``n_months`` says
+        otherwise): the default forecast origin; ``project`` forecasts on from it to a later one."""
         return self.n_months - 1
 
 

@@ -8,13 +8,15 @@ probability.
 
 from __future__ import annotations
 
+from calendar import monthrange
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecast.data.months import month_end
+from forecast.data.months import month_end, month_label
 from forecast.data.scenario import Scenario
 from forecast.model.arrays import news_membership
 from forecast.model.design import Design
@@ -28,8 +30,8 @@ class Projection:
     """Per-draw forecast probabilities and projected factor paths.
 
     ``probability``: (sample, target, horizon); ``factor_path``: (sample, factor, ahead) — one
-    simulated path per draw, for fan charts. ``origin``: the last month with evidence
-    (``YYYY-MM``); horizon H covers the H months after it.
+    simulated path per draw over the months after the last fitted month, for fan charts.
+    ``origin``: the origin month (``YYYY-MM``); horizon H ends with the H-th month after it.
     """
 
     probability: xr.DataArray
@@ -57,10 +59,21 @@ def project(
     n_state_paths: int = 256,
     horizons: tuple[int, ...] | None = None,
     hold: dict[str, float] | None = None,
+    origin: date | None = None,
 ) -> Projection:
-    """Project factors ``max(horizons)`` months past the origin and compute every target's P:
-    P(by the end of month origin + H | the outcome's last known state), so an outcome last known
-    open before the origin also carries the hazard of the months in between.
+    """Project factors from the last fitted month to ``max(horizons)`` months past the origin
+    month and compute every target's P(by the end of month origin + H).
+
+    That P conditions on the fitted evidence and on each outcome's last known state: an ended
+    outcome is certain (1, or 0 for persistence); one known open on a day (a "still open"
+    resolution row) is at risk every day after it, before the origin as well as after, since
+    nothing says whether it ended in between; one without resolution rows is taken to be open at
+    the origin, so it is at risk from the origin on: the part of the origin month after the
+    ``origin`` day (``origin_fraction``), then the H months after. ``origin`` None (or a day in the
+    last fitted month, which the fit treats as observed) starts the forecast at the end of that
+    month. The months between the last fitted month and the origin have no evidence, so their
+    factor levels are the model's own dynamics from the last fitted level, as the fit would have
+    them: no refit is needed for a later origin.
 
     Hazard outcomes average ``n_paths`` factor paths per draw: their probability is a smooth
     function of the path, so few paths suffice. A state outcome is an indicator of a simulated
@@ -68,16 +81,20 @@ def project(
     ``n_state_paths`` paths (256: noise sd at most 3 pp per draw, against 12.5 pp with 16), so its
     interval is about the parameters, not Monte Carlo.
     ``hold`` maps factor names to a level (standard units) at which the factor is held from the
-    month after the origin on (used by what-if); other factors keep moving.
+    month after the last fitted month on (used by what-if); other factors keep moving.
     """
     rng = np.random.default_rng(seed)
     horizons = tuple(horizons or s.horizons)
-    H = max(horizons)
+    t0 = d.origin if origin is None else s.month_index(origin)  # the origin month
+    if t0 < d.origin:
+        raise ValueError(f"origin {origin} is before the last fitted month {d.months[-1]}")
+    gap = t0 - d.origin  # months projected before the origin month ends
+    ahead = gap + max(horizons)  # months projected after the last fitted month
     ks = list(s.factors)
     f_last = _stack(idata, "f")[:, :, d.origin]  # (S, K)
     S = f_last.shape[0]
     rho, vol, mix = factor_dynamics(s, idata)
-    paths = ar_paths(f_last, rho, vol, n_paths, H, rng, mix)  # (S, M, H, K)
+    paths = ar_paths(f_last, rho, vol, n_paths, ahead, rng, mix)  # (S, M, ahead, K)
     for name, level in (hold or {}).items():
         paths[..., ks.index(name)] = level
 
@@ -92,7 +109,7 @@ def project(
             has = units.candidate_idx >= 0
             u_off[:, has] = cand[:, units.candidate_idx[has]]
         oi = units.outcome_idx
-        # logit hazard per (S, M, H, unit); month origin + h reads the level of month origin + h - 1
+        # logit hazard per (S, M, ahead, unit); each month reads the level of the month before
         drivers = _last_month(f_last, paths)
         x = (
             alpha[:, None, None, oi]
@@ -100,10 +117,11 @@ def project(
             + np.einsum("smhk,suk->smhu", drivers, lam[:, oi, :])
         )
         if d.news_outcomes:  # each news outcome's own drift, projected as the model has it
-            x = x + _drift_ahead(s, d, idata, rng, n_paths, H)
-        log_surv = np.cumsum(-np.logaddexp(0.0, x), axis=2)  # (S, M, H, U)
+            x = x + _drift_ahead(s, d, idata, rng, n_paths, ahead)
+        at_risk = _at_risk(d, gap, ahead, origin_fraction(origin))  # (ahead, U)
+        log_surv = np.cumsum(-at_risk * np.logaddexp(0.0, x), axis=2)  # (S, M, ahead, U)
         log_surv = log_surv + _gap_log_survival(d, idata)[:, None, None, :]
-        hz = np.array(horizons) - 1
+        hz = gap + np.array(horizons) - 1
         closed = d.closed_at >= 0
         for j, oname in enumerate(units.outcomes):
             o = s.outcomes[oname]
@@ -124,10 +142,12 @@ def project(
     for oname, o in s.outcomes.items():
         if o.kind == "state":
             k = ks.index(_measure_factor(s, o))
-            fk = ar_paths(f_last[:, [k]], rho[:, [k]], vol[:, [k]], n_state_paths, H, rng)[..., 0]
+            fk = ar_paths(f_last[:, [k]], rho[:, [k]], vol[:, [k]], n_state_paths, ahead, rng)
+            fk = fk[..., 0]
             if ks[k] in (hold or {}):
                 fk[:] = hold[ks[k]]
-            probs[oname] = _state_probability(s, o, idata, fk, horizons, rng)
+            # the H whole months after the origin month
+            probs[oname] = _state_probability(s, o, idata, fk[:, :, gap:], horizons, rng)
 
     labels = target_labels(s)
     arr = np.stack([probs[t] for t in labels], axis=1)  # (S, target, horizon)
@@ -147,16 +167,39 @@ def project(
     factor_path = xr.DataArray(
         np.transpose(paths[:, 0], (0, 2, 1)),
         dims=("sample", "factor", "ahead"),
-        coords={"factor": ks, "ahead": np.arange(1, H + 1)},
+        coords={"factor": ks, "ahead": np.arange(1, ahead + 1)},
         name="factor_path",
     )
-    return Projection(probability=probability, factor_path=factor_path, origin=d.months[d.origin])
+    month = month_label(s.month_start(t0))
+    return Projection(probability=probability, factor_path=factor_path, origin=month)
+
+
+def origin_fraction(origin: date | None) -> float:
+    """The part of the origin month after the ``origin`` day (the 1st of a 30-day month: 29/30),
+    the part a forecast from that day still has ahead of it."""
+    if origin is None:
+        return 0.0
+    days = monthrange(origin.year, origin.month)[1]
+    return (days - origin.day) / days
+
+
+def _at_risk(d: Design, gap: int, ahead: int, origin_part: float) -> np.ndarray:
+    """(ahead, unit) part of each month after the last fitted month in which a unit is at risk:
+    all of it, except for a unit without resolution rows (taken as open at the origin), which
+    has none of the ``gap - 1`` months before the origin month and ``origin_part`` of it."""
+    w = np.ones((ahead, len(d.units.labels)))
+    if gap > 0:
+        assumed = d.known_open_until < 0
+        w[: gap - 1, assumed] = 0.0
+        w[gap - 1, assumed] = origin_part
+    return w
 
 
 def _gap_log_survival(d: Design, idata: xr.DataTree) -> np.ndarray:
     """(S, unit) log P(no ending event) from the day each unit was last known open to the end of
-    the origin month, from the fitted monthly hazards: a forecast made with evidence to July for an
-    outcome last known open on 12 March must allow for 13-31 March and April to July."""
+    the last fitted month, from the fitted monthly hazards: a forecast made with evidence to July
+    for an outcome last known open on 12 March must allow for 13-31 March and April to July (and
+    ``project`` adds the months after July up to the origin)."""
     last, seen = d.known_open_until, d.known_open_fraction
     gap = (last >= 0) & (d.closed_at < 0) & ((last < d.origin) | (seen < 1.0))
     S = _stack(idata, "alpha").shape[0]

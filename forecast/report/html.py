@@ -119,12 +119,12 @@ def fit_method(run: Run, runs: Sequence[Run] = (), gate: Gate = DEFAULT_GATE) ->
 
 
 def staleness(
-    origin_date: str | None, today: date, limit_days: int = STALE_AFTER_DAYS
+    evidence_end: str | None, today: date, limit_days: int = STALE_AFTER_DAYS
 ) -> str | None:
     """A warning when the evidence ends more than ``limit_days`` before ``today``, else None."""
-    if not origin_date:
+    if not evidence_end:
         return None
-    end = date.fromisoformat(origin_date)
+    end = date.fromisoformat(evidence_end)
     gap = (today - end).days
     if gap <= limit_days:
         return None
@@ -353,11 +353,14 @@ def build_context(
         "created_at": _when(m["created_at"]),
         "origin_date": m.get("origin_date"),
         "origin_words": _long_iso(m.get("origin_date")),
+        "evidence_end": run.evidence_end,
+        "evidence_words": _long_iso(run.evidence_end),
+        "origin_later": m.get("origin_date") != run.evidence_end,
         "evidence_rows": m.get("evidence_rows"),
         "n_runs": len(same),
         "convergence": convergence(m, gate),
         "method": fit_method(run, same, gate),
-        "stale": staleness(m.get("origin_date"), today or date.today(), stale_after_days),
+        "stale": staleness(run.evidence_end, today or date.today(), stale_after_days),
         "horizons": horizons,
         "horizon_ends": horizon_ends(forecast),
         "interval_scope": INTERVAL_SCOPE,
@@ -391,7 +394,8 @@ def _manifest_facts(m: dict) -> list[tuple[str, str]]:
         ("run", m.get("id", "")),
         ("created (UTC)", m.get("created_at", "")),
         ("scenario", m.get("scenario", "")),
-        ("evidence up to", str(m.get("origin_date"))),
+        ("origin", str(m.get("origin_date"))),
+        ("evidence up to", str(m.get("evidence_end", m.get("origin_date")))),
         ("evidence rows", str(m.get("evidence_rows"))),
         ("input hash", m.get("input_hash", "")),
         ("seed", str(m.get("seed"))),

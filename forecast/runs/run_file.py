@@ -179,7 +179,12 @@ def run_file(fit: Fit, proj: Projection, attrs: dict) -> xr.DataTree:
     """The tree a run stores: ``fit.idata`` (labelled by ``label_evidence``) with the projected
     forecasts as the ``predictions`` group, (chain, draw) restored, and ``attrs`` (plus how the
     draws were made) on the tree and every group."""
-    idata = fit.idata
+    return with_predictions(fit.idata, proj, {**attrs, **draws_attrs(fit)})
+
+
+def with_predictions(idata: xr.DataTree, proj: Projection, attrs: dict) -> xr.DataTree:
+    """``idata`` (in place) with ``proj`` as its ``predictions`` group and ``attrs`` added to the
+    tree and every group: a fit's run file, or a stored one re-projected from another origin."""
     chains, draws = idata["posterior"].sizes["chain"], idata["posterior"].sizes["draw"]
 
     def unstack(da: xr.DataArray) -> xr.DataArray:
@@ -194,7 +199,6 @@ def run_file(fit: Fit, proj: Projection, attrs: dict) -> xr.DataTree:
         {"probability": unstack(proj.probability), "factor_path": unstack(proj.factor_path)}
     )
     idata["predictions"] = xr.DataTree(preds)
-    attrs = {**attrs, **draws_attrs(fit)}
     for node in (idata, *idata.children.values()):
         node.attrs.update(attrs)
     return idata

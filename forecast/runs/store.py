@@ -25,8 +25,9 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
+from types import EllipsisType
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -86,6 +87,21 @@ class Run:
     @property
     def scenario(self) -> str:
         return self.manifest["scenario"]
+
+    @property
+    def evidence_end(self) -> str | None:
+        """The last evidence date (ISO): ``evidence_end``, or for runs made before origins were
+        explicit their ``origin_date``, which was that date."""
+        return self.manifest.get("evidence_end", self.manifest.get("origin_date"))
+
+    @property
+    def origin(self) -> date | None:
+        """The day the run forecasts from, or None for a run forecasting from the end of its
+        evidence month (runs made before origins were explicit have no ``evidence_end``)."""
+        day = self.manifest.get("origin_date")
+        if "evidence_end" not in self.manifest or not isinstance(day, str):
+            return None
+        return date.fromisoformat(day)
 
     def forecast(self) -> pd.DataFrame:
         return pd.read_csv(self.path / "forecast.csv", keep_default_na=False, na_values=[""])
@@ -211,10 +227,12 @@ class RunStore:
             _verify(run)
         return run
 
-    def find(self, fit_key: str) -> Run | None:
-        """The latest complete run made from exactly these inputs and settings, if any."""
+    def find(self, fit_key: str, origin_date: str | EllipsisType | None = ...) -> Run | None:
+        """The latest complete run made from exactly these inputs and settings, if any; only one
+        forecasting from ``origin_date`` (its manifest's, ISO or None) if that is given."""
         for run in reversed(self._readable()):
-            if run.manifest.get("fit_key") == fit_key:
+            m = run.manifest
+            if m.get("fit_key") == fit_key and origin_date in (..., m.get("origin_date")):
                 return run
         return None
 

@@ -7,9 +7,10 @@ import json
 import platform
 import resource
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -26,17 +27,54 @@ from forecast.model.build import build_model, model_structure_key
 from forecast.model.design import build_design
 from forecast.model.loglik import add_log_likelihood
 from forecast.model.posterior import Projection, project, summarize
-from forecast.runs.run_file import add_predictive, label_evidence, run_file
-from forecast.runs.store import Run, RunStore, new_run_id
+from forecast.runs.run_file import add_predictive, draws_attrs, label_evidence, with_predictions
+from forecast.runs.store import CorruptRunWarning, Run, RunStore, StoreError, new_run_id
 
 PACKAGES = ("forecast", "pymc", "pytensor", "arviz", "nutpie", "numpy", "pandas", "xarray")
+
+
+# manifest keys that describe the fit, copied to a run that re-projects it from a new origin
+FIT_KEYS = ("sampler_used", "diagnostics", "converged", "structure_key", "failed_attempts")
+
+
+class OriginError(ValueError):
+    """An origin the evidence or the scenario rules out."""
 
 
 @dataclass(frozen=True)
 class UpdateResult:
     run: Run
-    fitted: bool  # False when an identical run already existed
+    fitted: bool  # a new run was written; False when one of the same inputs and origin existed
     converged: bool
+    projected_from: str | None = None  # the run whose posterior a new run re-projected
+
+
+def evidence_end(inputs: Inputs) -> date | None:
+    """The date of the latest evidence row (None without evidence)."""
+    fr = inputs.evidence.frame
+    return fr["date"].max().date() if len(fr) else None
+
+
+def forecast_origin(inputs: Inputs, origin: date | None) -> date | None:
+    """The day a run forecasts from: ``origin``, checked, or (None) the last evidence date.
+
+    Raises ``OriginError`` for an origin before the last evidence date (evidence after it would
+    leak into a forecast said to be made then), before the scenario's start or after its end.
+    """
+    end = evidence_end(inputs)
+    if origin is None:
+        return end
+    s = inputs.scenario
+    if end is not None and origin < end:
+        raise OriginError(
+            f"origin {origin} is before the last evidence date {end} (evidence after an origin"
+            " would leak into its forecasts)"
+        )
+    if origin < s.start_date:
+        raise OriginError(f"origin {origin} is before the scenario's start ({s.start})")
+    if origin > s.end_date:
+        raise OriginError(f"origin {origin} is after the scenario's end ({s.end}); extend `end`")
+    return origin
 
 
 def package_versions() -> dict[str, str]:
@@ -71,9 +109,11 @@ def fit_inputs(
     *,
     store: RunStore | None = None,
     gate: Gate = DEFAULT_GATE,
+    origin: date | None = None,
 ) -> tuple[Fit, Projection, str]:
     """Build and fit the scenario's model, add pointwise log-likelihoods, project forecasts, and
-    add the groups and names of the run file (``forecast.runs.run_file``).
+    add the groups and names of the run file (``forecast.runs.run_file``). Forecasts are from
+    ``origin`` (None: the end of the last evidence month; see ``project``).
 
     With a ``store``, a converged NUTS run of the same model structure and settings is first
     reweighted by the changed evidence (``forecast.inference.reweighting``); NUTS samples only if
@@ -117,7 +157,7 @@ def fit_inputs(
             fit.reused["posterior"] = refused
     phase("projecting forecasts")
     t0 = time.perf_counter()
-    proj = project(inputs.scenario, design, fit.idata, seed=settings.seed)
+    proj = project(inputs.scenario, design, fit.idata, seed=settings.seed, origin=origin)
     timings["project_s"] = time.perf_counter() - t0
     phase("sampling the posterior predictive")
     t0 = time.perf_counter()
@@ -148,33 +188,55 @@ def run_update(
     store: RunStore,
     settings: SamplerSettings,
     *,
+    origin: date | None = None,
     force: bool = False,
     cold: bool = False,
     on_phase: Callable[[str], None] | None = None,
 ) -> UpdateResult:
-    """Fit and store a run, unless an identical run exists (then return it, unless ``force``).
+    """Store a run forecasting from ``origin`` (None: the last evidence date), unless a run of the
+    same inputs, settings and origin exists (then return it, unless ``force``).
 
-    A previous run of the same structure is reweighted when that passes the gate, unless ``cold``.
+    A run is identified by its fit (``fit_key``: inputs, settings, code) and its origin. A stored
+    run of the same fit from another origin lends its posterior: the months up to a later origin
+    hold no evidence, so the fit would be the same; only the projection is redone, in seconds.
+    Otherwise the model is fitted: a previous run of the same structure is reweighted when that
+    passes the gate, unless ``cold``. Raises ``OriginError`` for an origin ``forecast_origin``
+    refuses.
     """
+    start = forecast_origin(inputs, origin)
+    day = start.isoformat() if start else None
     key = fit_key(inputs, settings)
     with store.locked():
-        existing = None if force else store.find(key)
-        if (
-            cold
-            and existing is not None
-            and existing.manifest["diagnostics"].get("method") == "psis"
-        ):
-            existing = None  # asked for a sampled fit; the stored one was reweighted
+        existing = None if force else _stored(store, key, day, cold)
         if existing is not None:
             return UpdateResult(existing, fitted=False, converged=existing.manifest["converged"])
+        base = None if force else _lender(store, key, cold)
         t0 = time.perf_counter()
-        fit, proj, structure_key = fit_inputs(
-            inputs, settings, on_phase=on_phase, store=None if cold else store
-        )
+        if base is None:
+            fit, proj, structure_key = fit_inputs(
+                inputs, settings, on_phase=on_phase, store=None if cold else store, origin=start
+            )
+            idata, drawn = fit.idata, draws_attrs(fit)
+            described = {
+                "sampler_used": asdict(fit.settings),  # after any retries (see failed_attempts)
+                "diagnostics": fit.diagnostics.to_dict(),
+                "converged": fit.diagnostics.converged,
+                "structure_key": structure_key,
+                "failed_attempts": fit.failed_attempts,
+                "reused": fit.reused,
+                "timings": {k: round(v, 3) for k, v in fit.timings.items()},
+            }
+        else:
+            (on_phase or (lambda _msg: None))(f"projecting run {base.id}'s posterior from {day}")
+            idata, proj = _reprojected(base, inputs, start, settings.seed)
+            drawn = {}  # the stored run file says how its draws were made
+            source = base.manifest.get("reused", {}).get("projected_from", base.id)
+            described = {k: base.manifest[k] for k in FIT_KEYS if k in base.manifest}
+            described["reused"] = {**base.manifest.get("reused", {}), "projected_from": source}
+            described["timings"] = {"project_s": round(time.perf_counter() - t0, 3)}
         input_hash = inputs.input_hash()
-        run_id = new_run_id(input_hash)
         s = inputs.scenario
-        origin = inputs.evidence.frame["date"].max()
+        ends = evidence_end(inputs)
         manifest = {
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "scenario": s.name,
@@ -183,15 +245,10 @@ def run_update(
             "files": inputs.file_hashes(),
             "seed": settings.seed,
             "sampler": asdict(settings),
-            "sampler_used": asdict(fit.settings),  # after any retries (see failed_attempts)
             "versions": package_versions(),
-            "diagnostics": fit.diagnostics.to_dict(),
-            "converged": fit.diagnostics.converged,
-            "timings": {k: round(v, 3) for k, v in fit.timings.items()},
-            "structure_key": structure_key,
-            "reused": fit.reused,
-            "failed_attempts": fit.failed_attempts,
-            "origin_date": origin.date().isoformat() if len(inputs.evidence.frame) else None,
+            **described,
+            "origin_date": day,
+            "evidence_end": ends.isoformat() if ends else None,
             "horizons": list(s.horizons),
             "evidence_rows": len(inputs.evidence.frame),
             "peak_rss_mb": peak_rss_mb(),
@@ -202,9 +259,10 @@ def run_update(
             "fit_key": key,
             "seed": settings.seed,
             "forecast_version": __version__,
-            "converged": int(fit.diagnostics.converged),
+            "converged": int(manifest["converged"]),
+            **{k: manifest[k] for k in ("origin_date", "evidence_end") if manifest[k]},
         }
-        idata = run_file(fit, proj, attrs)
+        idata = with_predictions(idata, proj, {**attrs, **drawn})
         table = with_sensitivity(summarize(proj), forecast_sensitivity(idata))
 
         def write(folder: Path) -> None:
@@ -213,8 +271,37 @@ def run_update(
             copy_inputs(inputs, folder / "inputs")
 
         manifest["wall_time_s"] = round(time.perf_counter() - t0, 3)
-        run = store.write(run_id, manifest, write)
-    return UpdateResult(run, fitted=True, converged=fit.diagnostics.converged)
+        run = store.write(new_run_id(input_hash), manifest, write)
+    source = None if base is None else manifest["reused"]["projected_from"]
+    return UpdateResult(run, fitted=True, converged=manifest["converged"], projected_from=source)
+
+
+def _stored(store: RunStore, key: str, day, cold: bool) -> Run | None:
+    """The latest run of fit ``key`` from origin ``day`` (``...``: any), unless ``cold`` asks for
+    a sampled fit and its draws were reweighted."""
+    run = store.find(key, day)
+    if cold and run is not None and run.manifest["diagnostics"].get("method") == "psis":
+        return None
+    return run
+
+
+def _lender(store: RunStore, key: str, cold: bool) -> Run | None:
+    """The latest intact run of fit ``key`` from any origin, to re-project (None: fit afresh)."""
+    run = _stored(store, key, ..., cold)
+    if run is None:
+        return None
+    try:
+        return store.load(run.id)  # its files checked against the manifest's hashes
+    except StoreError as exc:
+        warnings.warn(f"not re-projecting run {run.id}: {exc}", CorruptRunWarning, stacklevel=3)
+        return None
+
+
+def _reprojected(base: Run, inputs: Inputs, origin: date | None, seed: int):
+    """``base``'s run file and a projection of its posterior from ``origin``."""
+    idata = base.posterior()
+    design = build_design(inputs.scenario, inputs.evidence)
+    return idata, project(inputs.scenario, design, idata, seed=seed, origin=origin)
 
 
 def forecast_table(run: Run) -> pd.DataFrame:

@@ -12,8 +12,8 @@ from forecast.runs.store import Run
 def whatif(run: Run, hold: dict[str, float]) -> pd.DataFrame:
     """Forecast table with ``hold`` factors fixed (standard units), beside the unconditional one.
 
-    Both tables are projected from the run's posterior draws with the run's seed, so the only
-    difference between the columns is the held factors.
+    Both tables are projected from the run's posterior draws with the run's seed and origin, so
+    the only difference between the columns is the held factors.
     """
     inputs = run.inputs()
     s = inputs.scenario
@@ -23,8 +23,8 @@ def whatif(run: Run, hold: dict[str, float]) -> pd.DataFrame:
     design = build_design(s, inputs.evidence)
     idata = run.posterior()
     seed = int(run.manifest["seed"])
-    base = summarize(project(s, design, idata, seed=seed))
-    cond = summarize(project(s, design, idata, seed=seed, hold=hold))
+    base = summarize(project(s, design, idata, seed=seed, origin=run.origin))
+    cond = summarize(project(s, design, idata, seed=seed, hold=hold, origin=run.origin))
     keys = ["outcome", "candidate", "horizon_months", "end_date"]
     out = base.merge(cond, on=keys, suffixes=("", "_whatif"))
     out["change"] = out["probability_whatif"] - out["probability"]
