@@ -36,8 +36,9 @@ def inputs():
     return mini_inputs()
 
 
-def design(inputs, rows=(), n_months=MINI_MONTHS):
-    return build_design(inputs.scenario, with_rows(inputs.evidence, list(rows)), n_months=n_months)
+def design(inputs, rows=(), n_months=MINI_MONTHS, scenario=None):
+    s = scenario or inputs.scenario
+    return build_design(s, with_rows(inputs.evidence, list(rows)), n_months=n_months)
 
 
 def test_every_evidence_array_is_swappable_data(inputs):
@@ -436,7 +437,7 @@ def test_events_of_a_cell_are_jointly_normal_with_a_shared_coder_effect(inputs):
     extra = [dict(month=5, kind="event", target="tension", value=v) for v in (2.0, 1.0, -1.0)] + [
         dict(month=5, kind="event", target="appetite", value=1.0)
     ]
-    d = design(inputs, extra)
+    d = design(inputs, extra, scenario=s)
     m = build_model(s, d)
     rng = np.random.default_rng(5)
     point = {k: v + rng.normal(0, 0.5, np.shape(v)) for k, v in m.initial_point().items()}
@@ -470,14 +471,14 @@ def test_a_cells_precision_is_bounded_by_the_coder_effect(inputs):
     (tau 0.5, sigma 1), not n / sigma^2."""
     s = learned_dynamics(inputs.scenario)
     row = dict(month=3, kind="event", target="tension", value=1.0)
-    d1 = design(inputs, [row])
+    d1 = design(inputs, [row], scenario=s)
     m = build_model(s, d1)
     term = m.compile_fn(m.logp(vars=[m["event"]]), inputs=m.value_vars, on_unused_input="ignore")
     point = m.initial_point()
     point["innovation_cpc_raw_logodds__"] = np.zeros_like(point["innovation_cpc_raw_logodds__"])
     grid = np.linspace(-2, 2, 9)
     for n in (1, 4, 40):
-        d = design(inputs, [row] * n)
+        d = design(inputs, [row] * n, scenario=s)
         with m:
             pm.set_data({k: v for k, v in model_data(d).items() if k.startswith("event")})
         vals = []
@@ -493,7 +494,7 @@ def test_simulator_draws_the_learned_dynamics_prior(inputs):
     """Learned reversions, their volatilities and the correlation of innovations: the simulator's
     prior draws and the model's agree in distribution, and the stationary sd stays fixed."""
     s = learned_dynamics(inputs.scenario)
-    m = build_model(s, design(inputs))
+    m = build_model(s, design(inputs, scenario=s))
     names = ["reversion", "volatility", "innovation_correlation", "f"]
     n = 1000
     model_draws = dict(
