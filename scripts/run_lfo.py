@@ -60,9 +60,18 @@ def main() -> None:
     )
     print(table.to_string())
     if {"fixed", "learned"} <= set(table.columns):
+        var = (
+            pd.DataFrame(rows).pivot_table(
+                index=["month", "kind"], columns="variant", values="mcse", aggfunc="sum"
+            )
+            ** 2
+        )
         diff = table["learned"] - table["fixed"]
-        print("learned - fixed by kind:\n" + diff.groupby(level="kind").sum().to_string())
-        print(f"total: {diff.sum():.2f}")
+        se = (var["learned"] + var["fixed"]).groupby(level="kind").sum() ** 0.5
+        by_kind = pd.DataFrame({"learned - fixed": diff.groupby(level="kind").sum(), "mcse": se})
+        print(by_kind.to_string())
+        total_se = float((var["learned"] + var["fixed"]).sum() ** 0.5)
+        print(f"total: {diff.sum():.2f} (Monte Carlo se {total_se:.2f})")
 
 
 if __name__ == "__main__":

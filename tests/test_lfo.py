@@ -41,4 +41,5 @@ def test_a_surprising_month_scores_lower():
     assert np.isfinite(usual.lpd["indicator"])
     assert odd.lpd["indicator"] < usual.lpd["indicator"] - 8
     quiet = [k for k, n in usual.new_rows.items() if n == 0]
-    assert quiet and all(usual.lpd[k] == 0.0 for k in quiet)
+    assert quiet and all(usual.lpd[k] == 0.0 and usual.mcse[k] == 0.0 for k in quiet)
+    assert 0 < usual.mcse["indicator"] < 0.5

@@ -8,7 +8,8 @@ difference is exact for every term, including those written as sequential condit
 coder effect of events, the pooled biases of forecasts) and resolutions whose newer row supersedes
 an older one (the extra months at risk). The one-month-ahead log predictive density of a kind is
 the log of its mean over draws (Bürkner, Gabry and Vehtari 2020, exact LFO); its importance
-efficiency (the effective share of the draws that carry the mean) says how far to trust it.
+efficiency (the effective share of the draws that carry the mean) says how far to trust it, and
+gives its Monte Carlo standard error, sqrt((1 / efficiency - 1) / draws) by the delta method.
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ from forecast.skill.backtest import known_evidence
 @dataclass(frozen=True)
 class OneStep:
     """One origin's one-month-ahead check: per evidence kind, the log predictive density of the
-    month's new evidence, its number of new rows and the importance efficiency of the estimate."""
+    month's new evidence, its number of new rows, the importance efficiency of the estimate and
+    its Monte Carlo standard error."""
 
     month: pd.Period
     lpd: dict[str, float]
     new_rows: dict[str, int]
     efficiency: dict[str, float]
+    mcse: dict[str, float]
     diagnostics: Diagnostics
 
     def rows(self, variant: str) -> list[dict]:
@@ -51,6 +54,7 @@ class OneStep:
                 "new_rows": self.new_rows[k],
                 "lpd": self.lpd[k],
                 "efficiency": self.efficiency[k],
+                "mcse": self.mcse[k],
                 "converged": self.diagnostics.converged,
                 "max_rhat": self.diagnostics.max_rhat,
                 "divergences": self.diagnostics.divergences,
@@ -119,13 +123,14 @@ def one_step(
     before = term_totals(fit.idata, m_old, d_old)
     after = term_totals(fit.idata, m_new, d_new)
     counts = new_rows_by_kind(old.frame, new.frame)
-    lpd, eff, n_new = {}, {}, {}
+    lpd, eff, se, n_new = {}, {}, {}, {}
     for k, tot in after.items():
         delta = tot - before.get(k, 0.0)
         lpd[k] = float(logsumexp(delta) - np.log(len(delta)))
         w = np.exp(delta - delta.max())
         eff[k] = float(w.sum() ** 2 / (w**2).sum() / len(w))
+        se[k] = float(np.sqrt((1.0 / eff[k] - 1.0) / len(w)))
         n_new[k] = int(counts.get(k, 0))
     return OneStep(
-        month=month, lpd=lpd, new_rows=n_new, efficiency=eff, diagnostics=fit.diagnostics
+        month=month, lpd=lpd, new_rows=n_new, efficiency=eff, mcse=se, diagnostics=fit.diagnostics
     )
