@@ -52,6 +52,34 @@ def sbc_plan(s: Scenario) -> Plan:
     )
 
 
+# the learned-dynamics quantities of ``dynamics_sbc`` (factors g and h)
+DYNAMICS_QUANTITIES: dict[str, tuple[str, tuple[int, ...]]] = {
+    "reversion_g": ("reversion", (0,)),
+    "reversion_h": ("reversion", (1,)),
+    "volatility_h": ("volatility", (1,)),
+    "correlation_gh": ("innovation_correlation", (0, 1)),
+    "f_last_h": ("f", (1, -1)),
+}
+
+
+def dynamics_sbc() -> tuple[Scenario, Plan, dict[str, tuple[str, tuple[int, ...]]]]:
+    """The SBC design with learned dynamics: a second factor ``h`` like ``g``, both reversions
+    learned (Beta, sd 0.05), their innovations LKJ(2)-correlated, and a coder effect (0.5) shared
+    by two events per factor and month. Returns the scenario, plan and quantities to rank."""
+    raw = sbc_scenario().model_dump()
+    design = {"rationale": "SBC design", "source": "SBC design"}
+    g = raw["factors"]["g"]
+    g["reversion"] = {"value": 0.9, "sd": 0.05, **design}
+    raw["factors"]["h"] = {**g, "label": "Second factor"}
+    raw["correlation"] = {"factors": ["g", "h"], "eta": 2.0, **design}
+    raw["event_signal"]["month_noise"] = {"value": 0.5, **design}
+    s = Scenario.model_validate(raw)
+    base = sbc_plan(s)
+    twice = tuple(m for m in range(base.n_months) for _ in range(2))
+    plan = dataclasses_replace(base, event_months=base.event_months | {"g": twice, "h": twice})
+    return s, plan, SBC_QUANTITIES | DYNAMICS_QUANTITIES
+
+
 @dataclass(frozen=True)
 class SBCResult:
     """Rank of each true value among ``n_draws`` thinned posterior draws, per replication."""
