@@ -410,6 +410,14 @@ def test_a_plan_like_the_shipped_log_gives_the_default_models_structure(repo_roo
         assert got.to_dict() == want.to_dict(), kind
     d = build_design(s, ev, n_months=plan.n_months)
     assert structure_key(s, d) == structure_key(s, build_design(s, real))
+    # Alma's October 2024 count is the one row of a declared source, real and simulated
+    assert plan.source_months == {"hezbollah_attacks": {"alma": (33,)}}
+    real_d = build_design(s, real)
+    assert real_d.count_sources == d.count_sources == ["hezbollah_attacks:alma"]
+    alma = fr.loc[real_d.count_rows[real_d.count_src == 0]]
+    assert list(alma["date"].dt.strftime("%Y-%m")) == ["2024-10"]
+    assert alma["source"].str.startswith("Alma Center").all()
+    assert list(d.count_src).count(0) == 1 and list(real_d.count_src).count(0) == 1
     quantities = structure_quantities(s)
     assert {q.split("[")[0] for q in quantities} == {"alpha", "loading", "f_first", "f_last", "tau"}
 
