@@ -604,6 +604,60 @@ def test_one_day_overlap_and_adjacent_periods(mini: Scenario, ev_dir: Path, ev_f
     )
 
 
+def with_sources(s: Scenario) -> Scenario:
+    """The mini scenario with sources ``alma`` and ``itic`` declared for its count indicator and
+    ``iaea`` for its normal one."""
+    raw = s.model_dump()
+    src = {"sd": 1.0, "rationale": "test", "source": "test"}
+    raw["indicators"]["attacks"]["sources"] = {
+        "alma": {"match": "Alma", **src},
+        "itic": {"match": "ITIC", **src},
+    }
+    raw["indicators"]["stockpile"]["sources"] = {"iaea": {"match": "IAEA", **src}}
+    return Scenario.model_validate(raw)
+
+
+def test_a_row_of_two_declared_sources_is_located(
+    mini: Scenario, ev_dir: Path, ev_file: Path
+) -> None:
+    append(
+        ev_file,
+        row(date="2022-09", kind="count", target="attacks", value="3", source="ITIC citing alma"),
+        row(date="2022-10", kind="count", target="attacks", value="3", source="Alma"),
+        row(source="IAEA, also ITIC"),  # the normal indicator has only iaea: one match
+        row(date="2022-11", kind="count", target="attacks", value="x", source="Alma and ITIC"),
+    )
+    assert problems(ev_dir, with_sources(mini)) == [
+        f"{ev_file}:12: source: matches several sources the scenario declares for its indicator:"
+        " alma ('Alma'), itic ('ITIC'); a row belongs to one source at most, so make its source"
+        " text or their match texts more specific",
+        f"{ev_file}:15: value: not a number: 'x'",
+        f"{ev_file}:15: source: matches several sources the scenario declares for its indicator:"
+        " alma ('Alma'), itic ('ITIC'); a row belongs to one source at most, so make its source"
+        " text or their match texts more specific",
+    ]
+    # without sources any source text will do
+    assert problems(ev_dir, mini) == [f"{ev_file}:15: value: not a number: 'x'"]
+
+
+def test_declared_sources_may_count_the_same_days(
+    mini: Scenario, ev_dir: Path, ev_file: Path
+) -> None:
+    """Different sources may count the same days (that measures their offsets); one source may
+    not count a day twice. Row 5 (the reference) counts 2022-04-01 .. 2022-04-30."""
+    s = with_sources(mini)
+    alma = dict(kind="count", target="attacks", value="90", source="Alma Center")
+    append(ev_file, row(date="2022-04-01", exposure_days="30", **alma))
+    assert len(load_evidence(ev_dir, s).frame) == 11
+    append(ev_file, row(date="2022-04-20", exposure_days="5", **alma))
+    assert problems(ev_dir, s) == [
+        f"{ev_file}:13: date: counted period 2022-04-20..2022-04-24 overlaps the period "
+        f"2022-04-01..2022-04-30 of {ev_file}:12 (same target 'attacks', source 'alma'; a day may "
+        "be counted only once)"
+    ]
+    assert len(problems(ev_dir, mini)) == 2  # without sources, one series
+
+
 def test_shipped_counts_have_no_overlap(repo_root: Path) -> None:
     ev = load_inputs("israel_russia", repo_root).evidence.of_kind("count")
     ends = ev["date"] + pd.to_timedelta(ev["exposure_days"], unit="D")

@@ -15,6 +15,7 @@ from scipy import stats
 from scipy.special import expit, logit
 from sim import MINI_MONTHS, mini_inputs, with_rows
 
+from forecast.data.errors import InputError
 from forecast.data.inputs import load_inputs
 from forecast.model.arrays import model_data, structure_key
 from forecast.model.build import build_model, model_structure_key
@@ -409,6 +410,14 @@ def test_a_plan_like_the_shipped_log_gives_the_default_models_structure(repo_roo
         assert got.to_dict() == want.to_dict(), kind
     d = build_design(s, ev, n_months=plan.n_months)
     assert structure_key(s, d) == structure_key(s, build_design(s, real))
+    # Alma's October 2024 count is the one row of a declared source, real and simulated
+    assert plan.source_months == {"hezbollah_attacks": {"alma": (33,)}}
+    real_d = build_design(s, real)
+    assert real_d.count_sources == d.count_sources == ["hezbollah_attacks:alma"]
+    alma = fr.loc[real_d.count_rows[real_d.count_src == 0]]
+    assert list(alma["date"].dt.strftime("%Y-%m")) == ["2024-10"]
+    assert alma["source"].str.startswith("Alma Center").all()
+    assert list(d.count_src).count(0) == 1 and list(real_d.count_src).count(0) == 1
     quantities = structure_quantities(s)
     assert {q.split("[")[0] for q in quantities} == {"alpha", "loading", "f_first", "f_last", "tau"}
 
@@ -539,3 +548,174 @@ def test_lkj_from_partial_correlations_matches_the_onion_method():
         assert stats.kstest((model[:, i, j] + 1) / 2, stats.beta(b, b).cdf).pvalue > 1e-4, (i, j)
         assert stats.kstest((onion[:, i, j] + 1) / 2, stats.beta(b, b).cdf).pvalue > 1e-4, (i, j)
     assert stats.ks_2samp(np.linalg.det(model), np.linalg.det(onion)).pvalue > 1e-4
+
+
+# --- source offsets (issue 14 item 2) ------------------------------------------------------------
+
+
+def with_sources(s):
+    """The mini scenario with a source ``alma`` of its count indicator (sd 1) and ``iaea`` of its
+    normal one (sd 0.5)."""
+    from forecast.data.scenario import Scenario
+
+    raw = s.model_dump()
+    src = {"rationale": "test", "source": "test"}
+    raw["indicators"]["attacks"]["sources"] = {"alma": {"match": "Alma", "sd": 1.0, **src}}
+    raw["indicators"]["stockpile"]["sources"] = {"iaea": {"match": "IAEA", "sd": 0.5, **src}}
+    return Scenario.model_validate(raw)
+
+
+ALMA_ROW = dict(month=4, kind="count", target="attacks", value=60, exposure_days=31.0)
+
+
+def test_sources_are_indexed_per_row_and_change_the_structure(inputs):
+    """Each row points at its source's offset (-1: the reference), the offsets have a named dim,
+    and declaring sources changes the structure key, which the rows' sources do not."""
+    s0, s = inputs.scenario, with_sources(inputs.scenario)
+    rows = [ALMA_ROW | {"source": "Alma Center"}, ALMA_ROW | {"month": 7, "source": "ITIC"}]
+    d0, d = design(inputs, rows), design(inputs, rows, scenario=s)
+    assert d.count_sources == ["attacks:alma"] and d.normal_sources == ["stockpile:iaea"]
+    frame = with_rows(inputs.evidence, rows).frame
+    sources = frame.loc[d.count_rows, "source"].to_numpy()
+    np.testing.assert_array_equal(d.count_src, np.where(sources == "Alma Center", 0, -1))
+    assert (d.count_src == 0).sum() == 1 and len(d.normal_src) == len(d.normal_y) > 0
+    assert np.all(d.normal_src == -1)
+    assert not d0.count_sources and "count_src" not in model_data(d0)
+    m = build_model(s, d)
+    assert m.coords["count_source"] == ("attacks:alma",)
+    assert m.coords["normal_source"] == ("stockpile:iaea",)
+    assert {v.name for v in m.data_vars} == set(model_data(d)) >= {"count_src", "normal_src"}
+    assert structure_key(s, d) != structure_key(s0, d0)
+    # which rows come from which source is data, not structure
+    swapped = design(inputs, [r | {"source": "ITIC"} for r in rows], scenario=s)
+    assert structure_key(s, swapped) == structure_key(s, d)
+
+
+def test_a_frame_row_of_two_sources_is_located(inputs):
+    """Frames made by hand skip the log's validation; the design still refuses an ambiguous row."""
+    s = with_sources(inputs.scenario)
+    s = s.model_copy(
+        update={
+            "indicators": s.indicators
+            | {
+                "attacks": s.indicators["attacks"].model_copy(
+                    update={
+                        "sources": s.indicators["attacks"].sources
+                        | {
+                            "itic": s.indicators["attacks"]
+                            .sources["alma"]
+                            .model_copy(update={"match": "ITIC"})
+                        }
+                    }
+                )
+            }
+        }
+    )
+    with pytest.raises(InputError) as info:
+        design(inputs, [ALMA_ROW | {"source": "ITIC and Alma"}], scenario=s)
+    (p,) = info.value.problems
+    assert (p.file, p.where, p.field) == ("extra.csv", 2, "source")
+    assert "alma ('Alma'), itic ('ITIC')" in p.message
+
+
+def test_without_sources_the_model_is_the_same(inputs):
+    """Declared sources add their raw offsets and nothing else: with every offset at 0 the model
+    with sources has the logp of the model without, term by term (the raw offsets' own prior
+    aside), and the model without has no source variable or container."""
+    s0, s = inputs.scenario, with_sources(inputs.scenario)
+    rows = [
+        ALMA_ROW | {"source": "Alma"},
+        dict(month=8, kind="indicator", target="stockpile", value=70.0, source="IAEA"),
+    ]
+    m0, m = build_model(s0, design(inputs, rows)), build_model(s, design(inputs, rows, scenario=s))
+    added = {"count_source_raw", "normal_source_raw"}
+    assert {v.name for v in m.free_RVs} == {v.name for v in m0.free_RVs} | added
+    names0 = {v.name for v in [*m0.free_RVs, *m0.data_vars, *m0.deterministics]}
+    assert not {n for n in names0 if "_source_" in n or n.endswith("_src")}
+    assert not {"count_source", "normal_source"} & set(m0.coords)
+    rng = np.random.default_rng(9)
+    point0 = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in m0.initial_point().items()}
+    point = point0 | {f"{v}": np.zeros(1) for v in added}
+    got0, got = m0.point_logps(point0, round_vals=12), m.point_logps(point, round_vals=12)
+    assert set(got) == set(got0) | added
+    for k, v in got0.items():
+        assert got[k] == pytest.approx(v, rel=1e-10, abs=1e-10), k
+    # at an offset of 1, only the terms with rows of that source move
+    moved = m.point_logps(point | {"count_source_raw": np.ones(1)}, round_vals=12)
+    assert moved["count"] != pytest.approx(got["count"])
+    assert moved["indicator"] == got["indicator"]
+
+
+def test_density_with_source_offsets_matches_numpy(inputs):
+    """A declared source's rows read the reference's rate times exp(offset) (counts) or its level
+    plus the offset (normal indicators); reference rows read offset 0: the model's log density
+    at simulated truth equals scipy's NegativeBinomial and Normal."""
+    s = with_sources(inputs.scenario)
+    plan = dataclasses.replace(
+        Plan.every_month(s, MINI_MONTHS),
+        source_months={"attacks": {"alma": (2, 5, 9)}, "stockpile": {"iaea": (4, 11)}},
+    )
+    ev, tr = simulate(s, plan, np.random.default_rng(11))
+    d = build_design(s, ev, n_months=MINI_MONTHS)
+    assert (d.count_src == 0).sum() == 3 and (d.count_src == -1).sum() == MINI_MONTHS
+    assert (d.normal_src == 0).sum() == 2 and (d.normal_src == -1).sum() == MINI_MONTHS
+    m = build_model(s, d)
+    F = tr["f"]
+    b_n, b_c = tr["normal_loading_abs"][0], tr["count_loading_abs"][0]
+    cut, b_r = tr["cutpoints_attack_level"], tr["rating_loading_abs_attack_level"]
+    truth = dict(tr) | {
+        "normal_intercept_level": tr["normal_intercept"] + b_n * F[0].mean(),
+        "count_intercept_level": tr["count_intercept"] + b_c * F[0].mean(),
+        "cutpoint_first_attack_level_level": cut[0] - b_r * F[0].mean(),
+        "cutpoint_gaps_attack_level": np.diff(cut),
+    }
+    got = m.point_logps(point_at(m, truth), round_vals=12)
+    off_c = np.where(d.count_src >= 0, tr["count_source_offset"][0], 0.0)
+    off_n = np.where(d.normal_src >= 0, tr["normal_source_offset"][0], 0.0)
+    rate = np.exp(tr["count_intercept"][0] + b_c * F[0])
+    mu_c = (d.count_weight * rate).sum(axis=1) * np.exp(off_c) + 1e-6
+    alpha = 1 / tr["count_inv_dispersion"][0]
+    want_count = stats.nbinom(alpha, alpha / (alpha + mu_c)).logpmf(d.count_y).sum()
+    mu_n = tr["normal_intercept"][0] + off_n + b_n * F[0, d.normal_month]
+    want_normal = stats.norm(mu_n, tr["normal_sd"][0]).logpdf(d.normal_y).sum()
+    assert got["count"] == pytest.approx(want_count, rel=1e-7)
+    assert got["indicator"] == pytest.approx(want_normal, rel=1e-7)
+    assert got["count_source_raw"] == pytest.approx(
+        stats.norm(0, 1).logpdf(tr["count_source_raw"]).sum(), rel=1e-9
+    )
+    offsets = pytensor.function(
+        m.value_vars,
+        m.replace_rvs_by_values([m["count_source_offset"], m["normal_source_offset"]]),
+        on_unused_input="ignore",
+    )(*[point_at(m, truth)[v.name] for v in m.value_vars])
+    np.testing.assert_allclose(offsets[0], tr["count_source_offset"], rtol=1e-12)
+    np.testing.assert_allclose(offsets[1], 0.5 * tr["normal_source_raw"], rtol=1e-12)
+
+
+def point_at(m, truth):
+    """The model's value variables (transformed) at the named values of ``truth``."""
+    point = {}
+    for rv in m.free_RVs:
+        value = m.rvs_to_values[rv]
+        x = np.asarray(truth[rv.name], float).reshape(m.initial_point()[value.name].shape)
+        tf = m.rvs_to_transforms[rv]
+        point[value.name] = tf.forward(x).eval() if tf is not None else x
+    return point
+
+
+def test_simulator_draws_the_source_offsets_prior(inputs):
+    """The simulator's prior draws of the source offsets and the model's agree in distribution."""
+    s = with_sources(inputs.scenario)
+    m = build_model(s, design(inputs, scenario=s))
+    names = ["count_source_offset", "normal_source_offset"]
+    n = 1500
+    model_draws = dict(
+        zip(names, pm.draw([m[v] for v in names], draws=n, random_seed=5), strict=True)
+    )
+    rng = np.random.default_rng(7)
+    sims = [draw_truth(s, Plan(n_months=MINI_MONTHS), rng) for _ in range(n)]
+    for v, sd in zip(names, (1.0, 0.5), strict=True):
+        a = model_draws[v].reshape(n)
+        b = np.array([t[v][0] for t in sims])
+        assert stats.ks_2samp(a, b).pvalue > 1e-4, v
+        assert np.std(a) == pytest.approx(sd, rel=0.1) and np.std(b) == pytest.approx(sd, rel=0.1)

@@ -443,3 +443,29 @@ def test_refits_share_one_compiled_model(base):
     key = model_structure_key(build_model(inputs.scenario, d))
     assert key in PROCESS_CACHE
     assert d.n_months == MINI_MONTHS
+
+
+@pytest.mark.fit
+def test_two_sources_three_times_apart_recover_their_offset():
+    """A source counting 3x the reference in the same months gets an offset near log 3, and the
+    reference rows keep the intercept at their own level (issue 14 item 2)."""
+    from forecast.data.scenario import Scenario
+    from forecast.inference.sampling import sample
+    from forecast.model.build import build_model
+
+    inputs = mini_inputs()
+    raw = inputs.scenario.model_dump()
+    src = {"match": "Alma", "sd": 1.0, "rationale": "test", "source": "test"}
+    raw["indicators"]["attacks"]["sources"] = {"alma": src}
+    s = Scenario.model_validate(raw)
+    rows = [
+        dict(month=t, kind="count", target="attacks", value=v, exposure_days=28.0, source=who)
+        for t in range(6, 18)
+        for v, who in ((20.0, "ITIC"), (60.0, "Alma Center"))
+    ]
+    d = build_design(s, with_rows(inputs.evidence, rows), n_months=MINI_MONTHS)
+    assert (d.count_src == 0).sum() == 12
+    fit = sample(build_model(s, d), FAST)
+    offset = fit.idata.posterior["count_source_offset"].sel(count_source="attacks:alma")
+    m, se = mean_se(offset.values)
+    assert abs(m - np.log(3)) < 0.2 and float(offset.std()) < 0.3, (m, se, float(offset.std()))

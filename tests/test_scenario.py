@@ -170,6 +170,22 @@ def test_loading_scale_is_optional(tmp_path: Path, mini_text: str) -> None:
     )
 
 
+def test_source_offsets_are_optional_and_match_source_text(tmp_path: Path, mini_text: str) -> None:
+    """A row belongs to the declared source whose match text its source contains (any case);
+    a row of none is the reference; a row of two is an error naming both."""
+    assert all(not i.sources for i in load_scenario(write(tmp_path, mini_text)).indicators.values())
+    second = ALMA.replace("alma]", "itic]").replace('"Alma"', '"ITIC"')
+    s = load_scenario(write(tmp_path, sub(mini_text, BASELINE, BASELINE + ALMA + second)))
+    ind = s.indicators["attacks"]
+    assert list(ind.sources) == ["alma", "itic"] and ind.sources["alma"].sd == 1.0
+    assert ind.source_of("Alma Center via Al-Wakaai") == "alma"
+    assert ind.source_of("data from ALMA") == "alma"
+    assert ind.source_of("itic weekly") == "itic"
+    assert ind.source_of("UNIFIL") is None
+    with pytest.raises(ValueError, match=r"alma \('Alma'\), itic \('ITIC'\)"):
+        ind.source_of("ITIC citing Alma")
+
+
 # --- one test per rule: (mutation of the mini scenario, expected "where: field:" prefixes) ------
 
 DEAL_BASE = (
@@ -177,6 +193,13 @@ DEAL_BASE = (
 )
 DEAL_SPREAD = (
     'candidate_spread = { value = 1.0, rationale = "states differ", source = "test fixture" }\n'
+)
+
+
+# a source of the mini count indicator's rows with its own level (a sub-table: after the last key)
+ALMA = (
+    '[indicators.attacks.sources.alma]\nmatch = "Alma"\nsd = 1.0\nrationale = "counts 3x"\n'
+    'source = "test fixture"\n'
 )
 
 
@@ -425,6 +448,39 @@ RULES: dict[str, tuple[list[tuple[str, ...]], list[str]]] = {
             )
         ],
         ["outcomes.deal.loadings.tension: source: String should have at least 1 character"],
+    ),
+    "sources_on_rating": (
+        [
+            (
+                'levels = ["low", "medium", "high"]\n',
+                'levels = ["low", "medium", "high"]\n' + ALMA.replace("attacks", "attack_level"),
+            )
+        ],
+        ["indicators.attack_level: sources: only count and normal indicators take sources"],
+    ),
+    "source_match_within_another": (
+        [
+            (
+                BASELINE,
+                BASELINE + ALMA + ALMA.replace("alma]", "alma_tv]").replace('"Alma"', '"alma TV"'),
+            )
+        ],
+        [
+            "indicators.attacks.sources.alma: match: 'Alma' occurs in the match text of source "
+            "'alma_tv', so every row of that source would match both"
+        ],
+    ),
+    "source_sd_not_positive": (
+        [(BASELINE, BASELINE + ALMA.replace("sd = 1.0", "sd = 0.0"))],
+        ["indicators.attacks.sources.alma: sd: Input should be greater than 0"],
+    ),
+    "source_without_match": (
+        [(BASELINE, BASELINE + ALMA.replace('match = "Alma"\n', ""))],
+        ["indicators.attacks.sources.alma: match: required key is missing"],
+    ),
+    "source_without_rationale": (
+        [(BASELINE, BASELINE + ALMA.replace('rationale = "counts 3x"\n', ""))],
+        ["indicators.attacks.sources.alma: rationale: required key is missing"],
     ),
     "deeply_nested_value": (
         [

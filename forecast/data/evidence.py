@@ -8,7 +8,8 @@ user counts them (the header is row 1).
 
 ``source_url`` holds one or more http(s) URLs separated by ``;`` (conventionally `` ; ``). A count
 row covers the days ``date .. date + exposure_days - 1`` (default: to the end of ``date``'s month);
-two count rows of the same indicator may not cover the same day.
+two count rows of the same indicator may not cover the same day, unless they belong to different
+sources the scenario declares for it (``[indicators.<name>.sources.<source>]``).
 
 Every problem in every file is collected and raised together as one ``InputError``; each names
 its file, row and column.
@@ -244,13 +245,17 @@ def _duplicates(records: list[dict], problems: list[Problem]) -> list[dict]:
     return kept
 
 
-def _overlapping_counts(records: list[dict], problems: list[Problem]) -> None:
-    """Report count rows whose period shares a day with an earlier row of the same target."""
-    by_target: dict[str, list[dict]] = defaultdict(list)
+def _overlapping_counts(records: list[dict], problems: list[Problem], scenario: Scenario) -> None:
+    """Report count rows whose period shares a day with an earlier row of the same series: the
+    same target and source (sources the scenario declares for an indicator may count the same days,
+    which is what measures their offsets; the rows of no declared source are one series)."""
+    by_series: dict[tuple[str, str | None], list[dict]] = defaultdict(list)
     for r in records:
         if r["kind"] == "count" and r["exposure_days"] is not None:
-            by_target[r["target"]].append(r)
-    for rows in by_target.values():
+            source = scenario.indicators[r["target"]].source_of(r["source"])
+            by_series[r["target"], source].append(r)
+    for (_, source), rows in by_series.items():
+        of = f", source {source!r}" if source is not None else ""
         rows.sort(key=lambda r: (r["date"], r["file"], r["row"]))
         latest: dict | None = None  # the earlier row whose period ends last
         for r in rows:
@@ -267,7 +272,7 @@ def _overlapping_counts(records: list[dict], problems: list[Problem]) -> None:
                             "date",
                             f"counted period {start}..{end} overlaps the period "
                             f"{l_start}..{l_end} of {latest['file']}:{latest['row']} "
-                            f"(same target {r['target']!r}; a day may be counted only once)",
+                            f"(same target {r['target']!r}{of}; a day may be counted only once)",
                         )
                     )
                 if end <= l_end:
@@ -334,7 +339,7 @@ def load_evidence(directory: str | Path, scenario: Scenario) -> Evidence:
     for f in files:
         records.extend(read_evidence_file(f, scenario, problems))
     kept = _duplicates(records, problems)
-    _overlapping_counts(kept, problems)
+    _overlapping_counts(kept, problems, scenario)
     if problems:
         raise InputError(problems)
     frame = pd.DataFrame.from_records(kept, columns=[*FRAME_COLUMNS, "raw"]).drop(columns="raw")

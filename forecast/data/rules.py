@@ -107,6 +107,7 @@ class _RowChecker:
             add("kind", f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
             return None
         ok = self._target_value(kind, rec, out, add) and ok
+        ok = self._source(kind, rec, add) and ok
         ok = self._horizon(kind, rec, out, add) and ok
         ok = self._exposure(kind, rec, d, out, add) and ok
         if kind == "forecast" and not rec["forecaster"]:
@@ -115,6 +116,18 @@ class _RowChecker:
         out["forecaster"] = rec["forecaster"] or None
         ok = self._published(rec, d, out, add) and ok
         return out if ok else None
+
+    def _source(self, kind: str, rec: dict[str, str], add) -> bool:
+        """A row of an indicator with declared sources belongs to one of them at most."""
+        ind = self.s.indicators.get(rec["target"]) if kind in ("indicator", "count") else None
+        if ind is None or not ind.sources:
+            return True
+        try:
+            ind.source_of(rec["source"])
+        except ValueError as exc:
+            add("source", str(exc))
+            return False
+        return True
 
     def _published(self, rec: dict[str, str], d: date | None, out: dict, add) -> bool:
         """``published``: empty, or a date (a month means its last day) not before the row's."""

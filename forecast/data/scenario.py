@@ -131,8 +131,23 @@ class Factor(_Strict):
     loading_scale: PositiveNumber | None = None
 
 
+class SourceOffset(_Sourced):
+    """A source that measures an indicator on a level of its own (Alma counts more attacks than
+    ITIC): the rows whose ``source`` text contains ``match`` (case-insensitive) are offset from
+    the reference rows (those of no declared source) by ``sd * raw``, raw ~ Normal(0, 1), on the
+    log rate for counts and in standardized units for normal indicators."""
+
+    match: Text
+    sd: Float = Field(gt=0)
+
+
 class Indicator(_Strict):
-    """An observed quantity that measures one factor (Normal series, monthly counts or ratings)."""
+    """An observed quantity that measures one factor (Normal series, monthly counts or ratings).
+
+    ``sources`` (count and normal indicators only) gives a source its own level; the rows of no
+    declared source are the reference, whose level the intercept and the indicator's numbers
+    (``baseline``, ``center``) describe.
+    """
 
     label: Text
     factor: Name
@@ -146,6 +161,23 @@ class Indicator(_Strict):
     baseline: PositiveNumber | None = None  # count: typical count per month at factor 0
     levels: tuple[Name, ...] | None = None  # rating: ordered level names, low to high
     loading_scale: PositiveNumber | None = None  # HalfNormal scale of |loading| (model default)
+    sources: dict[Name, SourceOffset] = Field(default_factory=dict)  # count, normal
+
+    def source_of(self, text: str) -> str | None:
+        """The declared source a row's ``source`` text belongs to (``None``: the reference).
+
+        Raises ``ValueError`` when the text matches several: a row belongs to one source at most.
+        """
+        low = text.casefold()
+        found = [n for n, src in self.sources.items() if src.match.casefold() in low]
+        if len(found) > 1:
+            names = ", ".join(f"{n} ({self.sources[n].match!r})" for n in found)
+            raise ValueError(
+                f"matches several sources the scenario declares for its indicator: {names}; a "
+                "row belongs to one source at most, so make its source text or their match "
+                "texts more specific"
+            )
+        return found[0] if found else None
 
 
 class Candidate(_Strict):
@@ -329,6 +361,20 @@ def _cross_check(s: Scenario) -> list[tuple[str, str, str]]:
         levels = ind.levels
         if levels is not None and (len(levels) < 2 or len(set(levels)) != len(levels)):
             errs.append((path, "levels", "need at least two distinct levels"))
+        if ind.sources and ind.likelihood == "rating":
+            errs.append((path, "sources", "only count and normal indicators take sources"))
+        for sname, src in ind.sources.items():
+            for other, o in ind.sources.items():
+                if other != sname and src.match.casefold() in o.match.casefold():
+                    errs.append(
+                        (
+                            f"{path}.sources.{sname}",
+                            "match",
+                            f"{src.match!r} occurs in the match text of source {other!r}, so "
+                            "every row of that source would match both",
+                        )
+                    )
+                    break
     for oname, o in s.outcomes.items():
         path = f"outcomes.{oname}"
         if o.kind in ("event", "persistence"):

@@ -96,6 +96,8 @@ def coords(s: Scenario, d: Design) -> dict[str, list[str]]:
         "candidate": d.units.candidates,
         "normal_indicator": d.normal_names,
         "count_indicator": d.count_names,
+        "normal_source": d.normal_sources,
+        "count_source": d.count_sources,
         "forecaster": d.fc_sources,
         "news_outcome": d.news_outcomes,
     }
@@ -124,8 +126,12 @@ def model_data(d: Design) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     if d.normal_names and len(d.normal_y):
         out |= {"normal_ind": d.normal_ind, "normal_month": d.normal_month, "normal_y": d.normal_y}
+        if d.normal_sources:
+            out["normal_src"] = d.normal_src
     if d.count_names and len(d.count_y):
         out |= {"count_ind": d.count_ind, "count_weight": d.count_weight, "count_y": d.count_y}
+        if d.count_sources:
+            out["count_src"] = d.count_src
     for name, blk in d.rating.items():
         if len(blk["y"]):
             out |= {f"rating_{name}_month": blk["month"], f"rating_{name}_y": blk["y"]}

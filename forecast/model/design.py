@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from forecast.data.errors import InputError, Problem
 from forecast.data.evidence import Evidence, dated_to_the_day
 from forecast.data.months import month_start
 from forecast.data.scenario import Scenario
@@ -75,12 +76,18 @@ class Design:
     normal_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     normal_y: np.ndarray = field(default_factory=lambda: np.zeros(0))
     normal_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    # declared sources of the normal indicators ("indicator:source", see source_labels) and each
+    # row's index into them, -1 for the reference (both empty when no source is declared)
+    normal_sources: list[str] = field(default_factory=list)
+    normal_src: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     # count: per row, with a (row x month) exposure weight in months of the counted period
     count_names: list[str] = field(default_factory=list)
     count_ind: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     count_weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     count_y: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     count_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    count_sources: list[str] = field(default_factory=list)  # as normal_sources
+    count_src: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     # rating: one block per rating indicator
     rating: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     # event: signal on a factor's innovation, or (outcome-coded news) on the innovation of an
@@ -130,6 +137,35 @@ class Design:
         """Index of the last fitted month (the last with evidence, unless ``n_months`` says
         otherwise): the default forecast origin; ``project`` forecasts on from it to a later one."""
         return self.n_months - 1
+
+
+def source_labels(s: Scenario, names: list[str]) -> list[str]:
+    """``indicator:source`` of every source declared for the indicators ``names``, in order: the
+    coordinate of their offsets (``count_source``, ``normal_source``)."""
+    return [f"{n}:{src}" for n in names for src in s.indicators[n].sources]
+
+
+def _row_sources(s: Scenario, names: list[str], rows: pd.DataFrame) -> dict:
+    """Each row's index into ``source_labels(s, names)`` (-1: the reference), under the keys
+    ``sources`` and ``src``; nothing when no source is declared. A row whose source text matches
+    several sources raises ``InputError`` at its file and row (a log loaded by
+    ``load_evidence`` has none: this guards frames made by hand)."""
+    labels = source_labels(s, names)
+    if not labels:
+        return {}
+    idx, problems = [], []
+    for file, row, target, text in zip(
+        rows["file"], rows["row"], rows["target"], rows["source"], strict=True
+    ):
+        try:
+            src = s.indicators[target].source_of(text if isinstance(text, str) else "")
+        except ValueError as exc:
+            problems.append(Problem(str(file), int(row), "source", str(exc)))
+            continue
+        idx.append(-1 if src is None else labels.index(f"{target}:{src}"))
+    if problems:
+        raise InputError(problems)
+    return {"sources": labels, "src": np.array(idx, int)}
 
 
 def _exposure_weights(s: Scenario, starts: pd.Series, days: pd.Series, n_months: int) -> np.ndarray:
@@ -187,6 +223,7 @@ def build_design(
             normal_y=np.array(y, float),
             normal_rows=rows.index.to_numpy(int),
         )
+        kw.update({f"normal_{k}": v for k, v in _row_sources(s, normal_names, rows).items()})
 
     count_names = [k for k, v in ind_of.items() if v.likelihood == "count"]
     rows = fr[(fr["kind"] == "count") & (fr["month"] < n)]
@@ -198,6 +235,7 @@ def build_design(
             count_y=rows["value"].to_numpy(int),
             count_rows=rows.index.to_numpy(int),
         )
+        kw.update({f"count_{k}": v for k, v in _row_sources(s, count_names, rows).items()})
 
     rating = {}
     for name, ind in ind_of.items():

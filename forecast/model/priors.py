@@ -104,3 +104,9 @@ def indicator_loading_scales(s: Scenario, names: list[str]) -> np.ndarray:
             for i in inds
         ]
     )
+
+
+def source_offset_sds(s: Scenario, names: list[str]) -> np.ndarray:
+    """Prior sd of each source offset declared for the indicators ``names``, in the order of
+    ``forecast.model.design.source_labels``."""
+    return np.array([src.sd for n in names for src in s.indicators[n].sources.values()])

@@ -22,6 +22,7 @@ from forecast.model.priors import (
     cutpoint_spacing,
     half_normal,
     indicator_loading_scales,
+    source_offset_sds,
 )
 
 
@@ -91,6 +92,20 @@ def _intercept(name: str, mu, sd, shift, dims: str) -> pt.TensorVariable:
     return level
 
 
+def _source_offsets(kind: str, sds: np.ndarray, data: dict) -> pt.TensorVariable | None:
+    """Each row's offset from its indicator's reference level, ``None`` when no source is
+    declared (the model is then the one without sources). A declared source's offset is
+    ``sd * raw``, raw ~ Normal(0, 1) (``<kind>_source_offset``; sampled even without rows); a
+    reference row (index -1) has an all-zero row in the one-hot gather (see ``_rows_of``): 0."""
+    if not len(sds):
+        return None
+    raw = pm.Normal(f"{kind}_source_raw", 0.0, 1.0, dims=f"{kind}_source")
+    offset = pm.Deterministic(f"{kind}_source_offset", sds * raw, dims=f"{kind}_source")
+    if f"{kind}_src" not in data:
+        return None
+    return pt.dot(_one_hot(data[f"{kind}_src"], len(sds)), offset)
+
+
 def _indicator_terms(s: Scenario, d: Design, f: pt.TensorVariable, data: dict) -> None:
     inds = s.indicators
     K = len(s.factors)
@@ -109,9 +124,12 @@ def _indicator_terms(s: Scenario, d: Design, f: pt.TensorVariable, data: dict) -
             "normal_intercept", 0.0, NORMAL_INTERCEPT_SD, sg * b * f_mean[fk], "normal_indicator"
         )
         sd = pm.LogNormal("normal_sd", *NORMAL_SD_LOG, dims="normal_indicator")
+        off = _source_offsets("normal", source_offset_sds(s, d.normal_names), data)
         if "normal_y" in data:
             i = data["normal_ind"]
             mu = level[i] + sg[i] * b[i] * f_dev[fk[i], data["normal_month"]]
+            if off is not None:
+                mu = mu + off
             pm.Normal("indicator", mu=mu, sigma=sd[i], observed=data["normal_y"])
     if d.count_names:
         fk_np = np.array([kfac[inds[n].factor] for n in d.count_names])
@@ -126,14 +144,19 @@ def _indicator_terms(s: Scenario, d: Design, f: pt.TensorVariable, data: dict) -
         inv_disp = pm.LogNormal(
             "count_inv_dispersion", *COUNT_INV_DISPERSION_LOG, dims="count_indicator"
         )
+        off = _source_offsets("count", source_offset_sds(s, d.count_names), data)
         if "count_y" in data:
             i = data["count_ind"]
             # monthly rate of each indicator, then each row's expected count: the rates of the
-            # months it covers weighted by the share of each month counted (gathers are written
-            # as products with one-hot matrices: see _rows_of)
+            # months it covers weighted by the share of each month counted, times the row's
+            # source factor exp(offset) (gathers are written as products with one-hot matrices:
+            # see _rows_of)
             f_ind = pt.dot(_one_hot(fk_np, K), f_dev)  # (indicator x month)
             rate = pt.exp(level[:, None] + (sg * b)[:, None] * f_ind)
-            mu = pt.sum(data["count_weight"] * _rows_of(rate, i), axis=1) + 1e-6
+            mu = pt.sum(data["count_weight"] * _rows_of(rate, i), axis=1)
+            if off is not None:
+                mu = pt.exp(off) * mu
+            mu = mu + 1e-6
             pm.NegativeBinomial("count", mu=mu, alpha=1.0 / inv_disp[i], observed=data["count_y"])
     for name, blk in d.rating.items():
         ind = inds[name]

@@ -31,7 +31,7 @@ from forecast.data.evidence import FRAME_COLUMNS, Evidence
 from forecast.data.scenario import Scenario
 from forecast.data.target import Target
 from forecast.model.arrays import hazard_arrays, news_membership, previous_month
-from forecast.model.design import Units, hazard_direction, hazard_units
+from forecast.model.design import Units, hazard_direction, hazard_units, source_labels
 from forecast.model.priors import (
     COUNT_INTERCEPT_SD,
     COUNT_INV_DISPERSION_LOG,
@@ -46,6 +46,7 @@ from forecast.model.priors import (
     indicator_loading_scales,
     learned_reversions,
     reversions,
+    source_offset_sds,
     stationary_sds,
     volatilities,
 )
@@ -80,6 +81,8 @@ class Plan:
     """Which evidence rows a simulation produces, fixed before any value is drawn.
 
     ``indicator_months``: months with a row, per indicator (normal, count or rating);
+    ``source_months``: months with a row from a declared source, per indicator and source (the
+    rows of ``indicator_months`` are the reference's);
     ``event_months``: months with a coded event, per factor or (outcome-coded news) hazard outcome
     (which then needs the scenario's ``outcome_drift``);
     ``resolve``: a resolution row for every
@@ -88,6 +91,7 @@ class Plan:
 
     n_months: int
     indicator_months: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    source_months: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
     event_months: dict[str, tuple[int, ...]] = field(default_factory=dict)
     forecasts: tuple[ForecastRow, ...] = ()
     ratios: tuple[RatioRow, ...] = ()
@@ -121,19 +125,32 @@ class Plan:
 
     @classmethod
     def like(cls, s: Scenario, ev: Evidence) -> Plan:
-        """A plan with the structure of a real evidence log: its indicator months, its events (on
-        factors and outcomes) by month, its forecast rows, and a resolution per hazard unit."""
+        """A plan with the structure of a real evidence log: its indicator months (by declared
+        source), its events (on factors and outcomes) by month, its forecast rows, and a
+        resolution per hazard unit."""
         fr = ev.frame
 
         def months(rows: pd.DataFrame) -> tuple[int, ...]:
             return tuple(int(t) for t in rows["month"])
 
         indicators = fr[fr["kind"].isin(["indicator", "count", "rating"])]
+        source = [
+            s.indicators[n].source_of(text)
+            for n, text in zip(indicators["target"], indicators["source"], strict=True)
+        ]
+        indicators = indicators.assign(series=[x or "" for x in source])
+        reference = indicators[indicators["series"] == ""]
+        by_source: dict[str, dict[str, tuple[int, ...]]] = {}
+        for (n, src), g in indicators[indicators["series"] != ""].groupby(
+            ["target", "series"], sort=False
+        ):
+            by_source.setdefault(n, {})[src] = months(g)
         events = fr[fr["kind"] == "event"]
         forecasts = fr[fr["kind"] == "forecast"]
         return cls(
             n_months=ev.last_month + 1,
-            indicator_months={n: months(g) for n, g in indicators.groupby("target", sort=False)},
+            indicator_months={n: months(g) for n, g in reference.groupby("target", sort=False)},
+            source_months=by_source,
             event_months={t: months(g) for t, g in events.groupby("target", sort=False)},
             forecasts=tuple(
                 ForecastRow(r.target, int(r.month), int(r.horizon_months), r.forecaster)
@@ -298,6 +315,11 @@ def _draw_prior(s: Scenario, plan: Plan, rng: np.random.Generator) -> dict[str, 
         out["count_intercept"] = rng.normal(base, COUNT_INTERCEPT_SD)
         out["count_loading_abs"] = _half_normal(rng, indicator_loading_scales(s, names["count"]))
         out["count_inv_dispersion"] = rng.lognormal(*COUNT_INV_DISPERSION_LOG, n)
+    for lk in ("normal", "count"):  # source offsets sd * raw, as _source_offsets in the model
+        sds = source_offset_sds(s, names[lk])
+        if len(sds):
+            out[f"{lk}_source_raw"] = rng.normal(size=len(sds))
+            out[f"{lk}_source_offset"] = sds * out[f"{lk}_source_raw"]
     for name in names["rating"]:
         levels = s.indicators[name].levels
         assert levels is not None
@@ -356,26 +378,41 @@ def simulate_evidence(
         rows.append(rec)
 
     by_kind = {lk: [n for n, i in s.indicators.items() if i.likelihood == lk] for lk in SIGN_KINDS}
-    for name, months in plan.indicator_months.items():
+    series = [(name, None, months) for name, months in plan.indicator_months.items()]
+    series += [
+        (name, src, months)
+        for name, by_source in plan.source_months.items()
+        for src, months in by_source.items()
+    ]
+    for name, src, months in series:
         ind = s.indicators[name]
         k, sg = kfac[ind.factor], SIGN[ind.sign]
         i = by_kind[ind.likelihood].index(name)
+        source, offset = SOURCE, 0.0
+        if src is not None:  # a declared source's rows: its match text, its offset
+            source = f"{SOURCE} ({ind.sources[src].match})"
+            labels = source_labels(s, by_kind[ind.likelihood])
+            offset = truth[f"{ind.likelihood}_source_offset"][labels.index(f"{name}:{src}")]
+        if ind.source_of(source) != src:
+            raise ValueError(f"simulated rows of {name}:{src or '(reference)'} would not match it")
         for t in months:
             if ind.likelihood == "normal":
                 assert ind.center is not None and ind.spread is not None
                 mu = truth["normal_intercept"][i] + sg * truth["normal_loading_abs"][i] * f[k, t]
-                y = mu + truth["normal_sd"][i] * rng.normal()
+                y = mu + offset + truth["normal_sd"][i] * rng.normal()
                 v = ind.center.value + ind.spread.value * y
-                add("indicator", name, t, np.exp(v) if ind.transform == "log" else v)
+                add("indicator", name, t, np.exp(v) if ind.transform == "log" else v, source=source)
             elif ind.likelihood == "count":
                 mu = np.exp(
-                    truth["count_intercept"][i] + sg * truth["count_loading_abs"][i] * f[k, t]
+                    truth["count_intercept"][i]
+                    + offset
+                    + sg * truth["count_loading_abs"][i] * f[k, t]
                 )
                 alpha = 1.0 / truth["count_inv_dispersion"][i]
                 lam = rng.gamma(alpha, (mu + 1e-6) / alpha)  # NegativeBinomial(mu, alpha)
                 d0 = s.month_start(t)
                 days = calendar.monthrange(d0.year, d0.month)[1]
-                add("count", name, t, rng.poisson(lam), exposure_days=float(days))
+                add("count", name, t, rng.poisson(lam), exposure_days=float(days), source=source)
             else:
                 eta = sg * truth[f"rating_loading_abs_{name}"] * f[k, t]
                 latent = eta + rng.logistic()
