@@ -420,7 +420,7 @@ def simulate_evidence(
 
     sig = s.event_signal
     gain, noise = sig.gain.value, sig.noise.value
-    month_noise = sig.month_noise.value if sig.month_noise else 0.0
+    month_noise = sig.month_noise.value if sig.month_noise else None
     news = [o for o in hazard_units(s).outcomes if o in plan.event_months]
     for target, months in plan.event_months.items():
         if target in kfac:
@@ -428,7 +428,11 @@ def simulate_evidence(
         else:  # outcome-coded news reads the outcome's own drift, signed "+ = more likely"
             innovation, extra = truth["news_z"][news.index(target)], _outcome_cols(target)
             sign = hazard_direction(s, target)
-        coder = {t: month_noise * rng.normal() for t in sorted(set(months))}  # one per cell
+        # one coder effect per cell; none drawn without one (the random stream stays as it was)
+        cells = sorted(set(months))
+        coder = dict.fromkeys(cells, 0.0)
+        if month_noise is not None:
+            coder = {t: month_noise * rng.normal() for t in cells}
         for t in months:
             value = innovation[t] / gain + coder[t] + noise * rng.normal()
             add("event", target, t, sign * value, **extra)
