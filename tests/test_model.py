@@ -298,12 +298,7 @@ def test_density_at_the_truth_matches_numpy(inputs):
         "cutpoint_first_attack_level_level": cut[0] - b_r * F[0].mean(),
         "cutpoint_gaps_attack_level": np.diff(cut),
     }
-    point = {}
-    for rv in m.free_RVs:
-        value = m.rvs_to_values[rv]
-        x = np.asarray(truth[rv.name], float).reshape(m.initial_point()[value.name].shape)
-        tf = m.rvs_to_transforms[rv]
-        point[value.name] = tf.forward(x).eval() if tf is not None else x
+    point = point_at(m, truth)
     got = m.point_logps(point, round_vals=12)
     # the hazard reads last month's factors (month 0 its own); computed here, not by the simulator
     u = d.units
