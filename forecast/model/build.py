@@ -49,6 +49,7 @@ from forecast.model.arrays import (
 )
 from forecast.model.design import Design
 from forecast.model.priors import (
+    correlated_factors,
     factor_loading_scales,
     half_normal,
     learned_reversions,
@@ -115,7 +116,7 @@ def _factors(s: Scenario, d: Design) -> tuple[pt.TensorVariable, pt.TensorVariab
     z = pm.Normal("z", 0.0, 1.0, dims=("factor", "month"))
     e = z
     if s.correlation is not None:
-        block = [list(s.factors).index(k) for k in s.correlation.factors]
+        block = correlated_factors(s)
         chol = _lkj_cholesky(len(block), s.correlation.eta)
         pm.Deterministic(
             "innovation_correlation",

@@ -20,7 +20,7 @@ from forecast.data.months import month_end, month_label
 from forecast.data.scenario import Scenario
 from forecast.model.arrays import news_membership
 from forecast.model.design import Design
-from forecast.model.priors import reversions, volatilities
+from forecast.model.priors import correlated_factors, reversions, volatilities
 
 INTERVAL = 0.90
 
@@ -229,8 +229,8 @@ def factor_dynamics(
         rho = np.broadcast_to(reversions(s), (S, K))
         vol = np.broadcast_to(volatilities(s), (S, K))
     mix = None
-    if s.correlation is not None:
-        block = [list(s.factors).index(k) for k in s.correlation.factors]
+    block = correlated_factors(s)
+    if block:
         mix = np.broadcast_to(np.eye(K), (S, K, K)).copy()
         mix[np.ix_(np.arange(S), block, block)] = np.linalg.cholesky(
             _stack(idata, "innovation_correlation")

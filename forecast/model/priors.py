@@ -83,6 +83,11 @@ def learned_reversions(s: Scenario) -> dict[int, tuple[float, float]]:
     }
 
 
+def correlated_factors(s: Scenario) -> list[int]:
+    """Indices of the factors whose innovations correlate (``[correlation]``; empty: none)."""
+    return [list(s.factors).index(k) for k in s.correlation.factors] if s.correlation else []
+
+
 def stationary_sds(s: Scenario) -> np.ndarray:
     """Each factor's stationary sd vol / sqrt(1 - r^2) at the scenario's numbers (inf for a random
     walk): a learned reversion keeps it, so the factor's unit does not move with r."""

@@ -41,6 +41,7 @@ from forecast.model.priors import (
     NORMAL_INTERCEPT_SD,
     NORMAL_SD_LOG,
     SIGN,
+    correlated_factors,
     cutpoint_spacing,
     factor_loading_scales,
     indicator_loading_scales,
@@ -235,7 +236,7 @@ def _draw_prior(s: Scenario, plan: Plan, rng: np.random.Generator) -> dict[str, 
     z = rng.normal(size=(K, T))
     e = z.copy()
     if s.correlation is not None:
-        block = [list(s.factors).index(k) for k in s.correlation.factors]
+        block = correlated_factors(s)
         corr = _lkj(rng, len(block), s.correlation.eta)
         e[block] = np.linalg.cholesky(corr) @ z[block]
         out["innovation_correlation"] = corr
