@@ -10,7 +10,9 @@ Run from the repository root (about 15 minutes on 2 cores)::
    make it faster: the ratio is, if anything, understated.
 2. Cold update: ``forecast update`` of the default scenario in a new process with empty PyTensor
    and numba caches (a private ``base_compiledir``).
-3. Warm update: ``forecast update`` in a new process after one new evidence row, with the caches
+3. The same cold update again, into a new run store with the caches the first one filled: its
+   draws must equal the first one's byte for byte (``same_draws_across_caches``).
+4. Warm update: ``forecast update`` in a new process after one new evidence row, with the caches
    and the run the cold update left behind. It reweights the cold run's posterior by the new row
    (``forecast.inference.reweighting``) when that passes the gate, and samples afresh otherwise;
    the table says which.
@@ -92,7 +94,19 @@ def update(project: Path, runs: Path, env: dict, seed: int) -> dict:
     if proc.returncode not in (0, 3):
         raise RuntimeError(f"forecast update failed ({proc.returncode}):\n{proc.stderr}")
     newest = sorted(p for p in runs.iterdir() if (p / "manifest.json").is_file())[-1]
-    return {"wall_s": wall, "manifest": json.loads((newest / "manifest.json").read_text())}
+    manifest = json.loads((newest / "manifest.json").read_text())
+    return {"wall_s": wall, "manifest": manifest, "path": newest}
+
+
+def same_draws(a: Path, b: Path) -> bool:
+    """Whether two runs' posterior draws are equal byte for byte, variable by variable."""
+    import xarray as xr
+
+    with xr.open_datatree(a / "posterior.nc") as ta, xr.open_datatree(b / "posterior.nc") as tb:
+        pa, pb = ta["posterior"].to_dataset(), tb["posterior"].to_dataset()
+        return set(pa.data_vars) == set(pb.data_vars) and all(
+            pa[v].values.tobytes() == pb[v].values.tobytes() for v in pa.data_vars
+        )
 
 
 def draw_s(m: dict) -> float:
@@ -124,6 +138,8 @@ def main() -> None:
             "PYTENSOR_FLAGS": f"base_compiledir={tmp / 'pytensor'}",  # empty caches
         }
         cold = update(project, tmp / "runs", env, args.seed)
+        again = update(project, tmp / "runs-again", env, args.seed)  # warm caches, same inputs
+        same = same_draws(cold["path"], again["path"])
         with open(project / "data" / SCENARIO / "events.csv", "a", encoding="utf-8") as fh:
             fh.write(NEW_ROW)
         warm = update(project, tmp / "runs", env, args.seed)
@@ -141,7 +157,12 @@ def main() -> None:
     if base:
         row("pm.sample (defaults)", base["wall_s"], base["wall_s"], base["min_ess_bulk"],
             base["peak_rss_mb"], "compile + NUTS")  # fmt: skip
-    for name, r in (("forecast update, cold", cold), ("forecast update, warm", warm)):
+    updates = (
+        ("forecast update, cold", cold),
+        ("cold, warm caches", again),
+        ("forecast update, warm", warm),
+    )
+    for name, r in updates:
         m = r["manifest"]
         how = {"nuts": "compile + NUTS", "psis": "PSIS reweighting"}[m["diagnostics"]["method"]]
         row(name, draw_s(m), r["wall_s"], m["diagnostics"]["min_ess_bulk"], m["peak_rss_mb"], how)
@@ -154,6 +175,8 @@ def main() -> None:
             f" reused {m.get('reused')}; failed attempts {m.get('failed_attempts')}"
         )
 
+    print(f"cold updates with empty and with warm compile caches drew the same draws: {same}")
+
     def ess_per_s(m: dict) -> float:
         return m["diagnostics"]["min_ess_bulk"] / draw_s(m)
 
@@ -161,6 +184,11 @@ def main() -> None:
     base_eps = base["min_ess_bulk"] / base["wall_s"] if base else None
     result = {
         "ess_per_s_ratio": round(project_eps / base_eps, 2) if base_eps else None,
+        "cold_over_baseline_wall": round(cold["wall_s"] / base["wall_s"], 3) if base else None,
+        "warm_over_cold_wall": round(warm["wall_s"] / cold["wall_s"], 3),
+        "same_draws_across_caches": same,
+        "baseline_wall_s": round(base["wall_s"], 1) if base else None,
+        "cold_warm_caches_update_s": round(again["wall_s"], 1),
         "warm_ess_per_s_ratio": round(ess_per_s(wm) / base_eps, 2) if base_eps else None,
         "baseline_ess_per_s": round(base_eps, 3) if base_eps else None,
         "project_ess_per_s": round(project_eps, 3),

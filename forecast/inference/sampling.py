@@ -28,7 +28,6 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-import forecast.model.numba_ops  # noqa: F401  (registers a cacheable digamma: see its docstring)
 from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.model.build import model_structure_key
 

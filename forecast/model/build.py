@@ -37,6 +37,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+import forecast.model.numba_ops  # noqa: F401  (cacheable digamma, IEEE math: see its docstring)
 from forecast.data.scenario import Scenario
 from forecast.model.arrays import (
     ar_matrix,
