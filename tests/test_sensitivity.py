@@ -54,10 +54,43 @@ def conjugate_run(n: int, sigma: float, seed: int = 0, draws: int = 1000) -> xr.
 
 def test_many_precise_observations_make_the_forecast_data_driven():
     s = forecast_sensitivity(conjugate_run(n=1000, sigma=1.0))
-    assert set(s.data_vars) == {"prior_sensitivity", "likelihood_sensitivity", "mcse"}
+    assert set(s.data_vars) == {
+        "prior_sensitivity",
+        "prior_noise",
+        "likelihood_sensitivity",
+        "likelihood_noise",
+        "mcse",
+    }
     assert dict(s["prior_sensitivity"].sizes) == {"target": 2, "horizon": 3}
     assert float(s["prior_sensitivity"].max()) < THRESHOLD
     assert float(s["likelihood_sensitivity"].min()) >= THRESHOLD
+    assert (s["likelihood_sensitivity"] > s["likelihood_noise"]).all()  # beyond noise
+
+
+def test_a_forecast_unrelated_to_the_draws_stays_within_noise():
+    """A probability drawn independently of theta: whatever its sensitivity, noise explains it
+    (an observed value beyond all 19 shuffled ones happens 1 time in 20 per cell)."""
+    run = conjugate_run(n=1, sigma=30.0)
+    rng = np.random.default_rng(1)
+    p = run["predictions"]["probability"]
+    noise = xr.DataArray(rng.uniform(0.05, 0.95, p.shape), dims=p.dims, coords=p.coords)
+    run["predictions"] = xr.DataTree(xr.Dataset({"probability": noise}))
+    s = forecast_sensitivity(run)
+    beyond = (s["prior_sensitivity"] > s["prior_noise"]).values.mean()
+    assert beyond <= 0.34, s  # 2 of 6 cells at most
+    assert float(s["prior_noise"].min()) > 0
+
+
+def test_latent_innovations_are_not_scaled_with_the_prior():
+    """``z`` (and ``news_z``) are the model's structure: adding them to ``log_prior`` leaves the
+    prior sensitivity as it was, however much their density varies between draws."""
+    run = conjugate_run(n=1, sigma=30.0)
+    before = forecast_sensitivity(run)["prior_sensitivity"]
+    rng = np.random.default_rng(2)
+    lp = run["log_prior"].to_dataset()
+    lp["z"] = (("chain", "draw", "z_dim"), stats.norm.logpdf(rng.normal(size=(4, 1000, 400))))
+    run["log_prior"] = xr.DataTree(lp)
+    xr.testing.assert_identical(forecast_sensitivity(run)["prior_sensitivity"], before)
 
 
 def test_one_noisy_observation_leaves_the_forecast_to_the_prior():
@@ -140,6 +173,23 @@ def test_evidence_that_does_not_vary_between_draws_has_zero_likelihood_sensitivi
 )
 def test_verdict(prior, likelihood, expected):
     assert verdict(prior, likelihood) == expected
+
+
+@pytest.mark.parametrize(
+    ("prior", "likelihood", "prior_noise", "likelihood_noise", "expected"),
+    [
+        (0.20, 0.20, 0.25, 0.25, "unclear"),  # both sensitive, neither beyond noise
+        (0.12, 0.06, 0.07, 0.11, "mostly prior"),  # only the prior beyond noise
+        (0.08, 0.09, 0.10, 0.00, "mostly data"),  # the prior within its noise
+        (0.17, 0.35, 0.12, 0.30, "mixed"),  # beyond noise by 0.05 each
+        (0.30, 0.35, 0.10, 0.30, "mostly prior"),  # 0.20 beyond noise against 0.05
+        (0.04, 0.04, 0.00, 0.00, "insensitive"),  # under the threshold, noise or not
+    ],
+)
+def test_verdict_counts_only_what_beats_noise(
+    prior, likelihood, prior_noise, likelihood_noise, expected
+):
+    assert verdict(prior, likelihood, prior_noise, likelihood_noise) == expected
 
 
 def test_with_sensitivity_matches_rows_by_target_and_horizon():

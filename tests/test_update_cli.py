@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import typing
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import EXIT_BAD_INPUT, EXIT_BUSY, EXIT_NOT_CONVERGED, app
+from forecast.inference.sensitivity import Verdict
 
 pytestmark = pytest.mark.fit  # one store fitted a few times with short chains
 
@@ -78,10 +80,11 @@ def test_summary_json_lists_every_target_coherently(project):
     assert (beta["probability"] == 1.0).all()  # resolved candidate is certain
     # prior versus data, and Monte Carlo error, on every row
     assert (beta["evidence_verdict"] == "insensitive").all()
-    assert (beta[["prior_sensitivity", "likelihood_sensitivity", "mcse"]] == 0).all().all()
-    assert set(fc["evidence_verdict"]) <= {"mostly prior", "mixed", "mostly data", "insensitive"}
+    sens = ["prior_sensitivity", "prior_noise", "likelihood_sensitivity", "likelihood_noise"]
+    assert (beta[[*sens, "mcse"]] == 0).all().all()
+    assert set(fc["evidence_verdict"]) <= set(typing.get_args(Verdict))
     assert (fc["mcse"] >= 0).all() and (fc["mcse"] < 0.05).all()
-    assert fc[["prior_sensitivity", "likelihood_sensitivity"]].notna().all().all()
+    assert fc[sens].notna().all().all()
 
 
 def test_unchanged_inputs_do_not_refit(project):

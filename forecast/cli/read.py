@@ -115,7 +115,8 @@ def summary(
         out.print(
             "prior or data: how each probability moves when the prior or the evidence is given"
             " slightly more weight (power-scaling sensitivity, threshold"
-            f" {SENSITIVITY_THRESHOLD}); 'mostly prior' means the evidence says little about it."
+            f" {SENSITIVITY_THRESHOLD}); 'mostly prior' means the evidence says little about it;"
+            " 'unclear' that neither pull stands out from the computation's own noise."
         )
 
 

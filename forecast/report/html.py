@@ -164,7 +164,9 @@ def convergence(manifest: dict, gate: Gate = DEFAULT_GATE) -> dict:
                 f"chains agree (largest R-hat {rhat:.3f}, limit {gate.rhat_max}), there are "
                 f"enough effectively independent draws (smallest ESS {ess:.0f}, minimum "
                 f"{gate.ess_min}) and the sampler reported no divergent transitions.",
-                "The numbers below can be relied on as far as the model and its evidence go.",
+                "So the numbers below are this model's answer to its evidence, computed reliably;"
+                " that says nothing on whether the scenario itself is right (how good the model"
+                " has been is under Track record, when backtest results are given).",
             ],
         }
     lines = []
@@ -204,6 +206,7 @@ BASIS = {
     "mostly prior": "mostly prior: the evidence says little",
     "mixed": "prior and evidence both matter",
     "mostly data": "mostly evidence",
+    "unclear": "prior or evidence: too close to call",
 }
 
 

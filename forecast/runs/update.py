@@ -351,6 +351,8 @@ def _sensitivity_fields(r) -> dict:
     return {
         "mcse": num("mcse"),
         "prior_sensitivity": num("prior_sensitivity"),
+        "prior_noise": num("prior_noise"),
         "likelihood_sensitivity": num("likelihood_sensitivity"),
+        "likelihood_noise": num("likelihood_noise"),
         "evidence_verdict": verdict if isinstance(verdict, str) and verdict else None,
     }
