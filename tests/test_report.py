@@ -486,3 +486,15 @@ def test_the_track_record_shows_a_given_backtest_and_says_when_there_is_none(
          "--backtest", str(tmp_path)],
     )  # fmt: skip
     assert bad.exit_code == 2 and "scores.json" in bad.output
+
+
+def test_a_converged_fit_is_not_said_to_make_the_model_right():
+    ok = convergence(
+        {
+            "converged": True,
+            "diagnostics": {"max_rhat": 1.003, "min_ess_bulk": 800, "min_ess_tail": 900},
+        }
+    )
+    assert ok["ok"] and "R-hat 1.003" in ok["lines"][0]
+    assert not any("relied on" in line for line in ok["lines"])
+    assert "whether the scenario itself is right" in ok["lines"][1]
