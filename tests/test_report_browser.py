@@ -66,6 +66,10 @@ def test_report_renders_in_chromium(browser, mini_runs, tmp_path):
     ]
     assert headline.locator("td .word").count() == 12  # every cell but beta's resolved ones
     assert headline.locator("td.rule").first.inner_text().startswith("Alpha or Beta signs")
+    # the table fits the page, and the rule reads as lines of words, not a word a line
+    table_box = headline.bounding_box()
+    assert table_box["x"] + table_box["width"] <= 1200, table_box
+    assert headline.locator("td.rule").first.bounding_box()["width"] >= 200
     assert "[/red] $x$" in headline.inner_text()  # user text shown as written
     assert page.locator("#scale li").count() == 7
     assert page.locator("#interval-scope").is_visible()
