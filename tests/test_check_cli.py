@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import app
+from forecast.cli.app import unwrap
 from forecast.data.errors import InputError
 from forecast.data.inputs import load_inputs
 from forecast.data.scenario import load_scenario
@@ -366,3 +367,15 @@ def test_check_prints_each_problem_on_one_line(project: Path) -> None:
     err = lines_of(proc.stderr)
     for p in info.value.problems:
         assert str(p) in err, str(p)
+
+
+def test_help_text_is_wrapped_by_the_terminal_not_the_source():
+    """Docstring paragraphs become one line each (the terminal wraps them); example lines stay."""
+    doc = "First line.\n\n    A paragraph\n    across lines.\n\n    Examples:\n      a\n      b\n"
+    assert unwrap(doc) == "First line.\n\nA paragraph across lines.\n\nExamples:\n  a\n  b"
+    wide = {"terminal_width": 200, "env": {"COLUMNS": "200"}}
+    result = CliRunner().invoke(app, ["--help"], **wide)
+    assert "and the change since the run before." in result.output  # was broken after "since"
+    update = CliRunner().invoke(app, ["update", "--help"], **wide)
+    assert "(same months, terms and sources), that run's posterior" in update.output
+    assert "\n   forecast update --runs runs --seed 1" in update.output.replace("│", "")

@@ -5,9 +5,19 @@
 from forecast.cli import new, check, update, read, report, evidence, backtest  # noqa: F401
 
 # isort: on
-from forecast.cli.app import EXIT_BAD_INPUT, EXIT_BUSY, EXIT_NOT_CONVERGED, EXIT_OK, app
+from forecast.cli.app import (
+    EXIT_BAD_INPUT,
+    EXIT_BUSY,
+    EXIT_NOT_CONVERGED,
+    EXIT_OK,
+    app,
+    unwrap_help,
+)
 from forecast.cli.backtest import MAX_LEAD_DAYS, SCHEDULER_TIMEOUT_S
+from forecast.cli.evidence import evidence_app
 from forecast.cli.read import MAX_WHATIF_LEVEL
+
+unwrap_help(app, evidence_app)
 
 __all__ = [
     "EXIT_BAD_INPUT",

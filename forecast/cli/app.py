@@ -9,6 +9,7 @@ printed with markup off (``_fail``), so a ``[/red]`` in a source title is shown 
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import warnings
@@ -59,6 +60,30 @@ def _help_with(**values: object) -> Callable[[Callable], Callable]:
         return command
 
     return fill
+
+
+def unwrap(doc: str) -> str:
+    """A docstring as help text: each paragraph's lines joined (the terminal wraps them, Typer
+    would keep the source's line breaks), indented lines (examples) kept one per line."""
+    paragraphs = []
+    for paragraph in inspect.cleandoc(doc).split("\n\n"):
+        lines: list[str] = []
+        for line in paragraph.splitlines():
+            if lines and not line.startswith(" ") and not lines[-1].startswith(" "):
+                lines[-1] += " " + line
+            else:
+                lines.append(line)
+        paragraphs.append("\n".join(lines))
+    return "\n\n".join(paragraphs)
+
+
+def unwrap_help(*apps: typer.Typer) -> None:
+    """Give every command registered on ``apps`` its docstring, unwrapped, as help."""
+    for a in apps:
+        for info in a.registered_commands:
+            doc = info.help or (info.callback.__doc__ if info.callback else None)
+            if doc:
+                info.help = unwrap(doc)
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
