@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -79,7 +78,6 @@ def main() -> None:
             nbformat.validate(nb)
             nbformat.write(nb, p)
             print(f"{p.name}: {time.perf_counter() - t0:.0f} s, {p.stat().st_size / 1e3:.0f} kB")
-    sys.exit(0)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ repository changes.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import re
@@ -23,7 +24,9 @@ ABSOLUTE_PATH = re.compile(r"""(["'\s]|^)(/(home|tmp|work|usr|root|Users)/|[A-Za
 MAX_BYTES = 1_500_000  # a notebook with a handful of PNG figures; more means a figure too large
 
 
+@functools.cache
 def _runner():
+    """``scripts/run_notebooks.py`` as a module (scripts are not a package)."""
     spec = importlib.util.spec_from_file_location(
         "run_notebooks", REPO / "scripts" / "run_notebooks.py"
     )

@@ -52,6 +52,9 @@ LATENT = ("z", "news_z")
 # above all 19 is beyond noise at the 5 % level (a one-sided permutation test)
 PERMUTATIONS = 19
 
+# What ``forecast_sensitivity`` gives per forecast, as forecast-table columns
+COLUMNS = ("mcse", "prior_sensitivity", "prior_noise", "likelihood_sensitivity", "likelihood_noise")
+
 
 def add_log_prior(idata: xr.DataTree, model) -> None:
     """Add a ``log_prior`` group (log density of each free parameter at each draw), in place."""
@@ -168,22 +171,15 @@ def with_sensitivity(table: pd.DataFrame, sens: xr.Dataset | None) -> pd.DataFra
     """The forecast table with the columns of ``forecast_sensitivity`` and ``evidence_verdict``
     (empty when ``sens`` is None)."""
     out = table.copy()
-    cols = (
-        "mcse",
-        "prior_sensitivity",
-        "prior_noise",
-        "likelihood_sensitivity",
-        "likelihood_noise",
-    )
     if sens is None:
-        for c in (*cols, "evidence_verdict"):
+        for c in (*COLUMNS, "evidence_verdict"):
             out[c] = np.nan if c != "evidence_verdict" else ""
         return out
     labels = [  # a whole outcome has no candidate (None, or NaN in a string column)
         str(Target(o, c if isinstance(c, str) and c else None))
         for o, c in zip(out["outcome"], out["candidate"], strict=True)
     ]
-    for c in cols:
+    for c in COLUMNS:
         out[c] = [
             float(sens[c].sel(target=t, horizon=h))
             for t, h in zip(labels, out["horizon_months"], strict=True)

@@ -22,6 +22,7 @@ from forecast.data.months import month_end
 from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.inference.reweighting import find_base, reweight
 from forecast.inference.sampling import Fit, SamplerSettings, sample
+from forecast.inference.sensitivity import COLUMNS as SENSITIVITY_COLUMNS
 from forecast.inference.sensitivity import add_log_prior, forecast_sensitivity, with_sensitivity
 from forecast.model.build import build_model, model_structure_key
 from forecast.model.design import build_design
@@ -349,10 +350,6 @@ def _sensitivity_fields(r) -> dict:
 
     verdict = getattr(r, "evidence_verdict", None)
     return {
-        "mcse": num("mcse"),
-        "prior_sensitivity": num("prior_sensitivity"),
-        "prior_noise": num("prior_noise"),
-        "likelihood_sensitivity": num("likelihood_sensitivity"),
-        "likelihood_noise": num("likelihood_noise"),
+        **{c: num(c) for c in SENSITIVITY_COLUMNS},
         "evidence_verdict": verdict if isinstance(verdict, str) and verdict else None,
     }
