@@ -414,7 +414,22 @@ def test_a_plan_like_the_shipped_log_gives_the_default_models_structure(repo_roo
     assert alma["source"].str.startswith("Alma Center").all()
     assert list(d.count_src).count(0) == 1 and list(real_d.count_src).count(0) == 1
     quantities = structure_quantities(s)
-    assert {q.split("[")[0] for q in quantities} == {"alpha", "loading", "f_first", "f_last", "tau"}
+    assert {q.split("[")[0] for q in quantities} == {
+        "alpha",
+        "loading",
+        "f_first",
+        "f_last",
+        "tau",
+        "reversion",
+        "innovation_correlation",
+        "count_source_offset",
+    }
+    assert quantities["innovation_correlation[hezbollah_militancy,iran_hostility]"] == (
+        "innovation_correlation",
+        (1, 0),
+    )
+    assert quantities["count_source_offset[hezbollah_attacks:alma]"] == ("count_source_offset", (0,))
+    assert sum(q.startswith("reversion[") for q in quantities) == len(s.factors)
 
 
 # --- learned dynamics and coder coverage (issue 14 item 3) ---------------------------------------

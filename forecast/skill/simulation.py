@@ -162,18 +162,31 @@ class Plan:
 
 def structure_quantities(s: Scenario) -> dict[str, tuple[str, tuple[int, ...]]]:
     """Quantities an SBC of a whole scenario ranks: every hazard outcome's intercept and first
-    loading, every factor's first and last level, and the pooled loading scale of each factor."""
+    loading, every factor's first and last level and pooled loading scale, and what the scenario
+    learns of its dynamics and sources: learned reversions, innovation correlations, source
+    offsets."""
     units = hazard_units(s)
     h = hazard_arrays(s, units)
+    factors = list(s.factors)
     out: dict[str, tuple[str, tuple[int, ...]]] = {}
     for j, o in enumerate(units.outcomes):
         out[f"alpha[{o}]"] = ("alpha", (j,))
         k = int(np.argmax(h["scale"][j] > 0))
-        out[f"loading[{o},{list(s.factors)[k]}]"] = ("loading", (j, k))
-    for k, f in enumerate(s.factors):
+        out[f"loading[{o},{factors[k]}]"] = ("loading", (j, k))
+    for k, f in enumerate(factors):
         out[f"f_first[{f}]"] = ("f", (k, 0))
         out[f"f_last[{f}]"] = ("f", (k, -1))
         out[f"tau[{f}]"] = ("tau", (k,))
+    for k in learned_reversions(s):
+        out[f"reversion[{factors[k]}]"] = ("reversion", (k,))
+    block = correlated_factors(s)
+    for i, j in zip(*np.tril_indices(len(block), -1), strict=True):
+        pair = f"{factors[block[i]]},{factors[block[j]]}"
+        out[f"innovation_correlation[{pair}]"] = ("innovation_correlation", (int(i), int(j)))
+    for kind in ("normal", "count"):
+        names = [n for n, ind in s.indicators.items() if ind.likelihood == kind]
+        for i, label in enumerate(source_labels(s, names)):
+            out[f"{kind}_source_offset[{label}]"] = (f"{kind}_source_offset", (i,))
     return out
 
 
