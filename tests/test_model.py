@@ -18,7 +18,7 @@ from sim import MINI_MONTHS, mini_inputs, with_rows
 from forecast.data.errors import InputError
 from forecast.data.inputs import load_inputs
 from forecast.model.arrays import model_data, structure_key
-from forecast.model.build import build_model, model_structure_key
+from forecast.model.build import build_model
 from forecast.model.design import build_design
 from forecast.model.priors import SOFTPLUS
 from forecast.skill.sbc import sbc_scenario
@@ -59,7 +59,22 @@ def test_every_evidence_array_is_swappable_data(inputs):
         "forecast",
     }
     assert "likelihood_ratio" in {p.name for p in m.potentials}
-    assert model_structure_key(m) == structure_key(inputs.scenario, d)
+    assert m.structure_key == structure_key(inputs.scenario, d)
+
+
+def test_counts_beyond_int32_keep_their_value(inputs):
+    """PyMC casts integer data to int32; a count of 2**31 or more must not wrap to a negative
+    number (a -inf log density that stopped a whole-scenario SBC at its 30th replication)."""
+    d = design(inputs)
+    big = 3_737_586_527
+    d = dataclasses.replace(d, count_y=np.r_[big, d.count_y[1:]])
+    m = build_model(inputs.scenario, d)
+    assert m["count_y"].get_value()[0] == big
+    logp = m.compile_fn(
+        m.logp(vars=[m["count"]], sum=False), inputs=m.value_vars, on_unused_input="ignore"
+    )
+    first = np.asarray(logp(m.initial_point())[0])[0]
+    assert np.isfinite(first) and first < -1e6  # a huge count far from the initial rate
 
 
 def test_structure_key_ignores_rows_but_not_structure(inputs):
@@ -428,7 +443,8 @@ def test_a_plan_like_the_shipped_log_gives_the_default_models_structure(repo_roo
         "innovation_correlation",
         (1, 0),
     )
-    assert quantities["count_source_offset[hezbollah_attacks:alma]"] == ("count_source_offset", (0,))
+    alma = quantities["count_source_offset[hezbollah_attacks:alma]"]
+    assert alma == ("count_source_offset", (0,))
     assert sum(q.startswith("reversion[") for q in quantities) == len(s.factors)
 
 

@@ -437,10 +437,10 @@ def test_high_ratings_raise_their_factor(base):
 @pytest.mark.fit
 def test_refits_share_one_compiled_model(base):
     from forecast.inference.sampling import PROCESS_CACHE
-    from forecast.model.build import build_model, model_structure_key
+    from forecast.model.build import build_model
 
     inputs, d, _ = base
-    key = model_structure_key(build_model(inputs.scenario, d))
+    key = build_model(inputs.scenario, d).structure_key
     assert key in PROCESS_CACHE
     assert d.n_months == MINI_MONTHS
 

@@ -13,7 +13,7 @@ from sim import FAST, MINI_MONTHS, chain_draw, mean_se, mini_inputs, projection,
 
 from forecast.data.inputs import load_inputs
 from forecast.inference.sampling import CompileCache, sample
-from forecast.model.build import build_model, model_structure_key
+from forecast.model.build import build_model
 from forecast.model.design import build_design
 from forecast.model.numba_ops import digamma
 
@@ -70,7 +70,7 @@ def test_cache_reuses_same_structure_and_rebuilds_when_the_scenario_changes(mini
     compiled = []
 
     def fake_compile(model):
-        compiled.append(model_structure_key(model))
+        compiled.append(model.structure_key)
         return FakeCompiled()
 
     monkeypatch.setattr("forecast.inference.sampling.compile_nutpie", fake_compile)
@@ -82,7 +82,7 @@ def test_cache_reuses_same_structure_and_rebuilds_when_the_scenario_changes(mini
         return build_model(inp.scenario, d)
 
     m1, m2 = model_of(inputs), model_of(inputs, ROWS)
-    k1, k2 = model_structure_key(m1), model_structure_key(m2)
+    k1, k2 = m1.structure_key, m2.structure_key
     assert k1 == k2  # new evidence rows: same structure
     cache.get(k1, m1)
     reused = cache.get(k2, m2)
@@ -98,7 +98,7 @@ def test_cache_reuses_same_structure_and_rebuilds_when_the_scenario_changes(mini
     assert "horizons = [6, 12, 24]" in text
     toml.write_text(text.replace("horizons = [6, 12, 24]", "horizons = [6, 12]"), encoding="utf-8")
     m3 = model_of(load_inputs("mini", mini_copy))
-    k3 = model_structure_key(m3)
+    k3 = m3.structure_key
     assert k3 != k1
     cache.get(k3, m3)
     assert compiled == [k1, k3] and len(cache) == 2

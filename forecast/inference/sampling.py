@@ -29,7 +29,7 @@ import pymc as pm
 import xarray as xr
 
 from forecast.inference.gate import DEFAULT_GATE, Gate
-from forecast.model.build import model_structure_key
+from forecast.model.build import ForecastModel
 
 Sampler = Literal["nutpie", "pymc"]
 
@@ -308,7 +308,7 @@ def _sample_once(
     var_names = free_parameter_names(model)
     if settings.sampler == "nutpie":
         t0 = time.perf_counter()
-        key = key or model_structure_key(model)
+        key = key or (model.structure_key if isinstance(model, ForecastModel) else None)
         cache = PROCESS_CACHE if cache is None else cache
         in_process = key is not None and key in cache
         if key is not None:

@@ -129,7 +129,9 @@ def model_data(d: Design) -> dict[str, np.ndarray]:
         if d.normal_sources:
             out["normal_src"] = d.normal_src
     if d.count_names and len(d.count_y):
-        out |= {"count_ind": d.count_ind, "count_weight": d.count_weight, "count_y": d.count_y}
+        # float: PyMC casts integer data to int32, which wraps counts of 2**31 and more
+        count_y = d.count_y.astype(float)
+        out |= {"count_ind": d.count_ind, "count_weight": d.count_weight, "count_y": count_y}
         if d.count_sources:
             out["count_src"] = d.count_src
     for name, blk in d.rating.items():

@@ -31,8 +31,6 @@ terms in ``forecast.model.terms``.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -68,19 +66,21 @@ from forecast.model.terms import (
     _survival_cell_random,
 )
 
-__all__ = ["build_model", "model_structure_key"]
-
-_STRUCTURE_KEYS: weakref.WeakKeyDictionary[pm.Model, str] = weakref.WeakKeyDictionary()
+__all__ = ["ForecastModel", "build_model"]
 
 
-def model_structure_key(model: pm.Model) -> str | None:
-    """The ``structure_key`` of a model made by ``build_model`` (``None`` for other models)."""
-    return _STRUCTURE_KEYS.get(model)
+class ForecastModel(pm.Model):
+    """A scenario's PyMC model with its ``structure_key``: models of one key differ only in their
+    data containers, so a sampler compiled for one serves them all."""
+
+    def __init__(self, structure_key: str, coords: dict) -> None:
+        super().__init__(coords=coords)
+        self.structure_key = structure_key
 
 
-def build_model(s: Scenario, d: Design) -> pm.Model:
+def build_model(s: Scenario, d: Design) -> ForecastModel:
     """Build the PyMC model of a scenario from its evidence design."""
-    with pm.Model(coords=coords(s, d)) as model:
+    with ForecastModel(structure_key(s, d), coords(s, d)) as model:
         data = {k: pm.Data(k, v) for k, v in model_data(d).items()}
         f, e = _factors(s, d)
         drift, news_z = _outcome_drift(s, d)
@@ -103,7 +103,6 @@ def build_model(s: Scenario, d: Design) -> pm.Model:
             _, log_p, log_q = _prob_by(x_t, data["lr_mask"], data["lr_horizon"], data["lr_persist"])
             # P(evidence) is proportional to p * LR + (1 - p): Bayes' rule for a binary hypothesis
             pm.Potential("likelihood_ratio", pt.logaddexp(log_p + data["lr_log"], log_q))
-    _STRUCTURE_KEYS[model] = structure_key(s, d)
     return model
 
 

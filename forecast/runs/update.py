@@ -24,7 +24,7 @@ from forecast.inference.reweighting import find_base, reweight
 from forecast.inference.sampling import Fit, SamplerSettings, sample
 from forecast.inference.sensitivity import COLUMNS as SENSITIVITY_COLUMNS
 from forecast.inference.sensitivity import add_log_prior, forecast_sensitivity, with_sensitivity
-from forecast.model.build import build_model, model_structure_key
+from forecast.model.build import build_model
 from forecast.model.design import build_design
 from forecast.model.loglik import add_log_likelihood
 from forecast.model.posterior import Projection, project, summarize
@@ -125,7 +125,7 @@ def fit_inputs(
     t0 = time.perf_counter()
     design = build_design(inputs.scenario, inputs.evidence)
     model = build_model(inputs.scenario, design)
-    key = model_structure_key(model)
+    key = model.structure_key
     timings = {"build_s": time.perf_counter() - t0}
     fit, refused = None, None
     base = find_base(store, key, settings) if store is not None and key else None
