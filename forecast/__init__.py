@@ -36,7 +36,7 @@ _WHERE = {
     "Inputs": "forecast.data.inputs",
     "InputError": "forecast.data.errors",
     "load_inputs": "forecast.data.inputs",
-    "load_scenario": "forecast.data.scenario",
+    "load_scenario": "forecast.data.scenario_file",
     "load_evidence": "forecast.data.evidence",
     "scenario_paths": "forecast.data.inputs",
     "append_row": "forecast.data.append",

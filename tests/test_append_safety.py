@@ -23,7 +23,7 @@ from forecast.data.append import append_row
 from forecast.data.errors import InputError
 from forecast.data.evidence import load_evidence
 from forecast.data.inputs import LOCK_NAME, load_inputs, scenario_paths
-from forecast.data.scenario import load_scenario
+from forecast.data.scenario_file import load_scenario
 
 FORK = mp.get_context("fork")
 

@@ -22,7 +22,7 @@ from forecast.cli import app
 from forecast.cli.app import unwrap
 from forecast.data.errors import InputError
 from forecast.data.inputs import load_inputs
-from forecast.data.scenario import load_scenario
+from forecast.data.scenario_file import load_scenario
 
 SCENARIO = "israel_russia"
 TOML = f"priors/{SCENARIO}.toml"

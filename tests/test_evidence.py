@@ -14,7 +14,8 @@ from forecast.data.errors import InputError, Problem
 from forecast.data.evidence import dated_to_the_day, load_evidence
 from forecast.data.inputs import load_inputs
 from forecast.data.rules import COLUMNS
-from forecast.data.scenario import Scenario, load_scenario
+from forecast.data.scenario import Scenario
+from forecast.data.scenario_file import load_scenario
 
 HEADER = ",".join(COLUMNS)
 # A valid row of each family, to start from; the mini fixture holds header + 10 rows (rows 2-11).

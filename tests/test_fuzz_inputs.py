@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 from forecast.data.errors import InputError
 from forecast.data.evidence import load_evidence
 from forecast.data.rules import COLUMNS, KINDS
-from forecast.data.scenario import Scenario, load_scenario
+from forecast.data.scenario import Scenario
+from forecast.data.scenario_file import load_scenario
 
 FUZZ = settings(
     max_examples=300,

@@ -32,7 +32,7 @@ from forecast.data.importing import (
     parse_mapping,
 )
 from forecast.data.inputs import load_inputs
-from forecast.data.scenario import load_scenario
+from forecast.data.scenario_file import load_scenario
 
 ACLED_TYPES = "acled_country_month_eventtype_mideast_2021_2024.csv"
 ACLED_TOTALS = "acled_country_month_mideast_2021_2024.csv"

@@ -21,7 +21,7 @@ from forecast.data.inputs import (
     scenario_lock,
     scenario_paths,
 )
-from forecast.data.scenario import load_scenario
+from forecast.data.scenario_file import load_scenario
 
 
 def _problems(exc: pytest.ExceptionInfo[InputError]) -> list[tuple[str, object, str, str]]:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from forecast.data.errors import InputError
 from forecast.data.questions import load_questions
-from forecast.data.scenario import load_scenario
+from forecast.data.scenario_file import load_scenario
 from forecast.skill.links import OTHER_TOPIC, Link, links_path, load_links
 
 MINI = Path(__file__).parent / "fixtures" / "mini"

@@ -10,7 +10,8 @@ import pytest
 
 from forecast.data.errors import InputError, Problem
 from forecast.data.months import month_end, month_label, month_start
-from forecast.data.scenario import Scenario, load_scenario, parse_scenario
+from forecast.data.scenario import Scenario
+from forecast.data.scenario_file import load_scenario, parse_scenario
 
 TENSION = "[factors.tension]"
 VOLATILITY = (

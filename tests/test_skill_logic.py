@@ -31,7 +31,7 @@ import xarray as xr
 
 from forecast.data.evidence import Evidence, load_evidence
 from forecast.data.questions import Questions, load_questions
-from forecast.data.scenario import load_scenario
+from forecast.data.scenario_file import load_scenario
 from forecast.inference.sampling import Diagnostics, SamplerSettings
 from forecast.skill import backtest
 from forecast.skill.backtest import (

@@ -38,7 +38,7 @@ from forecast.data.evidence import evidence_files
 from forecast.data.files import fsync_dir
 from forecast.data.inputs import LOCK_TIMEOUT, load_snapshot_evidence, scenario_lock
 from forecast.data.rules import COLUMNS, REQUIRED
-from forecast.data.scenario import load_scenario
+from forecast.data.scenario_file import load_scenario
 
 TMP_GLOB = ".*.csv.append-*.tmp"
 

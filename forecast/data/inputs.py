@@ -21,7 +21,8 @@ from filelock import FileLock, Timeout
 from forecast.data.errors import InputError, Problem
 from forecast.data.evidence import Evidence, evidence_files, load_evidence
 from forecast.data.files import sha256_bytes
-from forecast.data.scenario import Scenario, load_scenario
+from forecast.data.scenario import Scenario
+from forecast.data.scenario_file import load_scenario
 
 DEFAULT_SCENARIO = "israel_russia"
 LOCK_NAME = ".lock"  # hidden: never matched by the evidence log's ``*.csv``

@@ -24,12 +24,10 @@ from forecast.data.scenario import (
     PositiveNumber,
     Scenario,
     Text,
-    _loc,
-    _message,
     _Sourced,
     _Strict,
-    decode_utf8,
 )
+from forecast.data.scenario_file import decode_utf8, toml_location, toml_message
 
 OTHER_TOPIC = "other"
 
@@ -171,7 +169,7 @@ def load_links(path: str | Path, scenario: Scenario) -> QuestionLinks:
     try:
         spec = LinksFile.model_validate(raw)
     except ValidationError as exc:
-        problems += [Problem(file, *_loc(e["loc"]), _message(e)) for e in exc.errors()]
+        problems += [Problem(file, *toml_location(e["loc"]), toml_message(e)) for e in exc.errors()]
         raise InputError(problems) from None
     for where, items in (("rules", spec.rules), ("questions", spec.questions)):
         for i, item in enumerate(items):

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.data.scenario import Scenario, load_scenario
+from forecast.data.scenario import Scenario
+from forecast.data.scenario_file import load_scenario
 from forecast.skill.simulation import ForecastRow, Plan, RatioRow, simulate
 
 SBC_SCENARIO_PATH = Path(__file__).with_name("sbc_scenario.toml")

@@ -25,7 +25,8 @@ from forecast.data.inputs import (
     scenario_paths,
 )
 from forecast.data.rules import COLUMNS
-from forecast.data.scenario import NAME_PATTERN, decode_utf8, load_scenario
+from forecast.data.scenario import NAME_PATTERN
+from forecast.data.scenario_file import decode_utf8, load_scenario
 
 IMPORT_PREFIX = "import_"  # data/<scenario>/import_<name>.csv
 

@@ -22,11 +22,9 @@ from forecast.data.scenario import (
     Name,
     Scenario,
     Text,
-    _loc,
-    _message,
     _Strict,
-    decode_utf8,
 )
+from forecast.data.scenario_file import decode_utf8, toml_location, toml_message
 from forecast.data.target import Target
 
 IMPORT_KINDS = ("acled", "ucdp", "series", "crowd")
@@ -196,8 +194,8 @@ def parse_mapping(raw: dict, file: Path, scenario: Scenario | None = None) -> Im
             sources[sname] = SOURCE_MODELS[kind].model_validate(table)
         except ValidationError as exc:
             for e in exc.errors(include_url=False):
-                w, key = _loc(("sources", sname, *e["loc"]))
-                problems.append(Problem(name, w, key, _message(e)))
+                w, key = toml_location(("sources", sname, *e["loc"]))
+                problems.append(Problem(name, w, key, toml_message(e)))
     mapping = ImportMapping(file, scen if isinstance(scen, str) else None, sources)
     if scenario is not None:
         for sname, src in sources.items():
