@@ -22,8 +22,8 @@ from pathlib import Path
 from forecast.data.inputs import load_inputs
 from forecast.inference.sampling import SamplerSettings
 from forecast.report.plots import sbc_histograms
+from forecast.skill.plan import Plan, structure_quantities
 from forecast.skill.sbc import run_sbc
-from forecast.skill.simulation import Plan, structure_quantities
 
 
 def main() -> None:

@@ -21,15 +21,9 @@ from forecast.model.arrays import model_data, structure_key
 from forecast.model.build import build_model
 from forecast.model.design import build_design
 from forecast.model.priors import SOFTPLUS
+from forecast.skill.plan import ForecastRow, Plan, RatioRow, structure_quantities
 from forecast.skill.sbc import sbc_scenario
-from forecast.skill.simulation import (
-    ForecastRow,
-    Plan,
-    RatioRow,
-    draw_truth,
-    simulate,
-    structure_quantities,
-)
+from forecast.skill.simulation import draw_truth, simulate
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ from sim import FAST, MINI_MONTHS, mini_inputs
 from forecast.inference.sampling import sample
 from forecast.model.build import build_model
 from forecast.model.design import build_design
-from forecast.skill.simulation import ForecastRow, Plan, RatioRow, simulate
+from forecast.skill.plan import ForecastRow, Plan, RatioRow
+from forecast.skill.simulation import simulate
 
 pytestmark = pytest.mark.slow  # one fit of a month-by-month simulated log: minutes on 2 cores
 

@@ -64,6 +64,7 @@ __all__ = [
     "score_set",
     "simulate",
     "simulate_evidence",
+    "structure_quantities",
 ]
 
 _WHERE = {
@@ -73,16 +74,16 @@ _WHERE = {
     "Calibrated": "forecast.skill.calibration",
     "Calibration": "forecast.skill.links",
     "FORECASTERS": "forecast.skill.backtest",
-    "ForecastRow": "forecast.skill.simulation",
+    "ForecastRow": "forecast.skill.plan",
     "LOG_FLOOR": "forecast.skill.scoring",
     "Link": "forecast.skill.links",
     "LinksFile": "forecast.skill.links",
     "MAX_REJECTIONS": "forecast.skill.simulation",
     "OTHER_TOPIC": "forecast.skill.links",
-    "Plan": "forecast.skill.simulation",
+    "Plan": "forecast.skill.plan",
     "QuestionLink": "forecast.skill.links",
     "QuestionLinks": "forecast.skill.links",
-    "RatioRow": "forecast.skill.simulation",
+    "RatioRow": "forecast.skill.plan",
     "Rule": "forecast.skill.links",
     "SBCResult": "forecast.skill.sbc",
     "DYNAMICS_QUANTITIES": "forecast.skill.sbc",
@@ -128,6 +129,7 @@ _WHERE = {
     "scenario_months": "forecast.skill.backtest",
     "simulate": "forecast.skill.simulation",
     "simulate_evidence": "forecast.skill.simulation",
+    "structure_quantities": "forecast.skill.plan",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _WHERE)

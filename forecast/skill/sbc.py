@@ -15,7 +15,8 @@ import pandas as pd
 
 from forecast.data.scenario import Scenario
 from forecast.data.scenario_file import load_scenario
-from forecast.skill.simulation import ForecastRow, Plan, RatioRow, simulate
+from forecast.skill.plan import ForecastRow, Plan, RatioRow
+from forecast.skill.simulation import simulate
 
 SBC_SCENARIO_PATH = Path(__file__).with_name("sbc_scenario.toml")
 

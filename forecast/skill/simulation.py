@@ -14,13 +14,13 @@ format does not allow: an event's strength is the continuous value the model's l
 likelihood ratio is not a generative term (a Potential), so the parameters are drawn from the prior
 *times* the ratio terms, by rejection: that is the distribution the model's posterior conditions on.
 
-All randomness comes from an explicit ``numpy.random.Generator``.
+All randomness comes from an explicit ``numpy.random.Generator``; the order of the draws is part
+of the contract (recovery and SBC data are fixed by their seeds).
 """
 
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,143 +51,11 @@ from forecast.model.priors import (
     stationary_sds,
     volatilities,
 )
+from forecast.skill.plan import Plan
 
 SOURCE = "simulated"
 SOURCE_URL = "https://example.org/simulated"
 MAX_REJECTIONS = 10_000
-
-
-@dataclass(frozen=True)
-class ForecastRow:
-    """A crowd or expert probability for ``target`` (``outcome`` or ``outcome:candidate``)."""
-
-    target: str
-    month: int
-    horizon: int
-    forecaster: str
-
-
-@dataclass(frozen=True)
-class RatioRow:
-    """An analyst's likelihood ratio that ``target`` happens (or holds) by ``month + horizon``."""
-
-    target: str
-    month: int
-    horizon: int
-    ratio: float
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Which evidence rows a simulation produces, fixed before any value is drawn.
-
-    ``indicator_months``: months with a row, per indicator (normal, count or rating);
-    ``source_months``: months with a row from a declared source, per indicator and source (the
-    rows of ``indicator_months`` are the reference's);
-    ``event_months``: months with a coded event, per factor or (outcome-coded news) hazard outcome
-    (which then needs the scenario's ``outcome_drift``);
-    ``resolve``: a resolution row for every
-    hazard unit (the month it happened or ended, else "not yet" at the last month).
-    """
-
-    n_months: int
-    indicator_months: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    source_months: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
-    event_months: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    forecasts: tuple[ForecastRow, ...] = ()
-    ratios: tuple[RatioRow, ...] = ()
-    resolve: bool = True
-
-    @property
-    def forecasters(self) -> list[str]:
-        """Forecast sources in the order ``build_design`` gives them (sorted)."""
-        return sorted({r.forecaster for r in self.forecasts})
-
-    @classmethod
-    def every_month(
-        cls,
-        s: Scenario,
-        n_months: int,
-        *,
-        every: int = 1,
-        events: bool = True,
-        forecasts: tuple[ForecastRow, ...] = (),
-        ratios: tuple[RatioRow, ...] = (),
-    ) -> Plan:
-        """A row for every indicator every ``every`` months and an event per factor and month."""
-        months = tuple(range(0, n_months, every))
-        return cls(
-            n_months=n_months,
-            indicator_months=dict.fromkeys(s.indicators, months),
-            event_months=dict.fromkeys(s.factors, tuple(range(n_months))) if events else {},
-            forecasts=forecasts,
-            ratios=ratios,
-        )
-
-    @classmethod
-    def like(cls, s: Scenario, ev: Evidence) -> Plan:
-        """A plan with the structure of a real evidence log: its indicator months (by declared
-        source), its events (on factors and outcomes) by month, its forecast rows, and a
-        resolution per hazard unit."""
-        fr = ev.frame
-
-        def months(rows: pd.DataFrame) -> tuple[int, ...]:
-            return tuple(int(t) for t in rows["month"])
-
-        indicators = fr[fr["kind"].isin(["indicator", "count", "rating"])]
-        source = [
-            s.indicators[n].source_of(text)
-            for n, text in zip(indicators["target"], indicators["source"], strict=True)
-        ]
-        indicators = indicators.assign(series=[x or "" for x in source])
-        reference = indicators[indicators["series"] == ""]
-        by_source: dict[str, dict[str, tuple[int, ...]]] = {}
-        for (n, src), g in indicators[indicators["series"] != ""].groupby(
-            ["target", "series"], sort=False
-        ):
-            by_source.setdefault(n, {})[src] = months(g)
-        events = fr[fr["kind"] == "event"]
-        forecasts = fr[fr["kind"] == "forecast"]
-        return cls(
-            n_months=ev.last_month + 1,
-            indicator_months={n: months(g) for n, g in reference.groupby("target", sort=False)},
-            source_months=by_source,
-            event_months={t: months(g) for t, g in events.groupby("target", sort=False)},
-            forecasts=tuple(
-                ForecastRow(r.target, int(r.month), int(r.horizon_months), r.forecaster)
-                for r in forecasts.itertuples()
-            ),
-        )
-
-
-def structure_quantities(s: Scenario) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """Quantities an SBC of a whole scenario ranks: every hazard outcome's intercept and first
-    loading, every factor's first and last level and pooled loading scale, and what the scenario
-    learns of its dynamics and sources: learned reversions, innovation correlations, source
-    offsets."""
-    units = hazard_units(s)
-    h = hazard_arrays(s, units)
-    factors = list(s.factors)
-    out: dict[str, tuple[str, tuple[int, ...]]] = {}
-    for j, o in enumerate(units.outcomes):
-        out[f"alpha[{o}]"] = ("alpha", (j,))
-        k = int(np.argmax(h["scale"][j] > 0))
-        out[f"loading[{o},{factors[k]}]"] = ("loading", (j, k))
-    for k, f in enumerate(factors):
-        out[f"f_first[{f}]"] = ("f", (k, 0))
-        out[f"f_last[{f}]"] = ("f", (k, -1))
-        out[f"tau[{f}]"] = ("tau", (k,))
-    for k in learned_reversions(s):
-        out[f"reversion[{factors[k]}]"] = ("reversion", (k,))
-    block = correlated_factors(s)
-    for i, j in zip(*np.tril_indices(len(block), -1), strict=True):
-        pair = f"{factors[block[i]]},{factors[block[j]]}"
-        out[f"innovation_correlation[{pair}]"] = ("innovation_correlation", (int(i), int(j)))
-    for kind in ("normal", "count"):
-        names = [n for n, ind in s.indicators.items() if ind.likelihood == kind]
-        for i, label in enumerate(source_labels(s, names)):
-            out[f"{kind}_source_offset[{label}]"] = (f"{kind}_source_offset", (i,))
-    return out
 
 
 def _half_normal(rng: np.random.Generator, scale, size=None) -> np.ndarray:
@@ -240,12 +108,22 @@ def _lkj(rng: np.random.Generator, n: int, eta: float) -> np.ndarray:
 
 
 def _draw_prior(s: Scenario, plan: Plan, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    T = plan.n_months
+    """Every parameter from its prior, in a fixed order: factors, hazards, indicators, forecast
+    sources."""
+    out: dict[str, np.ndarray] = {}
+    _draw_factors(s, plan.n_months, rng, out)
+    _draw_hazards(s, plan, rng, out)
+    _draw_indicator_params(s, rng, out)
+    if plan.forecasts:
+        _draw_forecasters(s, plan, rng, out)
+    return out
+
+
+def _draw_factors(s: Scenario, T: int, rng: np.random.Generator, out: dict) -> None:
+    """f[0] = m0 + s0 e[0]; f[t] = rho f[t-1] + vol e[t], e = z mixed in the correlated block;
+    learned reversions keep the stationary sd (see _dynamics in the model)."""
     facs = list(s.factors.values())
     K = len(facs)
-    out: dict[str, np.ndarray] = {}
-    # factors: f[0] = m0 + s0 e[0]; f[t] = rho f[t-1] + vol e[t], e = z mixed in the
-    # correlated block; learned reversions keep the stationary sd (see _dynamics in the model)
     z = rng.normal(size=(K, T))
     e = z.copy()
     if s.correlation is not None:
@@ -271,11 +149,14 @@ def _draw_prior(s: Scenario, plan: Plan, rng: np.random.Generator) -> dict[str, 
         f[:, t] = rho * f[:, t - 1] + vol * e[:, t]
     out |= {"z": z, "innovation": e, "f": f}
 
-    # hazards
+
+def _draw_hazards(s: Scenario, plan: Plan, rng: np.random.Generator, out: dict) -> None:
+    """Loadings, intercepts, candidate offsets, outcome drift, and the logit hazard they give."""
+    T, f = plan.n_months, out["f"]
     units = hazard_units(s)
     h = hazard_arrays(s, units)
     tau = _half_normal(rng, factor_loading_scales(s))
-    beta = np.zeros((len(units.outcomes), K))
+    beta = np.zeros((len(units.outcomes), len(s.factors)))
     n_signed, n_free = len(h["signed_idx"][0]), len(h["free_idx"][0])
     if n_signed:
         out["loading_abs_raw"] = _half_normal(rng, 1.0, n_signed)
@@ -316,7 +197,9 @@ def _draw_prior(s: Scenario, plan: Plan, rng: np.random.Generator) -> dict[str, 
         out |= {"news_z": news_z, "outcome_drift": drift}
         out["logit_hazard"] = out["logit_hazard"] + news_membership(units, news) @ drift[:, prev]
 
-    # indicators
+
+def _draw_indicator_params(s: Scenario, rng: np.random.Generator, out: dict) -> None:
+    """Intercepts, loadings and noise of every indicator, source offsets, rating cutpoints."""
     names = {lk: [n for n, i in s.indicators.items() if i.likelihood == lk] for lk in SIGN_KINDS}
     if names["normal"]:
         n = len(names["normal"])
@@ -348,38 +231,33 @@ def _draw_prior(s: Scenario, plan: Plan, rng: np.random.Generator) -> dict[str, 
         if len(gaps):
             out[f"cutpoint_gaps_{name}"] = gaps
 
-    # forecast sources: bias = mu + sd * raw, mu ~ N(0, b), sd ~ HalfNormal(b)
-    if plan.forecasts:
-        fn = s.forecast_noise
-        n = len(plan.forecasters)
-        bias_sd = _half_normal(rng, fn.bias_sd.value)
-        bias_mu = rng.normal(0.0, fn.bias_sd.value)
-        out["forecast_bias_sd"] = np.asarray(bias_sd)
-        out["forecast_bias"] = bias_mu + bias_sd * rng.normal(size=n)
-        out["forecast_noise"] = rng.lognormal(
-            np.log(fn.noise_scale.value), FORECAST_NOISE_LOG_SD, n
-        )
-    return out
+
+def _draw_forecasters(s: Scenario, plan: Plan, rng: np.random.Generator, out: dict) -> None:
+    """Forecast sources: bias = mu + sd * raw, mu ~ N(0, b), sd ~ HalfNormal(b); noise."""
+    fn = s.forecast_noise
+    n = len(plan.forecasters)
+    bias_sd = _half_normal(rng, fn.bias_sd.value)
+    bias_mu = rng.normal(0.0, fn.bias_sd.value)
+    out["forecast_bias_sd"] = np.asarray(bias_sd)
+    out["forecast_bias"] = bias_mu + bias_sd * rng.normal(size=n)
+    out["forecast_noise"] = rng.lognormal(np.log(fn.noise_scale.value), FORECAST_NOISE_LOG_SD, n)
 
 
 SIGN_KINDS = ("normal", "count", "rating")
 
 
-def simulate_evidence(
-    s: Scenario, truth: dict[str, np.ndarray], plan: Plan, rng: np.random.Generator
-) -> Evidence:
-    """An evidence log drawn from the likelihoods at ``truth``, with the rows of ``plan``."""
-    rows: list[dict] = []
-    kfac = {k: i for i, k in enumerate(s.factors)}
-    f = truth["f"]
+class _Rows:
+    """Evidence rows being simulated, in the frame of ``forecast.data.evidence``."""
 
-    def add(kind: str, target: str, t: int, value: float, **extra) -> None:
-        d = s.month_start(t)
+    def __init__(self, s: Scenario) -> None:
+        self.s, self.rows = s, []
+
+    def add(self, kind: str, target: str, t: int, value: float, **extra) -> None:
         rec = dict.fromkeys(FRAME_COLUMNS)
         rec.update(
             file="simulated.csv",
-            row=len(rows) + 2,
-            date=pd.Timestamp(d),
+            row=len(self.rows) + 2,
+            date=pd.Timestamp(self.s.month_start(t)),
             month=t,
             kind=kind,
             target=target,
@@ -389,8 +267,31 @@ def simulate_evidence(
             note="",
         )
         rec.update(extra)
-        rows.append(rec)
+        self.rows.append(rec)
 
+    def evidence(self) -> Evidence:
+        frame = pd.DataFrame.from_records(self.rows, columns=list(FRAME_COLUMNS))
+        frame = frame.sort_values(["date", "row"], kind="stable").reset_index(drop=True)
+        return Evidence(frame=frame, files=(Path("simulated.csv"),))
+
+
+def simulate_evidence(
+    s: Scenario, truth: dict[str, np.ndarray], plan: Plan, rng: np.random.Generator
+) -> Evidence:
+    """An evidence log drawn from the likelihoods at ``truth``, with the rows of ``plan``."""
+    rows = _Rows(s)
+    _indicator_rows(s, truth, plan, rng, rows)
+    _event_rows(s, truth, plan, rng, rows)
+    _forecast_rows(s, truth, plan, rng, rows)
+    if plan.resolve:
+        _resolution_rows(s, truth, plan, rng, rows)
+    return rows.evidence()
+
+
+def _indicator_rows(s: Scenario, truth: dict, plan: Plan, rng: np.random.Generator, rows: _Rows):
+    """Normal, count and rating rows of every planned month, reference rows before sources."""
+    kfac = {k: i for i, k in enumerate(s.factors)}
+    f = truth["f"]
     by_kind = {lk: [n for n, i in s.indicators.items() if i.likelihood == lk] for lk in SIGN_KINDS}
     series = [(name, None, months) for name, months in plan.indicator_months.items()]
     series += [
@@ -415,23 +316,26 @@ def simulate_evidence(
                 mu = truth["normal_intercept"][i] + sg * truth["normal_loading_abs"][i] * f[k, t]
                 y = mu + offset + truth["normal_sd"][i] * rng.normal()
                 v = ind.center.value + ind.spread.value * y
-                add("indicator", name, t, np.exp(v) if ind.transform == "log" else v, source=source)
+                v = np.exp(v) if ind.transform == "log" else v
+                rows.add("indicator", name, t, v, source=source)
             elif ind.likelihood == "count":
-                mu = np.exp(
-                    truth["count_intercept"][i]
-                    + offset
-                    + sg * truth["count_loading_abs"][i] * f[k, t]
-                )
+                log_mu = truth["count_intercept"][i] + offset
+                mu = np.exp(log_mu + sg * truth["count_loading_abs"][i] * f[k, t])
                 alpha = 1.0 / truth["count_inv_dispersion"][i]
                 lam = rng.gamma(alpha, (mu + 1e-6) / alpha)  # NegativeBinomial(mu, alpha)
                 d0 = s.month_start(t)
-                days = calendar.monthrange(d0.year, d0.month)[1]
-                add("count", name, t, rng.poisson(lam), exposure_days=float(days), source=source)
+                days = float(calendar.monthrange(d0.year, d0.month)[1])
+                rows.add("count", name, t, rng.poisson(lam), exposure_days=days, source=source)
             else:
                 eta = sg * truth[f"rating_loading_abs_{name}"] * f[k, t]
                 latent = eta + rng.logistic()
-                add("rating", name, t, np.sum(truth[f"cutpoints_{name}"] < latent))
+                rows.add("rating", name, t, np.sum(truth[f"cutpoints_{name}"] < latent))
 
+
+def _event_rows(s: Scenario, truth: dict, plan: Plan, rng: np.random.Generator, rows: _Rows):
+    """Coded events: the month's innovation read with the event gain, a coder effect shared by
+    the cell (when the scenario has one) and row noise."""
+    kfac = {k: i for i, k in enumerate(s.factors)}
     sig = s.event_signal
     gain, noise = sig.gain.value, sig.noise.value
     month_noise = sig.month_noise.value if sig.month_noise else None
@@ -449,8 +353,11 @@ def simulate_evidence(
             coder = {t: month_noise * rng.normal() for t in cells}
         for t in months:
             value = innovation[t] / gain + coder[t] + noise * rng.normal()
-            add("event", target, t, sign * value, **extra)
+            rows.add("event", target, t, sign * value, **extra)
 
+
+def _forecast_rows(s: Scenario, truth: dict, plan: Plan, rng: np.random.Generator, rows: _Rows):
+    """Crowd or expert probabilities (biased, noisy logits of the true P) and the plan's ratios."""
     units = hazard_units(s)
     x = truth["logit_hazard"]
     sources = plan.forecasters
@@ -459,38 +366,26 @@ def simulate_evidence(
         j = sources.index(r.forecaster)
         obs = log_p - log_q + truth["forecast_bias"][j] + truth["forecast_noise"][j] * rng.normal()
         p = float(np.clip(expit(obs), 1e-15, 1 - 1e-15))
-        add(
-            "forecast",
-            r.target,
-            r.month,
-            p,
-            horizon_months=r.horizon,
-            forecaster=r.forecaster,
-            **_outcome_cols(r.target),
-        )
+        extra = {"horizon_months": r.horizon, "forecaster": r.forecaster}
+        rows.add("forecast", r.target, r.month, p, **extra, **_outcome_cols(r.target))
     for r in plan.ratios:
-        add(
-            "likelihood_ratio",
-            r.target,
-            r.month,
-            r.ratio,
-            horizon_months=r.horizon,
-            **_outcome_cols(r.target),
-        )
+        extra = {"horizon_months": r.horizon}
+        rows.add("likelihood_ratio", r.target, r.month, r.ratio, **extra, **_outcome_cols(r.target))
 
-    if plan.resolve:
-        for u, label in enumerate(units.labels):
-            outcome = units.outcomes[units.outcome_idx[u]]
-            persist = s.outcomes[outcome].kind == "persistence"
-            happened = np.log(rng.uniform(size=plan.n_months)) < log_expit(x[u, : plan.n_months])
-            t = int(np.argmax(happened)) if happened.any() else plan.n_months - 1
-            ended = bool(happened.any())
-            value = (0 if ended else 1) if persist else (1 if ended else 0)
-            add("resolution", label, t, value, **_outcome_cols(label))
 
-    frame = pd.DataFrame.from_records(rows, columns=list(FRAME_COLUMNS))
-    frame = frame.sort_values(["date", "row"], kind="stable").reset_index(drop=True)
-    return Evidence(frame=frame, files=(Path("simulated.csv"),))
+def _resolution_rows(s: Scenario, truth: dict, plan: Plan, rng: np.random.Generator, rows: _Rows):
+    """One resolution per hazard unit: the month it happened (or ended), else "not yet" at the
+    last month."""
+    units = hazard_units(s)
+    x = truth["logit_hazard"]
+    for u, label in enumerate(units.labels):
+        outcome = units.outcomes[units.outcome_idx[u]]
+        persist = s.outcomes[outcome].kind == "persistence"
+        happened = np.log(rng.uniform(size=plan.n_months)) < log_expit(x[u, : plan.n_months])
+        t = int(np.argmax(happened)) if happened.any() else plan.n_months - 1
+        ended = bool(happened.any())
+        value = (0 if ended else 1) if persist else (1 if ended else 0)
+        rows.add("resolution", label, t, value, **_outcome_cols(label))
 
 
 def _outcome_cols(target: str) -> dict[str, str | None]:
