@@ -17,16 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli import EXIT_BAD_INPUT, app
-from forecast.report.html import (
-    BASIS,
-    NO_RULE,
-    build_context,
-    convergence,
-    fit_method,
-    render,
-    staleness,
-    write_report,
-)
+from forecast.report.html import build_context, render, write_report
+from forecast.report.run_words import BASIS, NO_RULE, convergence, fit_method, staleness
 from forecast.report.words import ESTIMATIVE_SCALE, estimative_word, long_date
 from forecast.runs.store import RunStore
 from forecast.runs.update import forecast_records, forecast_table

@@ -30,7 +30,7 @@ from forecast.inference.sampling import (
 from forecast.model.build import build_model
 from forecast.model.design import build_design
 from forecast.model.loglik import add_log_likelihood
-from forecast.report.html import fit_method
+from forecast.report.run_words import fit_method
 from forecast.runs.store import RunStore
 from forecast.runs.update import run_update
 
