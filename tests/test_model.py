@@ -71,6 +71,26 @@ def test_counts_beyond_int32_keep_their_value(inputs):
     assert np.isfinite(first) and first < -1e6  # a huge count far from the initial rate
 
 
+def test_fixed_priors_are_sourced_data_in_the_structure_key(inputs, monkeypatch):
+    """Every fixed prior comes from fixed_priors.toml with a rationale and a source, the model
+    reads it, and changing one changes every model's structure key."""
+    import forecast.model.arrays as arrays
+    from forecast.model.priors import COUNT_INTERCEPT_SD, FIXED, load_fixed_priors
+
+    assert load_fixed_priors() == FIXED
+    for name in type(FIXED).model_fields:
+        entry = getattr(FIXED, name)
+        assert entry.rationale.strip() and entry.source.strip(), name
+    assert FIXED.count_intercept_sd.value == COUNT_INTERCEPT_SD
+    d = design(inputs)
+    key = structure_key(inputs.scenario, d)
+    wider = FIXED.model_copy(
+        update={"count_intercept_sd": FIXED.count_intercept_sd.model_copy(update={"value": 2.0})}
+    )
+    monkeypatch.setattr(arrays, "FIXED", wider)
+    assert structure_key(inputs.scenario, d) != key
+
+
 def test_structure_key_ignores_rows_but_not_structure(inputs):
     s = inputs.scenario
     key = structure_key(s, design(inputs))

@@ -12,7 +12,7 @@ from scipy.special import logit
 from forecast.data.scenario import Scenario
 from forecast.data.target import Target
 from forecast.model.design import Design, Units
-from forecast.model.priors import SIGN, learned_reversions
+from forecast.model.priors import FIXED, SIGN, learned_reversions
 
 
 def previous_month(n: int) -> np.ndarray:
@@ -175,13 +175,15 @@ def model_data(d: Design) -> dict[str, np.ndarray]:
 
 
 def structure_key(s: Scenario, d: Design) -> str:
-    """What a compiled model depends on besides its data: scenario, coords and which terms exist.
+    """What a compiled model depends on besides its data: scenario, the model's fixed priors,
+    coords and which terms exist.
 
     Two designs with the same key give the same model up to the values in ``model_data`` (which may
     differ in their number of rows), so one compiled model serves both.
     """
     payload = {
         "scenario": s.model_dump(mode="json"),
+        "fixed_priors": FIXED.model_dump(mode="json"),
         "coords": coords(s, d),
         "data": {k: v.ndim for k, v in model_data(d).items()},
     }

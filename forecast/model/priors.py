@@ -1,31 +1,75 @@
-"""Fixed priors of the model, the scenario's prior scales as arrays, and HalfNormal scales sampled
-through a softplus (``SoftplusTransform``)."""
+"""Fixed priors of the model (sourced data in ``fixed_priors.toml``), the scenario's prior scales as
+arrays, and HalfNormal scales sampled through a softplus (``SoftplusTransform``)."""
 
 from __future__ import annotations
+
+import tomllib
+from importlib import resources
 
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
+from pydantic import Field
 
-from forecast.data.scenario import Scenario
+from forecast.data.scenario import Float, NormalPrior, PositiveNumber, Scenario, _Sourced, _Strict
 
-# Default prior scales of indicator loadings (an indicator's `loading_scale` overrides them), per
-# likelihood: standardized data (normal), log rate (count) and logit (rating). A count moving from
-# ~0 to hundreds per month spans ~6 log units over a factor range of a few sd, hence wider scales.
-DEFAULT_LOADING_SCALE = {"normal": 1.0, "count": 2.0, "rating": 2.0}
+
+class LogNormalPrior(_Sourced):
+    """A LogNormal prior by its median and the sd of its log."""
+
+    median: Float = Field(gt=0)
+    log_sd: Float = Field(gt=0)
+
+    @property
+    def log_params(self) -> tuple[float, float]:
+        """(mu, sigma) of the log, as ``pm.LogNormal`` and numpy take them."""
+        return float(np.log(self.median)), self.log_sd
+
+
+class LoadingScales(_Sourced):
+    """HalfNormal scales of loadings where the scenario gives no ``loading_scale``."""
+
+    factor: Float = Field(gt=0)
+    normal: Float = Field(gt=0)
+    count: Float = Field(gt=0)
+    rating: Float = Field(gt=0)
+
+
+class FixedPriors(_Strict):
+    """The model's own priors (``fixed_priors.toml``): what a scenario does not set."""
+
+    normal_intercept_sd: PositiveNumber
+    normal_sd: LogNormalPrior
+    count_intercept_sd: PositiveNumber
+    count_inv_dispersion: LogNormalPrior
+    cutpoint_first: NormalPrior
+    cutpoint_gap_log_sd: PositiveNumber
+    forecast_noise_log_sd: PositiveNumber
+    loading_scale: LoadingScales
+
+
+def load_fixed_priors() -> FixedPriors:
+    """The packaged ``fixed_priors.toml``, validated."""
+    text = resources.files("forecast.model").joinpath("fixed_priors.toml").read_text("utf-8")
+    return FixedPriors.model_validate(tomllib.loads(text))
+
+
+FIXED = load_fixed_priors()
 SIGN = {"+": 1.0, "-": -1.0, "free": 0.0}
 
-# Fixed priors of the evidence terms (the simulator in forecast/skill/simulation.py draws from the
-# same).
-NORMAL_INTERCEPT_SD = 1.0  # standardized indicators: the intercept is near 0
-NORMAL_SD_LOG = (np.log(0.3), 0.5)  # LogNormal(mu, sigma) of a normal indicator's noise sd
-COUNT_INTERCEPT_SD = 1.5  # around log(baseline)
-COUNT_INV_DISPERSION_LOG = (np.log(0.5), 0.75)  # LogNormal of 1 / NegativeBinomial alpha
-# rating cutpoints: the first ~ Normal(mean, sd); the gaps to the next ~ LogNormal around an even
-# spacing of the cutpoints over [-2, 2]
-CUTPOINT_FIRST = (-2.0, 2.0)
-CUTPOINT_GAP_LOG_SD = 0.75
-FORECAST_NOISE_LOG_SD = 0.5  # LogNormal(log noise_scale, this) per forecast source
+# The fixed priors as the model and the simulator (forecast/skill/simulation.py) use them
+NORMAL_INTERCEPT_SD = FIXED.normal_intercept_sd.value
+NORMAL_SD_LOG = FIXED.normal_sd.log_params  # LogNormal(mu, sigma) of a normal indicator's noise sd
+COUNT_INTERCEPT_SD = FIXED.count_intercept_sd.value  # around log(baseline)
+COUNT_INV_DISPERSION_LOG = FIXED.count_inv_dispersion.log_params  # of 1 / NegativeBinomial alpha
+CUTPOINT_FIRST = (FIXED.cutpoint_first.mean, FIXED.cutpoint_first.sd)
+CUTPOINT_GAP_LOG_SD = FIXED.cutpoint_gap_log_sd.value
+FORECAST_NOISE_LOG_SD = FIXED.forecast_noise_log_sd.value  # LogNormal(log noise_scale, this)
+DEFAULT_LOADING_SCALE = {
+    "normal": FIXED.loading_scale.normal,
+    "count": FIXED.loading_scale.count,
+    "rating": FIXED.loading_scale.rating,
+}
 
 
 class SoftplusTransform(pm.distributions.transforms.Transform):
@@ -98,7 +142,12 @@ def stationary_sds(s: Scenario) -> np.ndarray:
 
 def factor_loading_scales(s: Scenario) -> np.ndarray:
     """HalfNormal scale of each factor's pooled loading strength tau[k]."""
-    return np.array([f.loading_scale.value if f.loading_scale else 1.0 for f in s.factors.values()])
+    return np.array(
+        [
+            f.loading_scale.value if f.loading_scale else FIXED.loading_scale.factor
+            for f in s.factors.values()
+        ]
+    )
 
 
 def indicator_loading_scales(s: Scenario, names: list[str]) -> np.ndarray:
