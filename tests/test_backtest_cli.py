@@ -58,7 +58,10 @@ def check_results(proc, out: Path, leads: tuple[int, ...]) -> pd.DataFrame:
     for name in ("forecasts.csv", "scores.json", "reliability.csv", "reliability.png", "fits.csv"):
         assert (out / name).stat().st_size > 0, name
     manifest = json.loads((out / "manifest.json").read_text())
-    assert any(k.endswith("questions.csv") for k in manifest["inputs"])
+    assert any(k.endswith("questions.csv") for k in manifest["files"])
+    # the same provenance as a run's manifest: scenario, its files, seed, versions
+    assert {"created_at", "scenario", "input_hash", "seed", "settings", "versions"} <= set(manifest)
+    assert any(k.endswith(".toml") for k in manifest["files"])
     f = pd.read_csv(out / "forecasts.csv", parse_dates=["origin", "crowd_date"])
     has = f["crowd_date"].notna()
     assert (f.loc[has, "crowd_date"] <= f.loc[has, "origin"]).all()

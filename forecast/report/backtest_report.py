@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict
 from pathlib import Path
 
 from rich.console import Console
@@ -17,7 +16,7 @@ from rich.table import Table
 from forecast.data.files import sha256_file
 from forecast.data.inputs import Inputs
 from forecast.report.track_record import reliability_frame
-from forecast.runs.update import package_versions
+from forecast.runs.provenance import provenance
 from forecast.skill.backtest import FORECASTERS, Backtest, BacktestSettings
 
 
@@ -103,14 +102,8 @@ def write_backtest(
         (tmp / "scores.json").write_text(json.dumps(result.summary(), indent=2))
         frame = reliability_frame(result.forecasts)
         reliability_diagram(frame).savefig(tmp / "reliability.png", dpi=120)
-        files = {
-            **inputs.file_hashes(),
-            **{str(p): sha256_file(p) for p in extra_files},
-        }
         manifest = {
-            "inputs": files,
-            "settings": asdict(settings),
-            "versions": package_versions(),
+            **provenance(inputs, seed=settings.seed, settings=settings, extra_files=extra_files),
             "outputs": {p.name: sha256_file(p) for p in sorted(tmp.iterdir())},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))

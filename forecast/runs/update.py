@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import resource
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from datetime import UTC, date, datetime
-from importlib.metadata import PackageNotFoundError, version
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -28,11 +26,9 @@ from forecast.model.build import build_model
 from forecast.model.design import build_design
 from forecast.model.loglik import add_log_likelihood
 from forecast.model.posterior import Projection, project, summarize
+from forecast.runs.provenance import provenance
 from forecast.runs.run_file import add_predictive, draws_attrs, label_evidence, with_predictions
 from forecast.runs.store import CorruptRunWarning, Run, RunStore, StoreError, new_run_id
-
-PACKAGES = ("forecast", "pymc", "pytensor", "arviz", "nutpie", "numpy", "pandas", "xarray")
-
 
 # manifest keys that describe the fit, copied to a run that re-projects it from a new origin
 FIT_KEYS = ("sampler_used", "diagnostics", "converged", "structure_key", "failed_attempts")
@@ -76,16 +72,6 @@ def forecast_origin(inputs: Inputs, origin: date | None) -> date | None:
     if origin > s.end_date:
         raise OriginError(f"origin {origin} is after the scenario's end ({s.end}); extend `end`")
     return origin
-
-
-def package_versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def peak_rss_mb() -> float:
@@ -235,18 +221,11 @@ def run_update(
             described = {k: base.manifest[k] for k in FIT_KEYS if k in base.manifest}
             described["reused"] = {**base.manifest.get("reused", {}), "projected_from": source}
             described["timings"] = {"project_s": round(time.perf_counter() - t0, 3)}
-        input_hash = inputs.input_hash()
         s = inputs.scenario
         ends = evidence_end(inputs)
         manifest = {
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "scenario": s.name,
-            "input_hash": input_hash,
+            **provenance(inputs, seed=settings.seed, settings=settings, settings_key="sampler"),
             "fit_key": key,
-            "files": inputs.file_hashes(),
-            "seed": settings.seed,
-            "sampler": asdict(settings),
-            "versions": package_versions(),
             **described,
             "origin_date": day,
             "evidence_end": ends.isoformat() if ends else None,
@@ -256,7 +235,7 @@ def run_update(
         }
         attrs = {
             "scenario": s.name,
-            "input_hash": input_hash,
+            "input_hash": manifest["input_hash"],
             "fit_key": key,
             "seed": settings.seed,
             "forecast_version": __version__,
@@ -272,7 +251,7 @@ def run_update(
             copy_inputs(inputs, folder / "inputs")
 
         manifest["wall_time_s"] = round(time.perf_counter() - t0, 3)
-        run = store.write(new_run_id(input_hash), manifest, write)
+        run = store.write(new_run_id(manifest["input_hash"]), manifest, write)
     source = None if base is None else manifest["reused"]["projected_from"]
     return UpdateResult(run, fitted=True, converged=manifest["converged"], projected_from=source)
 
