@@ -47,8 +47,8 @@ def main() -> None:
     variants = {"learned": inputs.scenario, "fixed": fixed_dynamics(inputs.scenario)}
     rows: list[dict] = []
     t0 = time.perf_counter()
-    for name in args.variants:
-        for month in map(pd.Period, args.months):
+    for month in map(pd.Period, args.months):  # both variants of an origin before the next
+        for name in args.variants:
             settings = SamplerSettings(seed=args.seed * 100_003 + month.ordinal, retries=1)
             step = one_step(inputs, month, settings, scenario=variants[name])
             rows += step.rows(name)
