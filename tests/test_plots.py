@@ -224,6 +224,11 @@ def test_sbc_histograms_has_a_panel_per_quantity():
     axes = visible_axes(fig)
     assert [ax.get_title() for ax in axes] == ["x", "y"]
     assert [b.get_height() for b in axes[0].containers[0]] == [3, 2, 5, 0]
+    # a whole scenario's 40 quantities wrap into rows of 6, not one 88-inch-wide row
+    many = pd.DataFrame({f"q{i}": [2, 3, 2, 3] for i in range(40)}).rename_axis("bin")
+    fig = plots.sbc_histograms(many, n_reps=10)
+    assert len(visible_axes(fig)) == 40
+    assert fig.get_figwidth() <= 6 * 2.2 and fig.get_figheight() >= 7 * 2.0
 
 
 def test_predictive_check_draws_each_simulation_and_the_evidence():

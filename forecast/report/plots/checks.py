@@ -21,6 +21,7 @@ from forecast.report.plots.style import (
     grid,
     pct_axis,
     plain,
+    wrap,
 )
 from forecast.skill.scoring import reliability
 
@@ -179,13 +180,14 @@ def sbc_histograms(histogram: pd.DataFrame, n_reps: int) -> Figure:
 
     n_bins, n = histogram.shape
     band = stats.binom.interval(0.99, n_reps, 1 / n_bins)
-    fig = Figure(figsize=(2.2 * n, 2.6), layout="constrained")
-    axes = np.atleast_1d(fig.subplots(1, n, sharey=True))
+    fig, axes = grid(n, 6, (2.2, 2.0))  # a whole scenario ranks dozens of quantities
+    top = max(float(histogram.to_numpy().max()), band[1]) * 1.05
     for ax, q in zip(axes, histogram.columns, strict=True):
+        ax.set_ylim(0, top)
         ax.bar(range(n_bins), histogram[q], width=1.0, color="#6a8caf", edgecolor="white")
         ax.axhspan(*band, color="0.85", zorder=0)
         ax.axhline(n_reps / n_bins, color="0.3", lw=0.8)
-        ax.set_title(plain(q), fontsize=8)
+        ax.set_title(wrap(q, 30), fontsize=7)
         ax.set_xticks([])
     fig.suptitle(f"SBC rank histograms ({n_reps} replications; grey: 99% band)", fontsize=9)
     return fig
