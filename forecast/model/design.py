@@ -200,15 +200,24 @@ def build_design(
     log cut at different dates share a model structure (a source without rows keeps its prior).
     """
     fr = ev.frame
-    n = n_months if n_months is not None else ev.last_month + 1
-    n = max(n, 1)
+    n = max(n_months if n_months is not None else ev.last_month + 1, 1)
     units = hazard_units(s)
-    kfac = {k: i for i, k in enumerate(s.factors)}
-    ind_of = {name: ind for name, ind in s.indicators.items()}
+    known = fr[fr["month"] < n]
     kw: dict = {}
+    kw |= _indicator_fields(s, known, n)
+    kw |= _event_fields(s, known[known["kind"] == "event"], units, n)
+    kw |= _survival_cells(s, known[known["kind"] == "resolution"], units, n)
+    kw |= _probability_fields(s, known, units, fc_sources)
+    return Design(n_months=n, months=s.month_labels(n), units=units, **kw)
 
+
+def _indicator_fields(s: Scenario, fr: pd.DataFrame, n: int) -> dict:
+    """Normal indicators standardized by their centre and spread, counts with their exposure
+    weights over months, ratings by scale; each with its rows' declared sources."""
+    ind_of = s.indicators
+    kw: dict = {}
     normal_names = [k for k, v in ind_of.items() if v.likelihood == "normal"]
-    rows = fr[(fr["kind"] == "indicator") & (fr["month"] < n)]
+    rows = fr[fr["kind"] == "indicator"]
     if normal_names:
         y = []
         for _, r in rows.iterrows():
@@ -226,7 +235,7 @@ def build_design(
         kw.update({f"normal_{k}": v for k, v in _row_sources(s, normal_names, rows).items()})
 
     count_names = [k for k, v in ind_of.items() if v.likelihood == "count"]
-    rows = fr[(fr["kind"] == "count") & (fr["month"] < n)]
+    rows = fr[fr["kind"] == "count"]
     if count_names:
         kw.update(
             count_names=count_names,
@@ -241,15 +250,20 @@ def build_design(
     for name, ind in ind_of.items():
         if ind.likelihood != "rating":
             continue
-        rows = fr[(fr["kind"] == "rating") & (fr["target"] == name) & (fr["month"] < n)]
+        rows = fr[(fr["kind"] == "rating") & (fr["target"] == name)]
         rating[name] = {
             "month": rows["month"].to_numpy(int),
             "y": rows["value"].to_numpy(int),
             "rows": rows.index.to_numpy(int),
         }
     kw["rating"] = rating
+    return kw
 
-    rows = fr[(fr["kind"] == "event") & (fr["month"] < n)]
+
+def _event_fields(s: Scenario, rows: pd.DataFrame, units: Units, n: int) -> dict:
+    """Coded events on factors, or on an outcome's own drift (news), signed so that + means
+    more of the factor or a likelier outcome, grouped by cell (target x month)."""
+    kfac = {k: i for i, k in enumerate(s.factors)}
     news = [o for o in units.outcomes if (rows["outcome"] == o).any()]
     on = list(zip(rows["target"], rows["outcome"], strict=True))
     factor = np.array([kfac.get(t, 0) for t, _ in on], int)
@@ -259,25 +273,29 @@ def build_design(
     cell = np.where(outcome < 0, factor, len(kfac) + outcome) * n + month
     order = np.argsort(cell, kind="stable")
     first, rank = _event_cells(cell[order])
-    kw.update(
+    sign = np.array([1.0 if t in kfac else hazard_direction(s, o) for t, o in on])
+    coder = s.event_signal.month_noise is not None
+    return dict(
         event_factor=factor[order],
         event_outcome=outcome[order],
         news_outcomes=news,
         event_month=month[order],
-        event_value=(
-            rows["value"].to_numpy(float)
-            * np.array([1.0 if t in kfac else hazard_direction(s, o) for t, o in on])
-        )[order],
+        event_value=(rows["value"].to_numpy(float) * sign)[order],
         # the cell structure is data of the coder effect only (an unused container cannot be set)
-        event_first=first if s.event_signal.month_noise is not None else first[:0],
-        event_rank=rank if s.event_signal.month_noise is not None else rank[:0],
+        event_first=first if coder else first[:0],
+        event_rank=rank if coder else rank[:0],
         event_rows=rows.index.to_numpy(int)[order],
     )
 
-    kw.update(_survival_cells(s, fr[(fr["kind"] == "resolution") & (fr["month"] < n)], units, n))
 
+def _probability_fields(
+    s: Scenario, fr: pd.DataFrame, units: Units, fc_sources: list[str] | None
+) -> dict:
+    """Rows about P(target by month + horizon): crowd or expert forecasts (``fc_``, with their
+    sources) and analysts' likelihood ratios (``lr_``)."""
+    kw: dict = {}
     for kind, prefix in (("forecast", "fc"), ("likelihood_ratio", "lr")):
-        rows = fr[(fr["kind"] == kind) & (fr["month"] < n)]
+        rows = fr[fr["kind"] == kind]
         mask = np.zeros((len(rows), len(units.labels)))
         for r, (o, c) in enumerate(zip(rows["outcome"], rows["candidate"], strict=True)):
             mask[r, units.units_of(o, None if pd.isna(c) else c)] = 1.0
@@ -298,7 +316,7 @@ def build_design(
             )
         else:
             kw["lr_log"] = np.log(rows["value"].to_numpy(float))
-    return Design(n_months=n, months=s.month_labels(n), units=units, **kw)
+    return kw
 
 
 def _event_cells(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
