@@ -92,53 +92,15 @@ def project(
     ahead = gap + max(horizons)  # months projected after the last fitted month
     ks = list(s.factors)
     f_last = _stack(idata, "f")[:, :, d.origin]  # (S, K)
-    S = f_last.shape[0]
     rho, vol, mix = factor_dynamics(s, idata)
     paths = ar_paths(f_last, rho, vol, n_paths, ahead, rng, mix)  # (S, M, ahead, K)
     for name, level in (hold or {}).items():
         paths[..., ks.index(name)] = level
 
     probs: dict[str, np.ndarray] = {}
-    units = d.units
-    if units.labels:
-        lam = _stack(idata, "loading")  # (S, J, K)
-        alpha = _stack(idata, "alpha")  # (S, J)
-        u_off = np.zeros((S, len(units.labels)))
-        if units.candidates:
-            cand = _stack(idata, "candidate_offset")
-            has = units.candidate_idx >= 0
-            u_off[:, has] = cand[:, units.candidate_idx[has]]
-        oi = units.outcome_idx
-        # logit hazard per (S, M, ahead, unit); each month reads the level of the month before
-        drivers = _last_month(f_last, paths)
-        x = (
-            alpha[:, None, None, oi]
-            + u_off[:, None, None, :]
-            + np.einsum("smhk,suk->smhu", drivers, lam[:, oi, :])
-        )
-        if d.news_outcomes:  # each news outcome's own drift, projected as the model has it
-            x = x + _drift_ahead(s, d, idata, rng, n_paths, ahead)
-        at_risk = _at_risk(d, gap, ahead, origin_fraction(origin))  # (ahead, U)
-        log_surv = np.cumsum(-at_risk * np.logaddexp(0.0, x), axis=2)  # (S, M, ahead, U)
-        log_surv = log_surv + _gap_log_survival(d, idata)[:, None, None, :]
-        hz = gap + np.array(horizons) - 1
-        closed = d.closed_at >= 0
-        for j, oname in enumerate(units.outcomes):
-            o = s.outcomes[oname]
-            members = [u for u in range(len(units.labels)) if oi[u] == j]
-            is_event = o.kind == "event"
-            for u in members:
-                ls = log_surv[:, :, hz, u]  # (S, M, nh)
-                p = 1.0 - np.exp(ls) if is_event else np.exp(ls)
-                if closed[u]:
-                    p = np.ones_like(p) if is_event else np.zeros_like(p)
-                probs[units.labels[u]] = p.mean(axis=1)
-            if o.candidates:
-                open_members = [u for u in members if not closed[u]]
-                ls = log_surv[:, :, hz][..., open_members].sum(axis=-1)
-                p = 1.0 - np.exp(ls) if is_event else np.exp(ls)
-                probs[oname] = p.mean(axis=1)
-
+    if d.units.labels:
+        when = (gap, ahead, horizons, origin_fraction(origin))
+        probs |= _hazard_probabilities(s, d, idata, f_last, paths, rng, n_paths, when)
     for oname, o in s.outcomes.items():
         if o.kind == "state":
             k = ks.index(_measure_factor(s, o))
@@ -172,6 +134,63 @@ def project(
     )
     month = month_label(s.month_start(t0))
     return Projection(probability=probability, factor_path=factor_path, origin=month)
+
+
+def _hazard_probabilities(
+    s: Scenario,
+    d: Design,
+    idata: xr.DataTree,
+    f_last: np.ndarray,
+    paths: np.ndarray,
+    rng: np.random.Generator,
+    n_paths: int,
+    when: tuple[int, int, tuple[int, ...], float],
+) -> dict[str, np.ndarray]:
+    """(S, horizon) P(by horizon) of every hazard unit and of each outcome with candidates (any
+    open candidate), averaged over the factor ``paths``; ``when`` is (gap, ahead, horizons,
+    origin fraction) as ``project`` computes them."""
+    gap, ahead, horizons, fraction = when
+    units = d.units
+    S = f_last.shape[0]
+    lam = _stack(idata, "loading")  # (S, J, K)
+    alpha = _stack(idata, "alpha")  # (S, J)
+    u_off = np.zeros((S, len(units.labels)))
+    if units.candidates:
+        cand = _stack(idata, "candidate_offset")
+        has = units.candidate_idx >= 0
+        u_off[:, has] = cand[:, units.candidate_idx[has]]
+    oi = units.outcome_idx
+    # logit hazard per (S, M, ahead, unit); each month reads the level of the month before
+    drivers = _last_month(f_last, paths)
+    x = (
+        alpha[:, None, None, oi]
+        + u_off[:, None, None, :]
+        + np.einsum("smhk,suk->smhu", drivers, lam[:, oi, :])
+    )
+    if d.news_outcomes:  # each news outcome's own drift, projected as the model has it
+        x = x + _drift_ahead(s, d, idata, rng, n_paths, ahead)
+    at_risk = _at_risk(d, gap, ahead, fraction)  # (ahead, U)
+    log_surv = np.cumsum(-at_risk * np.logaddexp(0.0, x), axis=2)  # (S, M, ahead, U)
+    log_surv = log_surv + _gap_log_survival(d, idata)[:, None, None, :]
+    hz = gap + np.array(horizons) - 1
+    closed = d.closed_at >= 0
+    probs: dict[str, np.ndarray] = {}
+    for j, oname in enumerate(units.outcomes):
+        o = s.outcomes[oname]
+        members = [u for u in range(len(units.labels)) if oi[u] == j]
+        is_event = o.kind == "event"
+        for u in members:
+            ls = log_surv[:, :, hz, u]  # (S, M, nh)
+            p = 1.0 - np.exp(ls) if is_event else np.exp(ls)
+            if closed[u]:
+                p = np.ones_like(p) if is_event else np.zeros_like(p)
+            probs[units.labels[u]] = p.mean(axis=1)
+        if o.candidates:
+            open_members = [u for u in members if not closed[u]]
+            ls = log_surv[:, :, hz][..., open_members].sum(axis=-1)
+            p = 1.0 - np.exp(ls) if is_event else np.exp(ls)
+            probs[oname] = p.mean(axis=1)
+    return probs
 
 
 def origin_fraction(origin: date | None) -> float:
