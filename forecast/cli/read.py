@@ -211,7 +211,6 @@ def explain(
       forecast explain accords_expansion:saudi_arabia --format json
     """
     from forecast.data.target import Target
-    from forecast.inference.gate import DEFAULT_GATE
     from forecast.runs.explain import change_since, influences
 
     found = _select(runs, scenario, run_id, last=2)
@@ -223,84 +222,90 @@ def explain(
     try:
         infl = influences(run, outcome, candidate)
         change = change_since(run, found[-2], outcome, candidate) if len(found) > 1 else None
-        frame = run.inputs().evidence.frame
+        ev = run.inputs().evidence
     except KeyError as exc:
         _fail(str(exc.args[0]) if exc.args else str(exc))
     except InputError as exc:
         _bad_input(exc)
 
-    def row_info(r: int) -> dict:
-        x = frame.loc[r]
-        return {
-            "file": x["file"].split("/")[-1],
-            "row": int(x["row"]),
-            "date": x["date"].date().isoformat(),
-            "kind": x["kind"],
-            "target": x["target"],
-            "value": float(x["value"]),
-            "source": x["source"],
-            "source_url": x["source_url"],
-        }
-
-    def infl_json(i) -> dict:
-        return {
-            "label": i.label,
-            "effect": i.effect,
-            "k_hat": i.k_hat,
-            "reliable": i.reliable,
-            "rows": len(i.rows),
-        }
-
     if format is Format.json:
-        body: dict = {"run": run.id, "target": target, "groups": [infl_json(i) for i in infl[:top]]}
-        if change is not None:
-            body["since_previous"] = {
-                "previous": change.previous,
-                "current": change.current,
-                "added_rows": [row_info(r) for r in change.added_rows],
-                "joint": infl_json(change.joint) if change.joint else None,
-                "by_row": [{**infl_json(i), "row": row_info(i.rows[0])} for i in change.by_row],
-            }
-        _print_json(body)
+        _print_json(_explain_json(run, target, infl[:top], change, ev))
         return
     horizons = sorted(infl[0].effect) if infl else []
     if change is not None:
-        out.print(f"[bold]{_e(target)}[/bold]: change since run {_e(found[-2].id)}")
-        for h in horizons:
-            a, b = change.previous.get(h), change.current.get(h)
-            if a is not None and b is not None:
-                out.print(f"  {h:>2} months: {a:.1%} → {b:.1%} ({b - a:+.1%})")
-        if change.added_rows:
-            t = Table(title=f"{len(change.added_rows)} evidence row(s) added since; effect of each")
-            t.add_column("row")
-            t.add_column("date")
-            t.add_column("kind:target")
-            t.add_column("value", justify="right")
-            for h in horizons:
-                t.add_column(f"Δ {h} mo", justify="right")
-            t.add_column("k̂", justify="right")
-            t.add_column("source")
-            for i in change.by_row[:top]:
-                ri = row_info(i.rows[0])
-                t.add_row(
-                    _e(f"{ri['file']}:{ri['row']}"),
-                    _e(ri["date"]),
-                    _e(f"{ri['kind']}:{ri['target']}"),
-                    f"{ri['value']:g}",
-                    *[f"{i.effect[h]:+.1%}" for h in horizons],
-                    _khat(i),
-                    _e(f"{ri['source']} {ri['source_url']}"),
-                )
-            out.print(t)
-        else:
-            out.print("  no evidence rows were added (the change comes from refitting alone)")
-    t = Table(title=f"Influence of each evidence group on {_e(target)} in run {_e(run.id)}")
+        _print_change(target, found[-2].id, change, ev, horizons, top)
+    _print_influence(target, run.id, infl[:top], horizons)
+
+
+def _influence_json(i: Influence) -> dict:
+    return {
+        "label": i.label,
+        "effect": i.effect,
+        "k_hat": i.k_hat,
+        "reliable": i.reliable,
+        "rows": len(i.rows),
+    }
+
+
+def _explain_json(run, target: str, infl: list[Influence], change, ev) -> dict:
+    """``explain --format json``: the influence of each group and, when there is a previous run,
+    the change since it with the rows added."""
+    body: dict = {"run": run.id, "target": target, "groups": [_influence_json(i) for i in infl]}
+    if change is not None:
+        fields = ("file", "row", "date", "kind", "target", "value", "source", "source_url")
+        row = lambda r: {k: v for k, v in ev.row(r).items() if k in fields}  # noqa: E731
+        body["since_previous"] = {
+            "previous": change.previous,
+            "current": change.current,
+            "added_rows": [row(r) for r in change.added_rows],
+            "joint": _influence_json(change.joint) if change.joint else None,
+            "by_row": [{**_influence_json(i), "row": row(i.rows[0])} for i in change.by_row],
+        }
+    return body
+
+
+def _print_change(target: str, previous: str, change, ev, horizons: list[int], top: int) -> None:
+    out.print(f"[bold]{_e(target)}[/bold]: change since run {_e(previous)}")
+    for h in horizons:
+        a, b = change.previous.get(h), change.current.get(h)
+        if a is not None and b is not None:
+            out.print(f"  {h:>2} months: {a:.1%} → {b:.1%} ({b - a:+.1%})")
+    if not change.added_rows:
+        out.print("  no evidence rows were added (the change comes from refitting alone)")
+        return
+    t = Table(title=f"{len(change.added_rows)} evidence row(s) added since; effect of each")
+    t.add_column("row")
+    t.add_column("date")
+    t.add_column("kind:target")
+    t.add_column("value", justify="right")
+    for h in horizons:
+        t.add_column(f"Δ {h} mo", justify="right")
+    t.add_column("k̂", justify="right")
+    t.add_column("source")
+    for i in change.by_row[:top]:
+        ri = ev.row(i.rows[0])
+        t.add_row(
+            _e(f"{ri['file']}:{ri['row']}"),
+            _e(ri["date"]),
+            _e(f"{ri['kind']}:{ri['target']}"),
+            f"{ri['value']:g}",
+            *[f"{i.effect[h]:+.1%}" for h in horizons],
+            _khat(i),
+            _e(f"{ri['source']} {ri['source_url']}"),
+        )
+    out.print(t)
+
+
+def _print_influence(target: str, run_id: str, infl: list[Influence], horizons: list[int]) -> None:
+    from forecast.inference.gate import DEFAULT_GATE
+
+    t = Table(title=f"Influence of each evidence group on {_e(target)} in run {_e(run_id)}")
     t.add_column("evidence group")
     t.add_column("rows", justify="right")
     for h in horizons:
         t.add_column(f"Δ {h} mo", justify="right")
     t.add_column("k̂", justify="right")
-    for i in infl[:top]:
+    for i in infl:
         t.add_row(
             _e(i.label),
             str(len(i.rows)),
@@ -308,7 +313,7 @@ def explain(
             _khat(i),
         )
     out.print(t)
-    if any(not i.reliable for i in infl[:top]):
+    if any(not i.reliable for i in infl):
         err.print(
             f"[yellow]k̂ > {DEFAULT_GATE.k_hat_max} marks groups whose effect PSIS cannot estimate "
             "reliably: refit without them to measure it.[/yellow]"

@@ -90,6 +90,22 @@ class Evidence:
         covered = (start + pd.to_timedelta(days - 1, unit="D")).where(days.notna(), last_day)
         return known.where(fr["kind"] != "count", np.maximum(known, covered))
 
+    def row(self, i: int) -> dict:
+        """Frame row ``i`` as a reader sees it (CLI, JSON, report): file name and row number,
+        day, kind, target, value, source, source URL and note."""
+        x = self.frame.loc[i]
+        return {
+            "file": Path(x["file"]).name,
+            "row": int(x["row"]),
+            "date": x["date"].date().isoformat(),
+            "kind": x["kind"],
+            "target": x["target"],
+            "value": float(x["value"]),
+            "source": x["source"],
+            "source_url": x["source_url"] if isinstance(x["source_url"], str) else "",
+            "note": x["note"] if isinstance(x["note"], str) else "",
+        }
+
     @property
     def last_month(self) -> int:
         """Index of the latest month with evidence (the forecast origin)."""

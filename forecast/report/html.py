@@ -23,6 +23,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader
 from matplotlib.figure import Figure
 
+from forecast.data.evidence import Evidence
 from forecast.data.files import replace_atomically
 from forecast.data.rules import split_urls
 from forecast.inference.gate import DEFAULT_GATE, Gate
@@ -73,23 +74,14 @@ def png_data_uri(fig: Figure, dpi: int = 110) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _links(cell: str) -> list[str]:
-    return split_urls(cell) if isinstance(cell, str) else []
-
-
-def _row(frame: pd.DataFrame, i: int) -> dict:
+def _row(ev: Evidence, i: int) -> dict:
     """One evidence row for the templates: what it says and where it comes from."""
-    x = frame.loc[i]
-    value = x["value"]
+    r = ev.row(i)
     return {
-        "where": f"{Path(x['file']).name}:{int(x['row'])}",
-        "date": x["date"].date().isoformat(),
-        "kind": x["kind"],
-        "target": x["target"],
-        "value": f"{value:g}" if isinstance(value, float) else str(value),
-        "source": x["source"],
-        "links": _links(x["source_url"]),
-        "note": x["note"] if isinstance(x["note"], str) else "",
+        **r,
+        "where": f"{r['file']}:{r['row']}",
+        "value": f"{r['value']:g}",
+        "links": split_urls(r["source_url"]) if r["source_url"] else [],
     }
 
 
@@ -110,14 +102,14 @@ def what_moved(
     changes = {o: change_since(run, previous, o, gate=gate) for o in outcomes}
     horizons = sorted(run.manifest["horizons"])
     mid = horizons[len(horizons) // 2]
-    frame = run.inputs().evidence.frame
+    ev = run.inputs().evidence
     added = []
     for r in new_rows(run.inputs(), previous.inputs()):
         effects = {}
         for o, ch in changes.items():
             hit = next((i for i in ch.by_row if i.rows == [r]), None)
             effects[o] = None if hit is None else {"pp": hit.effect[mid], "ok": hit.reliable}
-        added.append({**_row(frame, r), "effects": effects})
+        added.append({**_row(ev, r), "effects": effects})
     return Moved(previous, horizons, changes, added)
 
 
@@ -186,7 +178,7 @@ def build_context(
         "images": {k: png_data_uri(f) for k, f in images.items()},
         "moved": moved,
         "track": record,
-        "evidence": [{**_row(frame, i), "new": i in added_ids} for i in frame.index],
+        "evidence": [{**_row(inputs.evidence, i), "new": i in added_ids} for i in frame.index],
         "manifest_facts": _manifest_facts(m),
         "manifest_json": json.dumps(m, indent=2, sort_keys=True),
     }
