@@ -147,45 +147,11 @@ def csv_text(raw: bytes) -> tuple[str, tuple[str, str] | None]:
 def read_evidence_file(path: Path, scenario: Scenario, problems: list[Problem]) -> list[dict]:
     """Parse one evidence CSV, appending every problem found to ``problems``."""
     name = str(path)
-
-    def file_problem(field: str, msg: str) -> list[dict]:
-        problems.append(Problem(name, "(file)", field, msg))
-        return []
-
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        return file_problem("file", exc.strerror or str(exc))
-    text, why = csv_text(raw)
-    if why is not None:
-        return file_problem(*why)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows: list[list[str]] = []
-    try:
-        rows.extend(reader)
-    except csv.Error as exc:
-        row = len(rows) + 1
-        problems.append(Problem(name, row, "(row)", f"malformed CSV: {exc}"))
+    rows = _csv_rows(path, problems)
     if not rows:
         return []
     header = [h.strip() for h in rows[0]]
-    fatal = False  # header problems that make the rows unreadable (unknown columns are not)
-    why = next(filter(None, map(_bad_text, header)), None)
-    if why:  # not a text header: column checks would only add noise
-        problems.append(Problem(name, 1, "(header)", why))
-        return []
-    counts = Counter(header)
-    for col, n in counts.items():
-        if col not in COLUMNS:
-            problems.append(Problem(name, 1, col or "(blank)", "unknown column"))
-        if n > 1:
-            problems.append(Problem(name, 1, col or "(blank)", f"column appears {n} times"))
-            fatal = True
-    for col in REQUIRED:
-        if col not in counts:
-            problems.append(Problem(name, 1, col, "missing required column"))
-            fatal = True
-    if fatal:
+    if not _header_ok(name, header, problems):
         return []
     checker = _RowChecker(scenario)
     records = []
@@ -221,23 +187,62 @@ def read_evidence_file(path: Path, scenario: Scenario, problems: list[Problem]) 
         out = checker.check(rec, add)
         if out is None:
             continue
-        out.update(
-            file=name,
-            row=i,
-            kind=rec["kind"],
-            target=rec["target"],
-            source=rec["source"],
-            source_url=rec["source_url"],
-            note=rec["note"],
-            raw=tuple(rec[c] for c in COLUMNS),
-        )
+        out.update(file=name, row=i, **{k: rec[k] for k in _KEPT})
+        out["raw"] = tuple(rec[c] for c in COLUMNS)
         records.append(out)
     if n_encoding > MAX_ENCODING_PROBLEMS:
-        file_problem(
-            "encoding",
-            f"{n_encoding - MAX_ENCODING_PROBLEMS} more cells are not clean UTF-8 text",
+        more = n_encoding - MAX_ENCODING_PROBLEMS
+        problems.append(
+            Problem(name, "(file)", "encoding", f"{more} more cells are not clean UTF-8 text")
         )
     return records
+
+
+_KEPT = ("kind", "target", "source", "source_url", "note")  # cells a record keeps as written
+
+
+def _csv_rows(path: Path, problems: list[Problem]) -> list[list[str]]:
+    """The file's CSV rows (header first), as far as they parse; problems of the file as a
+    whole (unreadable, not UTF-8 text, malformed CSV) appended to ``problems``."""
+    name = str(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        problems.append(Problem(name, "(file)", "file", exc.strerror or str(exc)))
+        return []
+    text, why = csv_text(raw)
+    if why is not None:
+        problems.append(Problem(name, "(file)", *why))
+        return []
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[list[str]] = []
+    try:
+        rows.extend(reader)
+    except csv.Error as exc:
+        problems.append(Problem(name, len(rows) + 1, "(row)", f"malformed CSV: {exc}"))
+    return rows
+
+
+def _header_ok(name: str, header: list[str], problems: list[Problem]) -> bool:
+    """Whether the rows can be read under ``header``: it is text, names no column twice and has
+    every required one. Unknown columns are reported but do not stop the rows."""
+    why = next(filter(None, map(_bad_text, header)), None)
+    if why:  # not a text header: column checks would only add noise
+        problems.append(Problem(name, 1, "(header)", why))
+        return False
+    ok = True
+    counts = Counter(header)
+    for col, n in counts.items():
+        if col not in COLUMNS:
+            problems.append(Problem(name, 1, col or "(blank)", "unknown column"))
+        if n > 1:
+            problems.append(Problem(name, 1, col or "(blank)", f"column appears {n} times"))
+            ok = False
+    for col in REQUIRED:
+        if col not in counts:
+            problems.append(Problem(name, 1, col, "missing required column"))
+            ok = False
+    return ok
 
 
 def _duplicates(records: list[dict], problems: list[Problem]) -> list[dict]:
