@@ -148,43 +148,12 @@ class _RowChecker:
         return True
 
     def _target_value(self, kind: str, rec: dict[str, str], out: dict, add) -> bool:
-        s = self.s
-        target, value_text = rec["target"], rec["value"]
         out.update(outcome=None, candidate=None)
         if kind in ("indicator", "count", "rating"):
-            ind = s.indicators.get(target)
-            want = {"indicator": "normal", "count": "count", "rating": "rating"}[kind]
-            if ind is None:
-                known = ", ".join(n for n, i in s.indicators.items() if i.likelihood == want)
-                add("target", f"unknown {want} indicator {target!r} (known: {known or 'none'})")
-                return False
-            if ind.likelihood != want:
-                add("target", f"indicator {target!r} is a {ind.likelihood} indicator, not {kind}")
-                return False
-            if kind == "rating":
-                assert ind.levels is not None
-                if value_text not in ind.levels:
-                    add(
-                        "value",
-                        f"{value_text!r} is not a level of {target} ({', '.join(ind.levels)})",
-                    )
-                    return False
-                out["value"] = float(ind.levels.index(value_text))
-                return True
-            v = _number(value_text)
-            if v is None:
-                add("value", f"not a number: {value_text!r}")
-                return False
-            if kind == "count" and (v < 0 or not _is_whole(v)):
-                add("value", f"a count must be a whole number >= 0, got {value_text!r}")
-                return False
-            if kind == "indicator" and ind.transform == "log" and v <= 0:
-                add("value", f"must be > 0 for a log-transformed indicator, got {value_text!r}")
-                return False
-            out["value"] = v
-            return True
+            return self._indicator_value(kind, rec["target"], rec["value"], out, add)
         if kind == "event":
-            if target not in s.factors and not self._outcome_event(target, out, add):
+            target, value_text = rec["target"], rec["value"]
+            if target not in self.s.factors and not self._outcome_event(target, out, add):
                 return False
             v = _number(value_text)
             if v is None or not _is_whole(v) or v == 0 or abs(v) > MAX_EVENT_STRENGTH:
@@ -192,7 +161,44 @@ class _RowChecker:
                 return False
             out["value"] = v
             return True
-        # forecast, resolution, likelihood_ratio: the target is an outcome[:candidate]
+        return self._outcome_value(kind, rec["target"], rec["value"], out, add)
+
+    def _indicator_value(self, kind: str, target: str, value_text: str, out: dict, add) -> bool:
+        """An indicator row: its target must be an indicator of the row's likelihood, its value
+        a level (rating), a whole number >= 0 (count) or a number (> 0 if log-transformed)."""
+        s = self.s
+        ind = s.indicators.get(target)
+        want = {"indicator": "normal", "count": "count", "rating": "rating"}[kind]
+        if ind is None:
+            known = ", ".join(n for n, i in s.indicators.items() if i.likelihood == want)
+            add("target", f"unknown {want} indicator {target!r} (known: {known or 'none'})")
+            return False
+        if ind.likelihood != want:
+            add("target", f"indicator {target!r} is a {ind.likelihood} indicator, not {kind}")
+            return False
+        if kind == "rating":
+            assert ind.levels is not None
+            if value_text not in ind.levels:
+                add("value", f"{value_text!r} is not a level of {target} ({', '.join(ind.levels)})")
+                return False
+            out["value"] = float(ind.levels.index(value_text))
+            return True
+        v = _number(value_text)
+        if v is None:
+            add("value", f"not a number: {value_text!r}")
+            return False
+        if kind == "count" and (v < 0 or not _is_whole(v)):
+            add("value", f"a count must be a whole number >= 0, got {value_text!r}")
+            return False
+        if kind == "indicator" and ind.transform == "log" and v <= 0:
+            add("value", f"must be > 0 for a log-transformed indicator, got {value_text!r}")
+            return False
+        out["value"] = v
+        return True
+
+    def _outcome_value(self, kind: str, target: str, value_text: str, out: dict, add) -> bool:
+        """A forecast, resolution or likelihood-ratio row: the target is an outcome[:candidate]
+        with a hazard, the value a probability, 0/1 or a ratio > 0."""
         found = self._outcome_target(
             target,
             add,
@@ -202,7 +208,7 @@ class _RowChecker:
         if found is None:
             return False
         outcome, candidate = found
-        o = s.outcomes[outcome]
+        o = self.s.outcomes[outcome]
         out.update(outcome=outcome, candidate=candidate)
         v = _number(value_text)
         if kind == "resolution":
