@@ -16,6 +16,7 @@ from scipy.special import expit, logit
 from sim import MINI_MONTHS, mini_inputs, with_rows
 
 from forecast.data.errors import InputError
+from forecast.data.evidence import Evidence
 from forecast.data.inputs import load_inputs
 from forecast.model.arrays import model_data, structure_key
 from forecast.model.build import build_model
@@ -295,6 +296,25 @@ def test_likelihood_ratio_tilts_the_simulated_prior(inputs):
     h0 = [expit(draw_truth(s, plain, rng)["logit_hazard"][0, 10]) for _ in range(800)]
     h1 = [expit(draw_truth(s, tilted, rng)["logit_hazard"][0, 10]) for _ in range(800)]
     assert np.median(h1) > 1.5 * np.median(h0)
+
+
+def test_a_cut_before_news_starts_can_share_the_later_structure(inputs):
+    """An outcome whose first news comes after the cut gets its drift (and no rows) when asked
+    for, so the two cuts of one log are one structure (the leave-future-out check fits the
+    earlier cut and scores the later one)."""
+    s = inputs.scenario
+    plan = Plan.every_month(s, MINI_MONTHS)
+    plan = dataclasses.replace(plan, event_months=plan.event_months | {"deal": (10,)})
+    ev, _ = simulate(s, plan, np.random.default_rng(5))
+    fr = ev.frame
+    news = (fr["kind"] == "event") & (fr["target"] == "deal")
+    before = Evidence(frame=fr[~news].reset_index(drop=True), files=ev.files)  # news not yet
+    d_all = build_design(s, ev, n_months=MINI_MONTHS)
+    d_cut = build_design(s, before, n_months=MINI_MONTHS)
+    assert d_all.news_outcomes == ["deal"] and d_cut.news_outcomes == []
+    d_cut = build_design(s, before, n_months=MINI_MONTHS, news_outcomes=["deal"])
+    assert d_cut.news_outcomes == ["deal"] and (d_cut.event_outcome < 0).all()
+    assert structure_key(s, d_cut) == structure_key(s, d_all)
 
 
 def test_density_at_the_truth_matches_numpy(inputs):

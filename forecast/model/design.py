@@ -192,12 +192,15 @@ def build_design(
     ev: Evidence,
     n_months: int | None = None,
     fc_sources: list[str] | None = None,
+    news_outcomes: list[str] | None = None,
 ) -> Design:
     """Translate validated evidence into the arrays of every likelihood term.
 
     ``n_months`` defaults to the months from the scenario start through the latest evidence month;
-    ``fc_sources`` (default: those in ``ev``) fixes the forecast sources, so that designs of one
-    log cut at different dates share a model structure (a source without rows keeps its prior).
+    ``fc_sources`` (default: those in ``ev``) fixes the forecast sources and ``news_outcomes``
+    (default: the outcomes ``ev`` has news on) the outcomes with a drift of their own, so that
+    designs of one log cut at different dates share a model structure (a source or drift without
+    rows keeps its prior).
     """
     fr = ev.frame
     n = max(n_months if n_months is not None else ev.last_month + 1, 1)
@@ -205,7 +208,7 @@ def build_design(
     known = fr[fr["month"] < n]
     kw: dict = {}
     kw |= _indicator_fields(s, known, n)
-    kw |= _event_fields(s, known[known["kind"] == "event"], units, n)
+    kw |= _event_fields(s, known[known["kind"] == "event"], units, n, news_outcomes or [])
     kw |= _survival_cells(s, known[known["kind"] == "resolution"], units, n)
     kw |= _probability_fields(s, known, units, fc_sources)
     return Design(n_months=n, months=s.month_labels(n), units=units, **kw)
@@ -260,11 +263,14 @@ def _indicator_fields(s: Scenario, fr: pd.DataFrame, n: int) -> dict:
     return kw
 
 
-def _event_fields(s: Scenario, rows: pd.DataFrame, units: Units, n: int) -> dict:
-    """Coded events on factors, or on an outcome's own drift (news), signed so that + means
-    more of the factor or a likelier outcome, grouped by cell (target x month)."""
+def _event_fields(
+    s: Scenario, rows: pd.DataFrame, units: Units, n: int, news_outcomes: list[str]
+) -> dict:
+    """Coded events on factors, or on an outcome's own drift (news: the outcomes ``rows`` have
+    news on, and ``news_outcomes``), signed so that + means more of the factor or a likelier
+    outcome, grouped by cell (target x month)."""
     kfac = {k: i for i, k in enumerate(s.factors)}
-    news = [o for o in units.outcomes if (rows["outcome"] == o).any()]
+    news = [o for o in units.outcomes if (rows["outcome"] == o).any() or o in news_outcomes]
     on = list(zip(rows["target"], rows["outcome"], strict=True))
     factor = np.array([kfac.get(t, 0) for t, _ in on], int)
     outcome = np.array([-1 if t in kfac else news.index(o) for t, o in on], int)

@@ -110,14 +110,14 @@ def one_step(
     old = known_evidence(inputs.evidence, month)
     new = known_evidence(inputs.evidence, month + 1)
     n_months = s.month_index(month.start_time.date()) + 1
-    sources = sorted(set(inputs.evidence.of_kind("forecast")["forecaster"]))
-    d_old = build_design(s, old, n_months=n_months, fc_sources=sources)
-    d_new = build_design(s, new, n_months=n_months, fc_sources=sources)
-    if d_old.news_outcomes != d_new.news_outcomes:
-        starts = sorted(set(d_new.news_outcomes) - set(d_old.news_outcomes))
-        raise ValueError(
-            f"{month}: news on {starts} starts in the scored month; the designs share no drift"
-        )
+    # one structure for both cuts: every forecast source and outcome drift of the scored month
+    fresh = new.frame
+    shared = {
+        "fc_sources": sorted(set(fresh.loc[fresh["kind"] == "forecast", "forecaster"])),
+        "news_outcomes": sorted(set(fresh.loc[fresh["kind"] == "event", "outcome"].dropna())),
+    }
+    d_old = build_design(s, old, n_months=n_months, **shared)
+    d_new = build_design(s, new, n_months=n_months, **shared)
     m_old, m_new = build_model(s, d_old), build_model(s, d_new)
     fit = sample(m_old, settings, gate=gate)
     before = term_totals(fit.idata, m_old, d_old)
