@@ -192,6 +192,38 @@ def _read_series(r: _Reader) -> None:
 def _read_crowd(r: _Reader) -> None:
     src = r.src
     assert isinstance(src, CrowdSource)
+    question = _crowd_question(r, src)
+    if question is None:
+        return
+    close, url = question
+    points = _crowd_points(r, src)
+    if points is None:
+        return
+    forecaster = src.forecaster or src.platform
+    for day, line, text in _last_per_period(r, src, points, close):
+        days = (close - day).days
+        p = Decimal(text)
+        value = Decimal(1) - p if src.invert else p
+        cells = dict.fromkeys(COLUMNS, "")
+        key = f"{src.platform}:{src.id} {day.isoformat()}"
+        cells.update(
+            date=day.isoformat(),
+            kind="forecast",
+            target=src.target,
+            value=_text(value),
+            source=src.source,
+            source_url=url,
+            horizon_months=str(max(1, math.floor(days / DAYS_PER_MONTH + 0.5))),
+            forecaster=forecaster,
+            note=r.note(key),
+        )
+        fields = {"date": "date", "value": "prob_yes", "horizon_months": "date"}
+        r.out.rows.append(_Row(cells, key, (line,), fields))
+
+
+def _crowd_question(r: _Reader, src: CrowdSource) -> tuple[date, str] | None:
+    """The question's close date and URL, from the mapping or its questions file (None after
+    reporting what is missing)."""
     qid = str(src.id)
     close, url = src.close_date, src.source_url
     if src.questions is not None:
@@ -204,7 +236,7 @@ def _read_crowd(r: _Reader) -> None:
         ]
         if ok and not found:
             r.at_mapping("id", f"no question {src.platform}:{qid} in {qpath}")
-            return
+            return None
         if found:
             qline, q = found[0]
             text = q.get("close_date", "")
@@ -214,14 +246,21 @@ def _read_crowd(r: _Reader) -> None:
                     r.out.problems.append(
                         Problem(str(qpath), qline, "close_date", f"not a date: {text!r}")
                     )
-                    return
+                    return None
             url = url or q.get("url") or None
     if close is None:
         r.at_mapping("close_date", "required: the question's close (or a questions file giving it)")
     if not url:
         r.at_mapping("source_url", "required (or a questions file with the question's url)")
     if close is None or not url:
-        return
+        return None
+    return close, url
+
+
+def _crowd_points(r: _Reader, src: CrowdSource) -> list[tuple] | None:
+    """The question's valid points in the export as (time, line, probability text); None after
+    reporting that it has none."""
+    qid = str(src.id)
     ok, rows = _read_table(r.path, CROWD_COLUMNS, r.out.problems)
     points = []
     for line, rec, clean in rows:
@@ -236,9 +275,13 @@ def _read_crowd(r: _Reader) -> None:
             points.append((when, line, rec["prob_yes"]))
     if ok and not points and not r.out.problems:
         r.at_mapping("id", f"no crowd point of {src.platform}:{qid} in {r.file}")
-        return
-    # points before the close and in range; of those, the last of each day (or month) counts:
-    # sorted by time, file order within a time
+        return None
+    return points
+
+
+def _last_per_period(r: _Reader, src: CrowdSource, points: list[tuple], close: date) -> list:
+    """Points before the close and in range; of those, the last of each day (or month) counts:
+    sorted by time, file order within a time. Returns (day, line, text), by day."""
     last: dict[str, tuple] = {}
     for when, line, text in sorted(points, key=lambda p: (p[0], p[1])):
         day = when.date()
@@ -251,29 +294,7 @@ def _read_crowd(r: _Reader) -> None:
         if period in last:
             r.out.skipped[f"earlier points of the same {src.every}"] += 1
         last[period] = (day, line, text)
-    forecaster = src.forecaster or src.platform
-    for day, line, text in sorted(last.values()):
-        days = (close - day).days
-        p = Decimal(text)
-        value = Decimal(1) - p if src.invert else p
-        cells = dict.fromkeys(COLUMNS, "")
-        key = f"{src.platform}:{qid} {day.isoformat()}"
-        cells.update(
-            date=day.isoformat(),
-            kind="forecast",
-            target=src.target,
-            value=_text(value),
-            source=src.source,
-            source_url=url,
-            horizon_months=str(max(1, math.floor(days / DAYS_PER_MONTH + 0.5))),
-            forecaster=forecaster,
-            note=r.note(key),
-        )
-        r.out.rows.append(
-            _Row(
-                cells, key, (line,), {"date": "date", "value": "prob_yes", "horizon_months": "date"}
-            )
-        )
+    return sorted(last.values())
 
 
 READERS: dict[str, Callable[[_Reader], None]] = {
