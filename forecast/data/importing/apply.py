@@ -14,7 +14,7 @@ from typing import Literal
 from forecast.data.errors import InputError, Problem
 from forecast.data.evidence import evidence_files
 from forecast.data.files import replace_atomically
-from forecast.data.importing.mapping import parse_mapping, read_mapping_toml
+from forecast.data.importing.mapping import ImportMapping, parse_mapping, read_mapping_toml
 from forecast.data.importing.readers import READERS
 from forecast.data.importing.rows import _csv_text, _natural, _Reader, _Row
 from forecast.data.inputs import (
@@ -25,7 +25,7 @@ from forecast.data.inputs import (
     scenario_paths,
 )
 from forecast.data.rules import COLUMNS
-from forecast.data.scenario import NAME_PATTERN
+from forecast.data.scenario import NAME_PATTERN, Scenario
 from forecast.data.scenario_file import decode_utf8, load_scenario
 
 IMPORT_PREFIX = "import_"  # data/<scenario>/import_<name>.csv
@@ -186,23 +186,7 @@ def import_evidence(
     s = load_scenario(scenario_file)
     mapping = parse_mapping(raw, mapping_file, s)
 
-    reads: dict[str, tuple[_Reader, list[_Row]]] = {}
-    problems: list[Problem] = []
-    for sname, src in mapping.sources.items():
-        reader = _Reader(sname, src, mapping, s)
-        READERS[src.kind](reader)
-        problems.extend(reader.out.problems)
-        rows = sorted(reader.out.rows, key=lambda r: (r.cells["date"], _natural(r.key)))
-        if not rows and not reader.out.problems:
-            left = ", ".join(f"{n} {why}" for why, n in sorted(reader.out.skipped.items()))
-            reader.at_mapping(
-                "file", f"no rows to import from {reader.file} ({left or 'none left'})"
-            )
-            problems.extend(reader.out.problems)
-        reads[sname] = (reader, rows)
-    if problems:
-        raise InputError(problems)
-
+    reads = _read_sources(mapping, s)
     targets = {sname: evidence_dir / f"{IMPORT_PREFIX}{sname}.csv" for sname in reads}
     texts = {sname: _csv_text(rows) for sname, (_, rows) in reads.items()}
     with scenario_lock(evidence_dir, lock_timeout, create=not dry_run):
@@ -246,6 +230,27 @@ def import_evidence(
                 )
             )
     return ImportResult(mapping_file, name, evidence_dir, dry_run, tuple(results))
+
+
+def _read_sources(mapping: ImportMapping, s: Scenario) -> dict[str, tuple[_Reader, list[_Row]]]:
+    """Every source's rows, sorted by date and key; raises ``InputError`` with every problem of
+    every source (a source that yields no row is one)."""
+    reads: dict[str, tuple[_Reader, list[_Row]]] = {}
+    problems: list[Problem] = []
+    for sname, src in mapping.sources.items():
+        reader = _Reader(sname, src, mapping, s)
+        READERS[src.kind](reader)
+        rows = sorted(reader.out.rows, key=lambda r: (r.cells["date"], _natural(r.key)))
+        if not rows and not reader.out.problems:
+            left = ", ".join(f"{n} {why}" for why, n in sorted(reader.out.skipped.items()))
+            reader.at_mapping(
+                "file", f"no rows to import from {reader.file} ({left or 'none left'})"
+            )
+        problems.extend(reader.out.problems)
+        reads[sname] = (reader, rows)
+    if problems:
+        raise InputError(problems)
+    return reads
 
 
 def _at_exports(
