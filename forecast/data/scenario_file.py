@@ -207,16 +207,7 @@ def toml_message(e: dict) -> str:
 
 def parse_scenario(text: str, file: str) -> Scenario:
     """Parse scenario TOML text; raise ``InputError`` listing every problem found."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError([Problem(file, "(toml)", "syntax", f"malformed TOML: {exc}")]) from None
-    except RecursionError:
-        raise InputError(
-            [Problem(file, "(toml)", "syntax", "malformed TOML: values nested too deeply")]
-        ) from None
-    except ValueError as exc:  # an integer longer than Python converts (4300 digits)
-        raise InputError([Problem(file, "(toml)", "syntax", f"malformed TOML: {exc}")]) from None
+    raw = parse_toml(text, file)
     try:
         scenario = Scenario.model_validate(raw)
     except ValidationError as exc:
@@ -243,14 +234,32 @@ def decode_utf8(data: bytes) -> tuple[str | None, str]:
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate ``priors/<name>.toml``."""
-    path = Path(path)
+    return parse_scenario(read_toml_text(Path(path)), str(path))
+
+
+def read_toml_text(path: Path) -> str:
+    """A TOML file's text; ``InputError`` located at the file if it is a directory, cannot be
+    read or is not UTF-8 text (a leading BOM is dropped)."""
+    file = str(path)
+    if path.is_dir():
+        raise InputError([Problem(file, "(file)", "file", "is a directory, not a TOML file")])
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError([Problem(str(path), "(file)", "file", exc.strerror or str(exc))]) from None
+        raise InputError([Problem(file, "(file)", "file", exc.strerror or str(exc))]) from None
     text, where = decode_utf8(data)
     if text is None:
+        raise InputError([Problem(file, "(file)", "encoding", f"not UTF-8 text: {where}")])
+    return text
+
+
+def parse_toml(text: str, file: str) -> dict:
+    """TOML text as a dict; ``InputError`` at ``file`` if it is malformed."""
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
         raise InputError(
-            [Problem(str(path), "(file)", "encoding", f"not UTF-8 text: {where}")]
+            [Problem(file, "(toml)", "syntax", "malformed TOML: values nested too deeply")]
         ) from None
-    return parse_scenario(text, str(path))
+    except ValueError as exc:  # TOMLDecodeError, or an integer longer than Python converts
+        raise InputError([Problem(file, "(toml)", "syntax", f"malformed TOML: {exc}")]) from None

@@ -10,7 +10,6 @@ a source. Factor names are checked against the scenario.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -27,7 +26,7 @@ from forecast.data.scenario import (
     _Sourced,
     _Strict,
 )
-from forecast.data.scenario_file import decode_utf8, toml_location, toml_message
+from forecast.data.scenario_file import parse_toml, read_toml_text, toml_location, toml_message
 
 OTHER_TOPIC = "other"
 
@@ -139,22 +138,7 @@ def load_links(path: str | Path, scenario: Scenario) -> QuestionLinks:
     """
     path = Path(path)
     file = str(path)
-    if path.is_dir():
-        raise InputError([Problem(file, "(file)", "file", "is a directory, not a TOML file")])
-    try:
-        text, where = decode_utf8(path.read_bytes())
-    except OSError as exc:
-        raise InputError([Problem(file, "(file)", "file", exc.strerror or str(exc))]) from None
-    if text is None:
-        raise InputError([Problem(file, "(file)", "encoding", f"not UTF-8 text: {where}")])
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError([Problem(file, "(toml)", "syntax", f"malformed TOML: {exc}")]) from None
-    except RecursionError:
-        raise InputError(
-            [Problem(file, "(toml)", "syntax", "malformed TOML: values nested too deeply")]
-        ) from None
+    raw = parse_toml(read_toml_text(path), file)
     problems = []
     named = raw.get("scenario")
     if isinstance(named, str) and named != scenario.name:

@@ -7,7 +7,6 @@ Each ``[sources.<name>]`` table is checked against its kind's model (``AcledSour
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -24,7 +23,7 @@ from forecast.data.scenario import (
     Text,
     _Strict,
 )
-from forecast.data.scenario_file import decode_utf8, toml_location, toml_message
+from forecast.data.scenario_file import parse_toml, read_toml_text, toml_location, toml_message
 from forecast.data.target import Target
 
 IMPORT_KINDS = ("acled", "ucdp", "series", "crowd")
@@ -142,19 +141,7 @@ class ImportMapping:
 
 def read_mapping_toml(path: Path) -> dict:
     """The mapping file's TOML as a dict; ``InputError`` (located) if unreadable or malformed."""
-    name = str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError([Problem(name, "(file)", "file", exc.strerror or str(exc))]) from None
-    text, where = decode_utf8(data)
-    if text is None:
-        raise InputError([Problem(name, "(file)", "encoding", f"not UTF-8 text: {where}")])
-    try:
-        return tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, ValueError, RecursionError) as exc:
-        why = "values nested too deeply" if isinstance(exc, RecursionError) else exc
-        raise InputError([Problem(name, "(toml)", "syntax", f"malformed TOML: {why}")]) from None
+    return parse_toml(read_toml_text(path), str(path))
 
 
 def parse_mapping(raw: dict, file: Path, scenario: Scenario | None = None) -> ImportMapping:
