@@ -102,14 +102,14 @@ def what_moved(
     changes = {o: change_since(run, previous, o, gate=gate) for o in outcomes}
     horizons = sorted(run.manifest["horizons"])
     mid = horizons[len(horizons) // 2]
-    ev = run.inputs().evidence
+    inputs = run.inputs()  # re-validated from the run's copy: read it once
     added = []
-    for r in new_rows(run.inputs(), previous.inputs()):
+    for r in new_rows(inputs, previous.inputs()):
         effects = {}
         for o, ch in changes.items():
             hit = next((i for i in ch.by_row if i.rows == [r]), None)
             effects[o] = None if hit is None else {"pp": hit.effect[mid], "ok": hit.reliable}
-        added.append({**_row(ev, r), "effects": effects})
+        added.append({**_row(inputs.evidence, r), "effects": effects})
     return Moved(previous, horizons, changes, added)
 
 
