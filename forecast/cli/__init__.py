@@ -2,7 +2,7 @@
 
 # Imported in the order the commands are listed by ``forecast --help``.
 # isort: off
-from forecast.cli import new, check, update, read, report, evidence, backtest  # noqa: F401
+from forecast.cli import new, check, update, read, report, evidence, backtest, hindcast  # noqa: F401
 
 # isort: on
 from forecast.cli.app import (

@@ -28,6 +28,7 @@ from forecast.data.files import replace_atomically
 from forecast.data.rules import split_urls
 from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.report import plots
+from forecast.report.hindcast_report import hindcast_section
 from forecast.report.run_words import (
     STALE_AFTER_DAYS,
     convergence,
@@ -119,14 +120,16 @@ def build_context(
     today: date | None = None,
     stale_after_days: int = STALE_AFTER_DAYS,
     backtest: tuple[dict, pd.DataFrame] | None = None,
+    hindcast: tuple[dict, pd.DataFrame] | None = None,
     gate: Gate = DEFAULT_GATE,
 ) -> dict:
     """Everything the template shows, computed from the run history (latest run last).
 
     ``today`` (default: the date it runs) is the report's date: evidence ending more than
     ``stale_after_days`` before it earns a warning. ``backtest`` (scores and forecasts from
-    ``forecast.report.track_record.read_backtest``) adds the track record. ``gate`` is the limits
-    the texts quote.
+    ``forecast.report.track_record.read_backtest``) adds the track record, ``hindcast`` (from
+    ``forecast.report.hindcast_report.read_hindcast``) what the model said over time. ``gate`` is
+    the limits the texts quote.
     """
     run = runs[-1]
     m = run.manifest
@@ -153,6 +156,10 @@ def build_context(
     record = track_record(*backtest) if backtest is not None else None
     if record is not None and record["figure"] is not None:
         images["reliability"] = record.pop("figure")
+    said = None
+    if hindcast is not None:
+        said = hindcast_section(*hindcast, inputs.evidence, outcome_labels)
+        images["hindcast"] = said.pop("figure")
     return {
         "title": s.title,
         "scenario": s.name,
@@ -178,6 +185,7 @@ def build_context(
         "images": {k: png_data_uri(f) for k, f in images.items()},
         "moved": moved,
         "track": record,
+        "said": said,
         "evidence": [{**_row(inputs.evidence, i), "new": i in added_ids} for i in frame.index],
         "manifest_facts": _manifest_facts(m),
         "manifest_json": json.dumps(m, indent=2, sort_keys=True),
@@ -235,14 +243,21 @@ def write_report(
     today: date | None = None,
     stale_after_days: int = STALE_AFTER_DAYS,
     backtest: tuple[dict, pd.DataFrame] | None = None,
+    hindcast: tuple[dict, pd.DataFrame] | None = None,
     gate: Gate = DEFAULT_GATE,
 ) -> Path:
     """Write ``out/index.html`` for the latest of ``runs`` (atomically) and return its path.
 
-    ``today``, ``stale_after_days``, ``backtest`` and ``gate`` as in ``build_context``.
+    ``today``, ``stale_after_days``, ``backtest``, ``hindcast`` and ``gate`` as in
+    ``build_context``.
     """
     context = build_context(
-        runs, today=today, stale_after_days=stale_after_days, backtest=backtest, gate=gate
+        runs,
+        today=today,
+        stale_after_days=stale_after_days,
+        backtest=backtest,
+        hindcast=hindcast,
+        gate=gate,
     )
     html = render(context)
     out.mkdir(parents=True, exist_ok=True)

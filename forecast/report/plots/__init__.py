@@ -18,6 +18,7 @@ from forecast.report.plots.checks import (
 from forecast.report.plots.forecasts import (
     factor_paths,
     forecast_chart,
+    hindcast_chart,
     history_chart,
     influence_bars,
     loadings_forest,
@@ -33,6 +34,7 @@ __all__ = [
     "convergence_plot",
     "factor_paths",
     "forecast_chart",
+    "hindcast_chart",
     "history_chart",
     "influence_bars",
     "loadings_forest",

@@ -103,6 +103,45 @@ def history_chart(
     return fig
 
 
+def hindcast_chart(
+    forecasts: pd.DataFrame,
+    horizon: int,
+    labels: Mapping[str, str] | None = None,
+    ncols: int = 2,
+) -> Figure:
+    """What the model said over time: per outcome, P(by ``horizon`` months) from each origin with
+    its 90% band, the scenario's prior alone (dashed), and how each forecast turned out (filled
+    dot: it happened in the window; open: it did not; none: not yet known).
+
+    ``forecasts``: ``forecast hindcast``'s table (``origin``, ``outcome``, ``candidate``,
+    ``horizon_months``, ``probability``, ``lower``, ``upper``, ``prior``, ``y``).
+    """
+    labels = labels or {}
+    df = forecasts[forecasts["candidate"].isna() & (forecasts["horizon_months"] == horizon)]
+    outcomes = list(dict.fromkeys(df["outcome"]))
+    fig, axes = grid(len(outcomes), ncols, (4.6, 2.6))
+    c = HORIZON_COLORS[0]
+    for ax, o in zip(axes, outcomes, strict=True):
+        g = df[df["outcome"] == o].sort_values("origin")
+        x = pd.to_datetime(g["origin"])
+        ax.fill_between(x, g["lower"], g["upper"], color=c, alpha=0.15, lw=0)
+        ax.plot(x, g["probability"], color=c, lw=1.5, label="model")
+        ax.plot(x, g["prior"], color="0.4", lw=1, ls="--", label="prior alone")
+        for y, face in ((1.0, c), (0.0, "white")):
+            hit = (g["y"] == y).to_numpy()
+            ax.plot(x[hit], g["probability"][hit], "o", mec=c, mfc=face, ms=4)
+        ax.set_title(wrap(labels.get(o, o), 55), fontsize=9)
+        ax.set_ylim(0, 1)
+        pct_axis(ax)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=7, loc="upper left")
+    fig.supxlabel(
+        f"forecast origin (P by {horizon} months after it; filled: happened, open: did not)"
+    )
+    return fig
+
+
 # --- factors and loadings ------------------------------------------------------------------------
 
 
