@@ -287,11 +287,41 @@ def _crowd_series(name: str, points: list[dict], problems: list[Problem]) -> lis
 def load_questions(questions_file: str | Path, crowd_file: str | Path) -> Questions:
     """Read and validate a question file and its crowd file; raises ``InputError``."""
     qpath, cpath = Path(questions_file), Path(crowd_file)
-    qname, cname = str(qpath), str(cpath)
     problems: list[Problem] = []
     q_read, qrows = _read_table(qpath, QUESTION_COLUMNS, problems)
     _, crows = _read_table(cpath, CROWD_COLUMNS, problems)
+    records, seen = _question_records(str(qpath), qrows, problems)
+    known = seen if q_read else None
+    points = _crowd_points(str(cpath), crows, known, str(qpath), problems)
+    kept = _crowd_series(str(cpath), points, problems)
+    if problems:
+        raise InputError(problems)
+    questions = pd.DataFrame(records, columns=QUESTION_FRAME_COLUMNS)
+    crowd = pd.DataFrame(
+        [{"key": pt["key"], "date": pt["time"].normalize(), "p": pt["p"]} for pt in kept],
+        columns=["key", "date", "p"],
+    )
+    return Questions(questions, crowd)
 
+
+QUESTION_FRAME_COLUMNS = [
+    "key",
+    "title",
+    "tags",
+    "open",
+    "close",
+    "reference",
+    "end",
+    "resolved",
+    "resolution",
+]
+
+
+def _question_records(
+    qname: str, qrows: list, problems: list[Problem]
+) -> tuple[list[dict], dict[str, int]]:
+    """The valid question rows as records, and the line of each question key seen; problems
+    (a missing or duplicate key, a bad field) are appended to ``problems``."""
     records = []
     seen: dict[str, int] = {}
     for line, rec, clean in qrows:
@@ -309,7 +339,14 @@ def load_questions(questions_file: str | Path, crowd_file: str | Path) -> Questi
             problems += [Problem(qname, line, field, msg) for field, msg in bad]
             if out is not None:
                 records.append(out)
+    return records, seen
 
+
+def _crowd_points(
+    cname: str, crows: list, known: dict[str, int] | None, qname: str, problems: list[Problem]
+) -> list[dict]:
+    """The crowd file's valid points (key, time, probability, line, date text); a point of a
+    question not in ``known`` (None: the question file could not be read) is a problem."""
     points = []
     for line, rec, clean in crows:
         if not clean:
@@ -317,50 +354,16 @@ def load_questions(questions_file: str | Path, crowd_file: str | Path) -> Questi
         key, when, p = _key(rec), _stamp(rec["date"]), _probability(rec["prob_yes"])
         if key is None:
             problems.append(Problem(cname, line, "id", "platform and id are required"))
-        elif q_read and key not in seen:
+        elif known is not None and key not in known:
             problems.append(
                 Problem(cname, line, "id", f"no question {key} in the question file {qname}")
             )
         if when is None:
-            problems.append(
-                Problem(
-                    cname,
-                    line,
-                    "date",
-                    "not a date (YYYY-MM-DD, or YYYY-MM-DD HH:MM[:SS] with an optional UTC "
-                    f"offset): {rec['date']!r}",
-                )
-            )
+            why = "not a date (YYYY-MM-DD, or YYYY-MM-DD HH:MM[:SS] with an optional UTC offset)"
+            problems.append(Problem(cname, line, "date", f"{why}: {rec['date']!r}"))
         if p is None:
-            problems.append(
-                Problem(
-                    cname,
-                    line,
-                    "prob_yes",
-                    f"must be a probability in [0, 1], got {rec['prob_yes']!r}",
-                )
-            )
+            why = f"must be a probability in [0, 1], got {rec['prob_yes']!r}"
+            problems.append(Problem(cname, line, "prob_yes", why))
         if key is not None and when is not None and p is not None:
             points.append({"key": key, "time": when, "p": p, "line": line, "text": rec["date"]})
-    kept = _crowd_series(cname, points, problems)
-    if problems:
-        raise InputError(problems)
-    questions = pd.DataFrame(
-        records,
-        columns=[
-            "key",
-            "title",
-            "tags",
-            "open",
-            "close",
-            "reference",
-            "end",
-            "resolved",
-            "resolution",
-        ],
-    )
-    crowd = pd.DataFrame(
-        [{"key": pt["key"], "date": pt["time"].normalize(), "p": pt["p"]} for pt in kept],
-        columns=["key", "date", "p"],
-    )
-    return Questions(questions, crowd)
+    return points
