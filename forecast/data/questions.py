@@ -100,22 +100,58 @@ def _read_table(
     out, and ``clean`` is false for rows with a cell that is not clean UTF-8 text (reported).
     """
     name = str(path)
-
-    def file_problem(field: str, msg: str) -> tuple[bool, list]:
-        problems.append(Problem(name, "(file)", field, msg))
+    text = _file_text(path, problems)
+    rows = _csv_rows(text, name, problems) if text is not None else []
+    if not rows:
         return False, []
+    head_line, head = rows[0]
+    header = [h.strip() for h in head]
+    if not _header_ok(name, head_line, header, required, problems):
+        return False, []
+    out = []
+    encoding: list[Problem] = []  # cells that are not clean text, reported up to a limit
+    for line, fields in rows[1:]:
+        if len(fields) != len(header):
+            more_less = "missing" if len(fields) < len(header) else "extra"
+            why = f"has {len(fields)} fields but the header has {len(header)} "
+            why += f"({more_less} commas, or a comma inside an unquoted value?)"
+            problems.append(Problem(name, line, "(row)", why))
+            continue
+        rec = {h: f.strip() for h, f in zip(header, fields, strict=True)}
+        bad_cells = [Problem(name, line, h, why) for h, f in rec.items() if (why := _bad_text(f))]
+        encoding += bad_cells
+        out.append((line, rec, not bad_cells))
+    problems += encoding[:MAX_ENCODING_PROBLEMS]
+    if len(encoding) > MAX_ENCODING_PROBLEMS:
+        more = len(encoding) - MAX_ENCODING_PROBLEMS
+        problems.append(
+            Problem(name, "(file)", "encoding", f"{more} more cells are not clean UTF-8 text")
+        )
+    return True, out
 
+
+def _file_text(path: Path, problems: list[Problem]) -> str | None:
+    """The file's text, or None with a problem at the file (a folder, unreadable, not UTF-8)."""
+    name = str(path)
+    why: tuple[str, str] | None = None
     if path.is_dir():
-        return file_problem("file", "is a directory, not a CSV file")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return file_problem("file", "not found")
-    except OSError as exc:
-        return file_problem("file", f"cannot be read: {exc.strerror or exc}")
-    text, why = csv_text(raw)
+        why = ("file", "is a directory, not a CSV file")
+    else:
+        try:
+            text, why = csv_text(path.read_bytes())
+        except FileNotFoundError:
+            why = ("file", "not found")
+        except OSError as exc:
+            why = ("file", f"cannot be read: {exc.strerror or exc}")
     if why is not None:
-        return file_problem(*why)
+        problems.append(Problem(name, "(file)", *why))
+        return None
+    return text
+
+
+def _csv_rows(text: str, name: str, problems: list[Problem]) -> list[tuple[int, list[str]]]:
+    """Non-blank CSV records with the physical line each starts on; a malformed record stops
+    the reading with a problem at its line."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[tuple[int, list[str]]] = []
     start = 1
@@ -126,47 +162,25 @@ def _read_table(
             start = reader.line_num + 1
     except csv.Error as exc:
         problems.append(Problem(name, start, "(row)", f"malformed CSV: {exc}"))
-    if not rows:
-        return False, []
-    head_line, head = rows[0]
-    header = [h.strip() for h in head]
+    return rows
+
+
+def _header_ok(
+    name: str, line: int, header: list[str], required: tuple[str, ...], problems: list[Problem]
+) -> bool:
+    """Whether the header is text with every required column once; problems otherwise."""
     why = next(filter(None, map(_bad_text, header)), None)
     if why:  # not a text header: column checks would only add noise
-        problems.append(Problem(name, head_line, "(header)", why))
-        return False, []
+        problems.append(Problem(name, line, "(header)", why))
+        return False
     repeated = [c for c in dict.fromkeys(header) if header.count(c) > 1]
     missing = [c for c in required if c not in header]
     for col in repeated:
         n = header.count(col)
-        problems.append(Problem(name, head_line, col or "(blank)", f"column appears {n} times"))
+        problems.append(Problem(name, line, col or "(blank)", f"column appears {n} times"))
     for col in missing:
-        problems.append(Problem(name, head_line, col, "required column is missing"))
-    if repeated or missing:
-        return False, []
-    out = []
-    encoding: list[Problem] = []  # cells that are not clean text, reported up to a limit
-    for line, fields in rows[1:]:
-        if len(fields) != len(header):
-            more_less = "missing" if len(fields) < len(header) else "extra"
-            problems.append(
-                Problem(
-                    name,
-                    line,
-                    "(row)",
-                    f"has {len(fields)} fields but the header has {len(header)} "
-                    f"({more_less} commas, or a comma inside an unquoted value?)",
-                )
-            )
-            continue
-        rec = {h: f.strip() for h, f in zip(header, fields, strict=True)}
-        bad_cells = [Problem(name, line, h, why) for h, f in rec.items() if (why := _bad_text(f))]
-        encoding += bad_cells
-        out.append((line, rec, not bad_cells))
-    problems += encoding[:MAX_ENCODING_PROBLEMS]
-    if len(encoding) > MAX_ENCODING_PROBLEMS:
-        more = len(encoding) - MAX_ENCODING_PROBLEMS
-        file_problem("encoding", f"{more} more cells are not clean UTF-8 text")
-    return True, out
+        problems.append(Problem(name, line, col, "required column is missing"))
+    return not (repeated or missing)
 
 
 def _day(text: str) -> date | None:
