@@ -2,7 +2,7 @@
 
 # Imported in the order the commands are listed by ``forecast --help``.
 # isort: off
-from forecast.cli import new, check, update, read, report, evidence, backtest, hindcast  # noqa: F401
+from forecast.cli import new, check, update, read, explain, report, evidence, backtest, hindcast  # noqa: F401
 
 # isort: on
 from forecast.cli.app import (
@@ -15,7 +15,7 @@ from forecast.cli.app import (
 )
 from forecast.cli.backtest import MAX_LEAD_DAYS, SCHEDULER_TIMEOUT_S
 from forecast.cli.evidence import evidence_app
-from forecast.cli.read import MAX_WHATIF_LEVEL
+from forecast.cli.explain import MAX_WHATIF_LEVEL
 
 unwrap_help(app, evidence_app)
 

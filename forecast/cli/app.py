@@ -1,8 +1,8 @@
 """The ``forecast`` command line: the Typer app, exit codes, shared options and helpers.
 
-Each command group lives in its own module (``check``, ``update``, ``read``, ``report``,
-``evidence``, ``backtest``) and registers its commands on ``app``; ``forecast.cli`` imports them
-all. No input gives a traceback: bad input exits 2 with a message. Text that comes from users,
+Each command group lives in its own module (``new``, ``check``, ``update``, ``read``,
+``explain``, ``report``, ``evidence``, ``backtest``, ``hindcast``) and registers its commands on
+``app``; ``forecast.cli`` imports them all. No input gives a traceback: bad input exits 2 with a message. Text that comes from users,
 files, runs or exceptions is never parsed as Rich markup: it is embedded escaped (``_e``) or
 printed with markup off (``_fail``), so a ``[/red]`` in a source title is shown as written.
 """

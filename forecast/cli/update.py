@@ -153,21 +153,7 @@ def update(
             status.stop()
     run = result.run
     if format is Format.json:
-        diag = run.manifest["diagnostics"]  # a dict in every readable run (REQUIRED_KEYS)
-        _print_json(
-            {
-                "run_id": run.id,
-                "path": str(run.path),
-                "scenario": run.scenario,
-                "fitted": result.fitted,
-                "converged": result.converged,
-                "method": diag.get("method", "nuts"),  # runs before PSIS reweighting lack it
-                "problems": diag.get("problems", []),
-                "origin_date": run.manifest.get("origin_date"),
-                "evidence_end": run.manifest.get("evidence_end"),
-                "projected_from": result.projected_from,
-            }
-        )
+        _print_json(result.record())
     if not result.fitted:
         if not quiet:
             err.print(f"Nothing changed since run {_e(run.id)}; not refitting (use --force).")

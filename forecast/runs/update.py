@@ -45,6 +45,24 @@ class UpdateResult:
     converged: bool
     projected_from: str | None = None  # the run whose posterior a new run re-projected
 
+    def record(self) -> dict:
+        """What ``forecast update --format json`` prints: the run, whether it was fitted and
+        converged, how, its problems, origin and evidence end."""
+        m = self.run.manifest
+        diag = m["diagnostics"]  # a dict in every readable run (REQUIRED_KEYS)
+        return {
+            "run_id": self.run.id,
+            "path": str(self.run.path),
+            "scenario": self.run.scenario,
+            "fitted": self.fitted,
+            "converged": self.converged,
+            "method": diag.get("method", "nuts"),  # runs before PSIS reweighting lack it
+            "problems": diag.get("problems", []),
+            "origin_date": m.get("origin_date"),
+            "evidence_end": m.get("evidence_end"),
+            "projected_from": self.projected_from,
+        }
+
 
 def evidence_end(inputs: Inputs) -> date | None:
     """The date of the latest evidence row (None without evidence)."""
