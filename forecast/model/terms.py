@@ -107,72 +107,88 @@ def _source_offsets(kind: str, sds: np.ndarray, data: dict) -> pt.TensorVariable
 
 
 def _indicator_terms(s: Scenario, d: Design, f: pt.TensorVariable, data: dict) -> None:
-    inds = s.indicators
-    K = len(s.factors)
+    """The indicator kinds' terms, each measuring its factor's deviation from its mean level
+    over the fitted months (intercepts are centred on the loading times that mean)."""
     kfac = {k: i for i, k in enumerate(s.factors)}
     f_mean = pt.mean(f, axis=1)  # each factor's mean level over the fitted months
     f_dev = f - f_mean[:, None]
     if d.normal_names:
-        fk = pt.as_tensor(np.array([kfac[inds[n].factor] for n in d.normal_names]))
-        sg = pt.as_tensor(np.array([SIGN[inds[n].sign] for n in d.normal_names]))
-        b = half_normal(
-            "normal_loading_abs",
-            indicator_loading_scales(s, d.normal_names),
-            dims="normal_indicator",
-        )
-        level = _intercept(
-            "normal_intercept", 0.0, NORMAL_INTERCEPT_SD, sg * b * f_mean[fk], "normal_indicator"
-        )
-        sd = pm.LogNormal("normal_sd", *NORMAL_SD_LOG, dims="normal_indicator")
-        off = _source_offsets("normal", source_offset_sds(s, d.normal_names), data)
-        if "normal_y" in data:
-            i = data["normal_ind"]
-            mu = level[i] + sg[i] * b[i] * f_dev[fk[i], data["normal_month"]]
-            if off is not None:
-                mu = mu + off
-            pm.Normal("indicator", mu=mu, sigma=sd[i], observed=data["normal_y"])
+        _normal_terms(s, d.normal_names, kfac, f_mean, f_dev, data)
     if d.count_names:
-        fk_np = np.array([kfac[inds[n].factor] for n in d.count_names])
-        sg = np.array([SIGN[inds[n].sign] for n in d.count_names])
-        base = np.log([inds[n].baseline.value for n in d.count_names])  # type: ignore[union-attr]
-        b = half_normal(
-            "count_loading_abs", indicator_loading_scales(s, d.count_names), dims="count_indicator"
-        )
-        level = _intercept(
-            "count_intercept", base, COUNT_INTERCEPT_SD, sg * b * f_mean[fk_np], "count_indicator"
-        )
-        inv_disp = pm.LogNormal(
-            "count_inv_dispersion", *COUNT_INV_DISPERSION_LOG, dims="count_indicator"
-        )
-        off = _source_offsets("count", source_offset_sds(s, d.count_names), data)
-        if "count_y" in data:
-            i = data["count_ind"]
-            # monthly rate of each indicator, then each row's expected count: the rates of the
-            # months it covers weighted by the share of each month counted, times the row's
-            # source factor exp(offset) (gathers are written as products with one-hot matrices:
-            # see _rows_of)
-            f_ind = pt.dot(_one_hot(fk_np, K), f_dev)  # (indicator x month)
-            rate = pt.exp(level[:, None] + (sg * b)[:, None] * f_ind)
-            mu = pt.sum(data["count_weight"] * _rows_of(rate, i), axis=1)
-            if off is not None:
-                mu = pt.exp(off) * mu
-            mu = mu + 1e-6
-            pm.NegativeBinomial("count", mu=mu, alpha=1.0 / inv_disp[i], observed=data["count_y"])
+        _count_terms(s, d.count_names, kfac, f_mean, f_dev, data)
     for name, blk in d.rating.items():
-        ind = inds[name]
-        assert ind.levels is not None
-        k = kfac[ind.factor]
-        b = half_normal(f"rating_loading_abs_{name}", indicator_loading_scales(s, [name])[0])
-        cut = _cutpoints(name, len(ind.levels), SIGN[ind.sign] * b * f_mean[k])
-        if len(blk["y"]):
-            eta = SIGN[ind.sign] * b * f_dev[k, data[f"rating_{name}_month"]]
-            pm.OrderedLogistic(
-                f"rating_{name}",
-                eta=eta,
-                cutpoints=cut,
-                observed=data[f"rating_{name}_y"],
-                compute_p=False,
-            )
+        _rating_term(s, name, len(blk["y"]) > 0, kfac, f_mean, f_dev, data)
+
+
+def _normal_terms(s: Scenario, names: list[str], kfac: dict, f_mean, f_dev, data: dict) -> None:
+    """Normal indicators: a level, a loading and a noise sd each, and source offsets."""
+    inds = s.indicators
+    fk = pt.as_tensor(np.array([kfac[inds[n].factor] for n in names]))
+    sg = pt.as_tensor(np.array([SIGN[inds[n].sign] for n in names]))
+    b = half_normal(
+        "normal_loading_abs", indicator_loading_scales(s, names), dims="normal_indicator"
+    )
+    level = _intercept(
+        "normal_intercept", 0.0, NORMAL_INTERCEPT_SD, sg * b * f_mean[fk], "normal_indicator"
+    )
+    sd = pm.LogNormal("normal_sd", *NORMAL_SD_LOG, dims="normal_indicator")
+    off = _source_offsets("normal", source_offset_sds(s, names), data)
+    if "normal_y" in data:
+        i = data["normal_ind"]
+        mu = level[i] + sg[i] * b[i] * f_dev[fk[i], data["normal_month"]]
+        if off is not None:
+            mu = mu + off
+        pm.Normal("indicator", mu=mu, sigma=sd[i], observed=data["normal_y"])
+
+
+def _count_terms(s: Scenario, names: list[str], kfac: dict, f_mean, f_dev, data: dict) -> None:
+    """Count indicators: negative-binomial counts over each row's exposure, a log-rate level at
+    the scenario's baseline, a loading, a dispersion and source offsets."""
+    inds = s.indicators
+    fk_np = np.array([kfac[inds[n].factor] for n in names])
+    sg = np.array([SIGN[inds[n].sign] for n in names])
+    base = np.log([inds[n].baseline.value for n in names])  # type: ignore[union-attr]
+    b = half_normal("count_loading_abs", indicator_loading_scales(s, names), dims="count_indicator")
+    level = _intercept(
+        "count_intercept", base, COUNT_INTERCEPT_SD, sg * b * f_mean[fk_np], "count_indicator"
+    )
+    inv_disp = pm.LogNormal(
+        "count_inv_dispersion", *COUNT_INV_DISPERSION_LOG, dims="count_indicator"
+    )
+    off = _source_offsets("count", source_offset_sds(s, names), data)
+    if "count_y" in data:
+        i = data["count_ind"]
+        # monthly rate of each indicator, then each row's expected count: the rates of the
+        # months it covers weighted by the share of each month counted, times the row's
+        # source factor exp(offset) (gathers are written as products with one-hot matrices:
+        # see _rows_of)
+        f_ind = pt.dot(_one_hot(fk_np, len(kfac)), f_dev)  # (indicator x month)
+        rate = pt.exp(level[:, None] + (sg * b)[:, None] * f_ind)
+        mu = pt.sum(data["count_weight"] * _rows_of(rate, i), axis=1)
+        if off is not None:
+            mu = pt.exp(off) * mu
+        mu = mu + 1e-6
+        pm.NegativeBinomial("count", mu=mu, alpha=1.0 / inv_disp[i], observed=data["count_y"])
+
+
+def _rating_term(
+    s: Scenario, name: str, observed: bool, kfac: dict, f_mean, f_dev, data: dict
+) -> None:
+    """One rating scale: ordered-logistic levels with a loading and cutpoints of its own."""
+    ind = s.indicators[name]
+    assert ind.levels is not None
+    k = kfac[ind.factor]
+    b = half_normal(f"rating_loading_abs_{name}", indicator_loading_scales(s, [name])[0])
+    cut = _cutpoints(name, len(ind.levels), SIGN[ind.sign] * b * f_mean[k])
+    if observed:
+        eta = SIGN[ind.sign] * b * f_dev[k, data[f"rating_{name}_month"]]
+        pm.OrderedLogistic(
+            f"rating_{name}",
+            eta=eta,
+            cutpoints=cut,
+            observed=data[f"rating_{name}_y"],
+            compute_p=False,
+        )
 
 
 def _cutpoints(name: str, n_levels: int, shift) -> pt.TensorVariable:
