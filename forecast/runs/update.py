@@ -218,19 +218,7 @@ def run_update(
         base = None if force else _lender(store, key, cold)
         t0 = time.perf_counter()
         if base is None:
-            fit, proj, structure_key = fit_inputs(
-                inputs, settings, on_phase=on_phase, store=None if cold else store, origin=start
-            )
-            idata, drawn = fit.idata, draws_attrs(fit)
-            described = {
-                "sampler_used": asdict(fit.settings),  # after any retries (see failed_attempts)
-                "diagnostics": fit.diagnostics.to_dict(),
-                "converged": fit.diagnostics.converged,
-                "structure_key": structure_key,
-                "failed_attempts": fit.failed_attempts,
-                "reused": fit.reused,
-                "timings": {k: round(v, 3) for k, v in fit.timings.items()},
-            }
+            idata, proj, drawn, described = _fitted(inputs, settings, on_phase, store, cold, start)
         else:
             (on_phase or (lambda _msg: None))(f"projecting run {base.id}'s posterior from {day}")
             idata, proj = _reprojected(base, inputs, start, settings.seed)
@@ -239,20 +227,9 @@ def run_update(
             described = {k: base.manifest[k] for k in FIT_KEYS if k in base.manifest}
             described["reused"] = {**base.manifest.get("reused", {}), "projected_from": source}
             described["timings"] = {"project_s": round(time.perf_counter() - t0, 3)}
-        s = inputs.scenario
-        ends = evidence_end(inputs)
-        manifest = {
-            **provenance(inputs, seed=settings.seed, settings=settings, settings_key="sampler"),
-            "fit_key": key,
-            **described,
-            "origin_date": day,
-            "evidence_end": ends.isoformat() if ends else None,
-            "horizons": list(s.horizons),
-            "evidence_rows": len(inputs.evidence.frame),
-            "peak_rss_mb": peak_rss_mb(),
-        }
+        manifest = _manifest(inputs, settings, key, described, day)
         attrs = {
-            "scenario": s.name,
+            "scenario": inputs.scenario.name,
             "input_hash": manifest["input_hash"],
             "fit_key": key,
             "seed": settings.seed,
@@ -272,6 +249,40 @@ def run_update(
         run = store.write(new_run_id(manifest["input_hash"]), manifest, write)
     source = None if base is None else manifest["reused"]["projected_from"]
     return UpdateResult(run, fitted=True, converged=manifest["converged"], projected_from=source)
+
+
+def _fitted(inputs, settings, on_phase, store, cold: bool, start):
+    """A new fit (``fit_inputs``): its posterior, projection, draw attributes and the manifest
+    fields that describe how it was made."""
+    fit, proj, structure_key = fit_inputs(
+        inputs, settings, on_phase=on_phase, store=None if cold else store, origin=start
+    )
+    described = {
+        "sampler_used": asdict(fit.settings),  # after any retries (see failed_attempts)
+        "diagnostics": fit.diagnostics.to_dict(),
+        "converged": fit.diagnostics.converged,
+        "structure_key": structure_key,
+        "failed_attempts": fit.failed_attempts,
+        "reused": fit.reused,
+        "timings": {k: round(v, 3) for k, v in fit.timings.items()},
+    }
+    return fit.idata, proj, draws_attrs(fit), described
+
+
+def _manifest(inputs: Inputs, settings: SamplerSettings, key: str, described: dict, day) -> dict:
+    """A run's manifest: what went in (``provenance``), how the posterior was made, the origin,
+    the evidence's end, the horizons and the peak memory."""
+    ends = evidence_end(inputs)
+    return {
+        **provenance(inputs, seed=settings.seed, settings=settings, settings_key="sampler"),
+        "fit_key": key,
+        **described,
+        "origin_date": day,
+        "evidence_end": ends.isoformat() if ends else None,
+        "horizons": list(inputs.scenario.horizons),
+        "evidence_rows": len(inputs.evidence.frame),
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 def _stored(store: RunStore, key: str, day, cold: bool) -> Run | None:
