@@ -19,6 +19,7 @@ import forecast.skill.hindcast as hc
 from forecast.cli import EXIT_BAD_INPUT, app
 from forecast.inference.sampling import SamplerSettings
 from forecast.report.hindcast_report import big_moves, read_hindcast, write_hindcast
+from forecast.skill.backtest import known_evidence
 from forecast.skill.hindcast import (
     Hindcast,
     HindcastSettings,
@@ -232,3 +233,32 @@ def test_hindcast_cli_refuses_bad_months(tmp_path):
         app, ["hindcast", "--start", "2023-05", "--end", "2023-01", "--out", str(tmp_path)]
     )
     assert res.exit_code == EXIT_BAD_INPUT and "before --start" in res.output
+
+
+@pytest.mark.slow
+def test_a_real_hindcast_of_the_mini_scenario(tmp_path):
+    """Two origins fitted for real (short chains; about 3 minutes, so slow): every target and
+    horizon forecast from each origin's first day, the prior alone beside it, deal:beta's event
+    scored in its window; a rerun refits nothing."""
+    from sim import FAST
+
+    inputs = stockpile_inputs()
+    settings = HindcastSettings(
+        start="2022-10", end="2023-01", every=3, horizons=(3, 6), sampler=FAST
+    )
+    result = run_hindcast(inputs, settings, tmp_path)
+    f = result.forecasts
+    n_targets = len(inputs.scenario.targets())
+    assert len(f) == 2 * n_targets * 2 and set(f["origin"]) == {"2022-10-01", "2023-01-01"}
+    assert f["probability"].between(0, 1).all() and f["prior"].between(0, 1).all()
+    assert (f["lower"] <= f["probability"]).all() and (f["probability"] <= f["upper"]).all()
+    beta = f[(f["target"] == "deal:beta") & (f["origin"] == "2022-10-01")]
+    assert list(beta["y"]) == [1.0, 1.0]  # happened 2023-01-15, inside both windows
+    assert set(f.loc[f["outcome"] == "calm", "y"].isna()) == {True}
+    assert list(result.fits["rows"]) == [
+        len(known_evidence(inputs.evidence, pd.Period(m, "M")).frame)
+        for m in ("2022-10", "2023-01")
+    ]
+    calls = []
+    again = run_hindcast(inputs, settings, tmp_path, on_phase=calls.append)
+    assert all("reused" in c for c in calls) and again.forecasts.equals(f)
