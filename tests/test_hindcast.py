@@ -76,11 +76,40 @@ def test_resolutions_are_read_from_the_whole_log():
     assert np.isnan(y("deal:beta", "2023-02-01", "2023-06-30"))  # known before the origin
     assert y("bases_kept", "2022-10-01", "2023-05-31") == 1.0  # held after the window
     assert np.isnan(y("bases_kept", "2022-10-01", "2023-08-31"))  # not known that late
-    assert np.isnan(y("calm", "2022-10-01", "2023-01-31"))  # state outcomes are not scored
     ended = with_rows(ev, [{"month": 14, "kind": "resolution", "target": "bases_kept", "value": 0}])
     assert resolution(s, ended, "bases_kept", date(2022, 10, 1), date(2023, 5, 31)) == 0.0
     still = with_rows(ev, [{"month": 18, "kind": "resolution", "target": "deal:alpha", "value": 0}])
     assert resolution(s, still, "deal:alpha", date(2022, 10, 1), date(2023, 5, 31)) == 0.0
+
+
+def test_a_state_outcome_is_read_from_its_count_rows():
+    """calm: attacks below 10 a month for 3 consecutive months (mini scenario). Months are known
+    below only when rows cover all their days; a partial row at or over 10 is known not below."""
+    inputs = mini_inputs()
+    s = inputs.scenario
+    o = s.outcomes["calm"]
+    assert (o.measure, o.condition, o.threshold.value, o.window.value) == (
+        "attacks",
+        "below",
+        10,
+        3,
+    )
+
+    def month(m: int, value: float, days: float) -> dict:
+        return {"month": m, "kind": "count", "target": "attacks", "value": value,
+                "exposure_days": days}  # fmt: skip
+
+    def y(*rows):  # forecast on 2022-12-01: the whole months 2023-01 (index 12) to 2023-04
+        ev = with_rows(inputs.evidence, list(rows))
+        return resolution(s, ev, "calm", date(2022, 12, 1), date(2023, 4, 30))
+
+    assert y(month(12, 2, 31), month(13, 0, 28), month(14, 0, 31)) == 1.0
+    assert np.isnan(y(month(12, 2, 31), month(13, 0, 28), month(14, 0, 20)))  # March partly
+    assert y(month(12, 12, 7), month(13, 0, 28), month(14, 0, 31), month(15, 15, 5)) == 0.0
+    assert np.isnan(y(month(12, 12, 7), month(14, 0, 31)))  # February unknown
+    # December is the origin month's: a quiet December does not start the run
+    assert np.isnan(y(month(11, 0, 31), month(12, 0, 31), month(13, 0, 28)))
+    assert y(month(11, 0, 31), month(12, 0, 31), month(13, 0, 28), month(14, 0, 31)) == 1.0
 
 
 def test_scores_compare_the_model_with_its_prior_per_horizon():

@@ -2,9 +2,10 @@
 
 Each command group lives in its own module (``new``, ``check``, ``update``, ``read``,
 ``explain``, ``report``, ``evidence``, ``backtest``, ``hindcast``) and registers its commands on
-``app``; ``forecast.cli`` imports them all. No input gives a traceback: bad input exits 2 with a message. Text that comes from users,
-files, runs or exceptions is never parsed as Rich markup: it is embedded escaped (``_e``) or
-printed with markup off (``_fail``), so a ``[/red]`` in a source title is shown as written.
+``app``; ``forecast.cli`` imports them all. No input gives a traceback: bad input exits 2 with a
+message. Text that comes from users, files, runs or exceptions is never parsed as Rich markup: it
+is embedded escaped (``_e``) or printed with markup off (``_fail``), so a ``[/red]`` in a source
+title is shown as written.
 """
 
 from __future__ import annotations

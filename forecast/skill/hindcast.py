@@ -132,11 +132,12 @@ def resolution(s: Scenario, evidence: Evidence, target: str, start: date, end: d
     from every resolution row of the log (1, 0, or NaN while the log cannot tell). An event
     happened if one of its units ended in ``[start, end]``, and did not if every unit still at
     risk on ``start`` is known open on or after ``end``; a persistent state held if it is known to
-    hold on or after ``end`` and did not if it ended by ``end``. State outcomes are not scored."""
+    hold on or after ``end`` and did not if it ended by ``end``. A state outcome is read from its
+    count measure's rows (``state_resolution``)."""
     outcome, _, candidate = target.partition(":")
     kind = s.outcomes[outcome].kind
     if kind == "state":
-        return np.nan
+        return state_resolution(s, evidence, outcome, start, end)
     units = [candidate] if candidate else list(s.outcomes[outcome].candidates) or [""]
     fr = evidence.of_kind("resolution")
     fr = fr[fr["outcome"] == outcome]
@@ -154,6 +155,40 @@ def resolution(s: Scenario, evidence: Evidence, target: str, start: date, end: d
     if state and all(state):
         return 0.0 if kind == "event" else 1.0
     return np.nan
+
+
+def state_resolution(
+    s: Scenario, evidence: Evidence, outcome: str, start: date, end: date
+) -> float:
+    """Whether a state outcome on a count measure was reached in the whole months after
+    ``start``'s month up to ``end`` (the months its forecast covers): 1 if ``window`` consecutive
+    months meet the condition, 0 if every month is known and none such run exists, else NaN. A
+    month is known to be below the threshold when rows cover all its days with a total below
+    it, and known not to be when its rows already reach it (a week of 50 attacks is enough);
+    "above" is the mirror. Other measures are not read (NaN)."""
+    o = s.outcomes[outcome]
+    ind = s.indicators.get(o.measure or "")
+    if ind is None or ind.likelihood != "count" or o.threshold is None or o.window is None:
+        return np.nan
+    rows = evidence.of_kind("count")
+    rows = rows[rows["target"] == o.measure]
+    first, last = pd.Period(start, "M") + 1, pd.Period(end, "M")
+    state = []  # per month: True meets the condition, False does not, None unknown
+    for month in pd.period_range(first, last, freq="M"):
+        inside = rows[rows["date"].dt.to_period("M") == month]
+        total = float(inside["value"].sum())
+        whole = float(pd.to_numeric(inside["exposure_days"]).sum()) >= month.days_in_month
+        limit = o.threshold.value
+        if o.condition == "below":
+            state.append(True if whole and total < limit else False if total >= limit else None)
+        else:
+            state.append(True if total > limit else False if whole else None)
+    run, need = 0, int(o.window.value)
+    for ok in state:
+        run = run + 1 if ok else 0
+        if run >= need:
+            return 1.0
+    return 0.0 if all(x is not None for x in state) else np.nan
 
 
 @dataclass(frozen=True)
