@@ -190,21 +190,25 @@ def test_origins_are_kept_and_reused_and_refitted_when_inputs_change(tmp_path, m
 
 
 def test_a_big_move_lists_the_evidence_public_between_the_two_origins():
+    """Rows on the outcome itself come first (here a June "still open" row of deal:alpha, listed
+    before the June stockpile reading, which is as new)."""
     inputs = mini_inputs()
-    ev = inputs.evidence
+    ev = with_rows(
+        inputs.evidence, [{"month": 5, "kind": "resolution", "target": "deal:alpha", "value": 0}]
+    )
     f = pd.DataFrame(
         [{"outcome": "deal", "candidate": None, "horizon_months": 12, "origin": o,
           "probability": p} for o, p in
          (("2022-05-01", 0.2), ("2022-06-01", 0.21), ("2022-07-01", 0.5))]
     )  # fmt: skip
-    moves = big_moves(f, ev, 12, per_outcome=1)
+    moves = big_moves(f, ev, inputs.scenario, 12, per_outcome=1)
     assert len(moves) == 1 and (moves[0]["from"], moves[0]["to"]) == ("2022-06-01", "2022-07-01")
     public = ev.public_on()
     june = ev.frame[(public > "2022-05-31") & (public <= "2022-06-30")]
     assert {(r["file"], r["row"]) for r in moves[0]["rows"]} == {
         (Path(x).name, int(r)) for x, r in zip(june["file"], june["row"], strict=True)
     }
-    assert moves[0]["rows"]  # the June stockpile reading
+    assert [r["kind"] for r in moves[0]["rows"]] == ["resolution", "indicator"]
 
 
 def hindcast_folder(folder: Path) -> Path:
@@ -291,3 +295,32 @@ def test_a_real_hindcast_of_the_mini_scenario(tmp_path):
     calls = []
     again = run_hindcast(inputs, settings, tmp_path, on_phase=calls.append)
     assert all("reused" in c for c in calls) and again.forecasts.equals(f)
+
+
+def test_hindcast_cli_prints_scores_and_writes_the_folder(tmp_path, monkeypatch):
+    from sim import MINI_ROOT
+
+    def fake(inputs, settings, folder, on_phase=None):
+        forecasts = pd.read_csv(hindcast_folder(tmp_path / "made") / "forecasts.csv")
+        fits = pd.DataFrame(
+            [
+                {"origin": "2022-06-01", "converged": True},
+                {"origin": "2022-07-01", "converged": False},
+            ]
+        )
+        assert (settings.start, settings.end, settings.horizons) == ("2022-06", "2022-07", (6,))
+        return Hindcast(forecasts=forecasts, fits=fits, changes=["a change"])
+
+    monkeypatch.setattr(hc, "run_hindcast", fake)
+    out = tmp_path / "out"
+    args = ["hindcast", "-s", "mini", "--root", str(MINI_ROOT), "--start", "2022-06", "--end",
+            "2022-07", "--horizons", "6", "--out", str(out), "--quiet"]  # fmt: skip
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())
+    assert "(2 origins)" in said and "1 of 2 fits did not pass the diagnostics gate" in said
+    assert {"forecasts.csv", "fits.csv", "scores.json", "manifest.json"} <= {
+        p.name for p in out.iterdir()
+    }
+    res = runner.invoke(app, [*args, "--format", "json"])
+    assert json.loads(res.output.strip().splitlines()[-1])["hindsight_removed"] == ["a change"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -14,6 +15,7 @@ from forecast.data.errors import InputError, Problem
 from forecast.data.evidence import Evidence
 from forecast.data.files import replace_atomically, sha256_file
 from forecast.data.inputs import Inputs
+from forecast.data.scenario import Scenario
 from forecast.report import plots
 from forecast.report.track_record import comparison
 from forecast.runs.provenance import provenance
@@ -101,11 +103,12 @@ def read_hindcast(folder: Path) -> tuple[dict, pd.DataFrame]:
 
 
 def big_moves(
-    forecasts: pd.DataFrame, evidence: Evidence, horizon: int, per_outcome: int = 2
+    forecasts: pd.DataFrame, evidence: Evidence, s: Scenario, horizon: int, per_outcome: int = 2
 ) -> list[dict]:
     """Per outcome, its ``per_outcome`` largest changes between consecutive origins at
     ``horizon``, each with the evidence rows that became public between the two origins (what
-    the later fit saw and the earlier did not)."""
+    the later fit saw and the earlier did not): first the rows on the outcome itself, then those
+    on the factors it reads, then the rest, newest first within each."""
     whole = forecasts[forecasts["candidate"].isna() & (forecasts["horizon_months"] == horizon)]
     out = []
     for outcome, g in whole.groupby("outcome", sort=False):
@@ -119,7 +122,7 @@ def big_moves(
             p0, p1 = g.iloc[k - 1]["probability"], g.iloc[k]["probability"]
             lo, hi = (pd.Timestamp(evidence_cutoff(pd.Period(x, "M"))) for x in (before, after))
             public = evidence.public_on()
-            fresh = public[(public > lo) & (public <= hi)].sort_values(ascending=False).index
+            fresh = _by_relevance(evidence, public[(public > lo) & (public <= hi)], s, outcome)
             out.append(
                 {
                     "outcome": outcome,
@@ -134,8 +137,21 @@ def big_moves(
     return out
 
 
+def _by_relevance(evidence: Evidence, public: pd.Series, s: Scenario, outcome: str) -> pd.Index:
+    """The rows of ``public`` (their public days), those on ``outcome`` first, then those on the
+    factors (or the measure) it reads, then the rest; newest first within each."""
+    o = s.outcomes[outcome]
+    factors = set(o.loadings)
+    if o.measure is not None:
+        factors |= {o.measure, s.indicators[o.measure].factor if o.measure in s.indicators else ""}
+    fr = evidence.frame.loc[public.index]
+    rank = np.where(fr["outcome"] == outcome, 0, np.where(fr["target"].isin(factors), 1, 2))
+    order = pd.DataFrame({"rank": rank, "day": public.to_numpy()}, index=public.index)
+    return order.sort_values(["rank", "day"], ascending=[True, False], kind="stable").index
+
+
 def hindcast_section(
-    scores: dict, forecasts: pd.DataFrame, evidence: Evidence, labels: dict[str, str]
+    scores: dict, forecasts: pd.DataFrame, evidence: Evidence, s: Scenario
 ) -> dict:
     """Everything the report's "what the model said over time" section shows: per horizon the
     model's and the prior's scores on what resolved, with the difference in words; the figure at
@@ -154,6 +170,7 @@ def hindcast_section(
             }
         )
     longest = horizons[-1]
+    labels = {o: x.label for o, x in s.outcomes.items()}
     origins = sorted(set(forecasts["origin"]))
     return {
         "rows": rows,
@@ -163,7 +180,7 @@ def hindcast_section(
         "horizon": longest,
         "moves": [
             {**m, "label": labels.get(m["outcome"], m["outcome"])}
-            for m in big_moves(forecasts, evidence, longest)
+            for m in big_moves(forecasts, evidence, s, longest)
         ],
         "changes": scores.get("hindsight_removed", []),
         "figure": plots.hindcast_chart(forecasts, longest, labels),

@@ -158,7 +158,7 @@ def build_context(
         images["reliability"] = record.pop("figure")
     said = None
     if hindcast is not None:
-        said = hindcast_section(*hindcast, inputs.evidence, outcome_labels)
+        said = hindcast_section(*hindcast, inputs.evidence, s)
         images["hindcast"] = said.pop("figure")
     return {
         "title": s.title,
