@@ -136,7 +136,7 @@ def fake_forecast_at(calls):
     def fit(inputs, s, month, horizons, settings, gate):
         calls.append((str(month), settings.seed))
         table = pd.DataFrame(
-            [{"outcome": "deal", "candidate": None, "horizon_months": h,
+            [{"outcome": "deal", "candidate": np.nan, "horizon_months": h,
               "end_date": str((month + h).end_time.date()), "probability": 0.3, "lower": 0.1,
               "upper": 0.6, "mcse": 0.001} for h in horizons]
         )  # fmt: skip
@@ -172,6 +172,7 @@ def test_origins_are_kept_and_reused_and_refitted_when_inputs_change(tmp_path, m
         "2022-08.json", "2022-10.json", "2022-12.json"
     ]  # fmt: skip
     assert list(first.forecasts["prior"]) == [0.4] * 3
+    assert set(first.forecasts["target"]) == {"deal"}  # an outcome's own row: no candidate
     # monthly origins from the same start reuse the quarterly ones and fit only the new ones
     monthly = HindcastSettings(
         start="2022-08", end="2022-12", horizons=(3,), sampler=SamplerSettings(seed=5)

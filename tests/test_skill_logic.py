@@ -38,7 +38,6 @@ from forecast.skill.backtest import (
     BacktestSettings,
     _base_rate,
     _flags,
-    _seeded,
     calibrate_month,
     calibration_split,
     evidence_cutoff,
@@ -49,6 +48,7 @@ from forecast.skill.backtest import (
     scenario_months,
     scenario_safe,
     score_set,
+    seeded,
 )
 from forecast.skill.calibration import Calibrated, arrays, predict
 from forecast.skill.links import links_path, load_links
@@ -490,7 +490,7 @@ def test_run_backtest_plans_fits_and_baselines_without_leakage(
     f = bt.forecasts.set_index("key")
     # one scenario fit per month of a linked question inside the scenario's span
     assert [m for m, _ in fitted] == [pd.Period("2023-02", "M"), MARCH]
-    assert fitted[1][1] == _seeded(settings.scenario, 3, MARCH).seed
+    assert fitted[1][1] == seeded(settings.scenario, 3, MARCH).seed
     # one calibration fit per origin month, training on questions known before it began
     months = {str(test["month"].iloc[0]): (train, test) for train, test, _ in calls}
     assert set(months) == {"2023-02", "2023-03", "2026-03"}
@@ -499,7 +499,7 @@ def test_run_backtest_plans_fits_and_baselines_without_leakage(
     assert len(months["2023-02"][0]) == 0
     assert set(months["2023-02"][1]["key"]) == {"t:early", "t:first"}
     assert set(months["2026-03"][0]["key"]) == {"t:early", "t:first", "t:late", "t:target"}
-    assert calls[0][2].seed == _seeded(settings.calibration, 3, calls[0][1]["month"].iloc[0]).seed
+    assert calls[0][2].seed == seeded(settings.calibration, 3, calls[0][1]["month"].iloc[0]).seed
     cal = f["calibrated"]
     assert cal["t:target"] == pytest.approx(0.11) and f.loc["t:target", "n_train"] == 1
     assert cal["t:early"] == pytest.approx(0.10) and f.loc["t:early", "n_train"] == 0
@@ -655,10 +655,10 @@ def test_seeds_per_month_do_not_depend_on_the_other_months():
     s = SamplerSettings(seed=0)
     a, b = pd.Period("2023-03", "M"), pd.Period("2023-04", "M")
     assert a.ordinal == 638
-    assert _seeded(s, 1, a).seed == 100_003 + 638
-    assert _seeded(s, 2, b).seed == 200_006 + 639
-    assert isinstance(_seeded(s, 1, a).seed, int)
-    assert replace(_seeded(s, 1, a), seed=0) == s  # only the seed changes
+    assert seeded(s, 1, a).seed == 100_003 + 638
+    assert seeded(s, 2, b).seed == 200_006 + 639
+    assert isinstance(seeded(s, 1, a).seed, int)
+    assert replace(seeded(s, 1, a), seed=0) == s  # only the seed changes
 
 
 def test_flags():

@@ -37,12 +37,12 @@ def print_hindcast(result: Hindcast, console: Console) -> None:
         t.add_column(name, justify="left" if name == "within" else "right")
     t.add_column("prior log loss", justify="right")
     t.add_column("model - prior (log, 90%)", justify="right")
+
+    def num(v):
+        return "-" if v is None else f"{v:.4f}"
+
     for h, sc in result.summary()["horizons"].items():
         d = sc["model_minus_prior_log"]
-
-        def num(v):
-            return "-" if v is None else f"{v:.4f}"
-
         t.add_row(
             f"{h} months",
             str(sc["n"]),

@@ -175,7 +175,7 @@ def _fit_info(kind: str, month: pd.Period, rows: int, dg: Diagnostics) -> dict:
     }
 
 
-def _seeded(settings: SamplerSettings, seed: int, month: pd.Period) -> SamplerSettings:
+def seeded(settings: SamplerSettings, seed: int, month: pd.Period) -> SamplerSettings:
     """A seed per month, independent of which other months are in the run."""
     return replace(settings, seed=seed * 100_003 + month.ordinal)
 
@@ -265,7 +265,7 @@ def _scenario_fits(rows, inputs, settings: BacktestSettings, client, phase) -> l
     levels = _map(
         client,
         factor_levels,
-        [(shared, m, _seeded(settings.scenario, settings.seed, m)) for m in months],
+        [(shared, m, seeded(settings.scenario, settings.seed, m)) for m in months],
         lambda k, n: phase(f"scenario fit {k} of {n} done"),
     )
     level_of = {m: lv for m, (lv, _) in zip(months, levels, strict=True)}
@@ -285,7 +285,7 @@ def _calibration_fits(rows, links, settings: BacktestSettings, client, phase) ->
     calls = []
     for m in months:
         train, test = calibration_split(rows, m)
-        calls.append((m, train, test, links, _seeded(settings.calibration, settings.seed, m)))
+        calls.append((m, train, test, links, seeded(settings.calibration, settings.seed, m)))
     results = _map(
         client, calibrate_month, calls, lambda k, n: phase(f"calibration fit {k} of {n} done")
     )

@@ -16,7 +16,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -28,12 +28,13 @@ from forecast.data.evidence import Evidence
 from forecast.data.files import replace_atomically
 from forecast.data.inputs import Inputs
 from forecast.data.scenario import NormalPrior, Number, PositiveNumber, Scenario, Vintage
+from forecast.data.target import Target
 from forecast.inference.gate import DEFAULT_GATE, Gate
 from forecast.inference.sampling import Diagnostics, SamplerSettings, sample
 from forecast.model.build import build_model
 from forecast.model.design import Design, build_design
 from forecast.model.posterior import Projection, project, summarize
-from forecast.skill.backtest import known_evidence
+from forecast.skill.backtest import known_evidence, seeded
 from forecast.skill.scoring import brier, clustered_difference, log_loss
 
 HINDSIGHT = "recomputed for the track record without hindsight (forecast.skill.hindcast)"
@@ -300,14 +301,12 @@ def run_hindcast(
         if saved.get("key") == key:
             table, info, how = pd.DataFrame(saved["forecasts"]), saved["fit"], "reused"
         else:
-            seed = settings.sampler.seed * 100_003 + month.ordinal
-            table, info = forecast_at(
-                inputs, s, month, settings.horizons, replace(settings.sampler, seed=seed), gate
-            )
+            sampler = seeded(settings.sampler, settings.sampler.seed, month)
+            table, info = forecast_at(inputs, s, month, settings.horizons, sampler, gate)
             if prior is None:
                 prior = PriorFit.of(s, inputs.evidence, months[0], settings.sampler)
             origin = month.start_time.date()
-            table["prior"] = prior.forecast(s, origin, settings.horizons, seed).to_numpy()
+            table["prior"] = prior.forecast(s, origin, settings.horizons, sampler.seed).to_numpy()
             info |= {
                 "prior_converged": prior.diagnostics.converged,
                 "prior_max_rhat": prior.diagnostics.max_rhat,
@@ -324,8 +323,10 @@ def run_hindcast(
 
 def resolved(s: Scenario, ev: Evidence, table: pd.DataFrame) -> pd.DataFrame:
     """The forecast table with each row's target label and its resolution (``resolution``)."""
-    cand = table["candidate"].fillna("").astype(str)
-    target = np.where(cand == "", table["outcome"], table["outcome"] + ":" + cand)
+    target = [
+        str(Target(o, c if isinstance(c, str) and c else None))
+        for o, c in zip(table["outcome"], table["candidate"], strict=True)
+    ]
     y = [
         resolution(s, ev, t, date.fromisoformat(o), date.fromisoformat(e))
         for t, o, e in zip(target, table["origin"], table["end_date"], strict=True)
