@@ -62,7 +62,7 @@ def test_counts_beyond_int32_keep_their_value(inputs):
     number (a -inf log density that stopped a whole-scenario SBC at its 30th replication)."""
     d = design(inputs)
     big = 3_737_586_527
-    d = dataclasses.replace(d, count_y=np.r_[big, d.count_y[1:]])
+    d = dataclasses.replace(d, count=dataclasses.replace(d.count, y=np.r_[big, d.count.y[1:]]))
     m = build_model(inputs.scenario, d)
     assert m["count_y"].get_value()[0] == big
     logp = m.compile_fn(
@@ -141,7 +141,13 @@ def test_single_rows_differentiate_in_every_backend():
     )
     ev, _ = simulate(s, plan, np.random.default_rng(0))
     d = build_design(s, ev, n_months=6)
-    assert len(d.fc_logit) == len(d.lr_log) == len(d.count_y) == len(d.normal_y) == 1
+    assert (
+        len(d.forecast.logit)
+        == len(d.likelihood_ratio.log)
+        == len(d.count.y)
+        == len(d.indicator.y)
+        == 1
+    )
     m = build_model(s, d)
     dlogp = m.compile_dlogp(mode="FAST_COMPILE")
     assert np.all(np.isfinite(dlogp(m.initial_point())))
@@ -200,14 +206,16 @@ def test_forecast_term_is_the_marginal_over_source_biases(inputs):
     )(point)
     # the model's probability of each row's target, hazards held at the row's month
     mean = []
-    for r in range(len(d.fc_logit)):
-        a = d.fc_horizon[r] * np.sum(d.fc_mask[r] * np.logaddexp(0, x[:, d.fc_month[r]]))
+    for r in range(len(d.forecast.logit)):
+        a = d.forecast.horizon[r] * np.sum(
+            d.forecast.mask[r] * np.logaddexp(0, x[:, d.forecast.month[r]])
+        )
         p_event = -np.expm1(-a)
-        mean.append(logit(1 - p_event) if d.fc_persist[r] else logit(p_event))
-    src = d.fc_source
+        mean.append(logit(1 - p_event) if d.forecast.persist[r] else logit(p_event))
+    src = d.forecast.source
     b = s.forecast_noise.bias_sd.value
     cov = np.diag(noise[src] ** 2) + bias_sd**2 * (src[:, None] == src[None, :]) + b**2
-    want = stats.multivariate_normal(np.array(mean), cov).logpdf(d.fc_logit)
+    want = stats.multivariate_normal(np.array(mean), cov).logpdf(d.forecast.logit)
     np.testing.assert_allclose(logp, want, rtol=1e-8)
 
 
@@ -235,10 +243,10 @@ def test_simulated_evidence_has_every_kind_and_round_trips(inputs):
     assert structure_key(s, d) == structure_key(s, design(inputs))
     # a normal indicator's standardized values sit around intercept + loading * f
     mu = truth["normal_intercept"][0] + truth["normal_loading_abs"][0] * truth["f"][0]
-    resid = (d.normal_y - mu[d.normal_month]) / truth["normal_sd"][0]
+    resid = (d.indicator.y - mu[d.indicator.month]) / truth["normal_sd"][0]
     assert abs(resid.mean()) < 1.0 and 0.4 < resid.std() < 1.8
-    assert np.all(d.count_y >= 0) and d.count_weight.max() == pytest.approx(1.0)
-    assert set(d.rating["attack_level"]["y"]) <= {0, 1, 2}
+    assert np.all(d.count.y >= 0) and d.count.weight.max() == pytest.approx(1.0)
+    assert set(d.rating["attack_level"].y) <= {0, 1, 2}
     # the model's density on the simulated data is finite
     m = build_model(s, d)
     assert np.isfinite(m.compile_logp()(m.initial_point()))
@@ -311,9 +319,9 @@ def test_a_cut_before_news_starts_can_share_the_later_structure(inputs):
     before = Evidence(frame=fr[~news].reset_index(drop=True), files=ev.files)  # news not yet
     d_all = build_design(s, ev, n_months=MINI_MONTHS)
     d_cut = build_design(s, before, n_months=MINI_MONTHS)
-    assert d_all.news_outcomes == ["deal"] and d_cut.news_outcomes == []
+    assert d_all.event.news_outcomes == ["deal"] and d_cut.event.news_outcomes == []
     d_cut = build_design(s, before, n_months=MINI_MONTHS, news_outcomes=["deal"])
-    assert d_cut.news_outcomes == ["deal"] and (d_cut.event_outcome < 0).all()
+    assert d_cut.event.news_outcomes == ["deal"] and (d_cut.event.outcome < 0).all()
     assert structure_key(s, d_cut) == structure_key(s, d_all)
 
 
@@ -326,13 +334,13 @@ def test_density_at_the_truth_matches_numpy(inputs):
     plan = dataclasses.replace(plan, event_months=plan.event_months | news)
     ev, tr = simulate(s, plan, np.random.default_rng(4))
     d = build_design(s, ev, n_months=MINI_MONTHS)
-    assert (d.event_outcome >= 0).sum() == 4
+    assert (d.event.outcome >= 0).sum() == 4
     # news is signed "+ = more likely"; bases_kept is a persistence outcome, its hazard the ending
     said = ev.frame.loc[
         (ev.frame["kind"] == "event") & (ev.frame["target"] == "bases_kept"), "value"
     ]
     bases = d.units.outcomes.index("bases_kept")
-    np.testing.assert_array_equal(d.event_value[d.event_outcome == bases], -said.to_numpy())
+    np.testing.assert_array_equal(d.event.value[d.event.outcome == bases], -said.to_numpy())
     m = build_model(s, d)
     F, cut = tr["f"], tr["cutpoints_attack_level"]
     b_n, b_c, b_r = (
@@ -361,7 +369,7 @@ def test_density_at_the_truth_matches_numpy(inputs):
         drift[:, t] = (
             od.reversion.value * drift[:, t - 1] + od.volatility.value * tr["news_z"][:, t]
         )
-    assert d.news_outcomes == ["deal", "bases_kept"]
+    assert d.event.news_outcomes == ["deal", "bases_kept"]
     x = (
         tr["alpha"][u.outcome_idx, None]
         + offset[:, None]
@@ -373,34 +381,38 @@ def test_density_at_the_truth_matches_numpy(inputs):
     )
     assert hazard(*[point[v.name] for v in m.value_vars])[0] == pytest.approx(x, rel=1e-9)
     # outcome news reads the standardized innovation of the outcome's own drift, never the factors
-    news = np.maximum(d.event_outcome, 0)
+    news = np.maximum(d.event.outcome, 0)
     event_mu = np.where(
-        d.event_outcome >= 0,
-        tr["news_z"][news, d.event_month],
-        tr["z"][d.event_factor, d.event_month],
+        d.event.outcome >= 0,
+        tr["news_z"][news, d.event.month],
+        tr["z"][d.event.factor, d.event.month],
     )
     mu_c = np.exp(tr["count_intercept"][0] + b_c * F[0])
-    mu_c = (d.count_weight * mu_c).sum(axis=1) + 1e-6
+    mu_c = (d.count.weight * mu_c).sum(axis=1) + 1e-6
     alpha = 1 / tr["count_inv_dispersion"][0]
     blk = d.rating["attack_level"]
-    eta = b_r * F[0, blk["month"]]
+    eta = b_r * F[0, blk.month]
     cdf = np.column_stack(
         [np.zeros(len(eta)), expit(cut[None, :] - eta[:, None]), np.ones(len(eta))]
     )
     rows = np.arange(len(eta))
-    xs = x[d.surv_unit, d.surv_month]
-    a_lr = d.lr_horizon * np.sum(d.lr_mask * np.logaddexp(0, x[:, d.lr_month].T), axis=1)
+    xs = x[d.resolution.unit, d.resolution.month]
+    a_lr = d.likelihood_ratio.horizon * np.sum(
+        d.likelihood_ratio.mask * np.logaddexp(0, x[:, d.likelihood_ratio.month].T), axis=1
+    )
     p_lr = -np.expm1(-a_lr)
     want = {
         "indicator": stats.norm(
-            tr["normal_intercept"][0] + b_n * F[0, d.normal_month], tr["normal_sd"][0]
+            tr["normal_intercept"][0] + b_n * F[0, d.indicator.month], tr["normal_sd"][0]
         )
-        .logpdf(d.normal_y)
+        .logpdf(d.indicator.y)
         .sum(),
-        "count": stats.nbinom(alpha, alpha / (alpha + mu_c)).logpmf(d.count_y).sum(),
-        "rating_attack_level": np.log(cdf[rows, blk["y"] + 1] - cdf[rows, blk["y"]]).sum(),
-        "event": stats.norm(event_mu, 1.0).logpdf(d.event_value).sum(),
-        "resolution": np.sum(np.where(d.surv_y == 1, -np.logaddexp(0, -xs), -np.logaddexp(0, xs))),
+        "count": stats.nbinom(alpha, alpha / (alpha + mu_c)).logpmf(d.count.y).sum(),
+        "rating_attack_level": np.log(cdf[rows, blk.y + 1] - cdf[rows, blk.y]).sum(),
+        "event": stats.norm(event_mu, 1.0).logpdf(d.event.value).sum(),
+        "resolution": np.sum(
+            np.where(d.resolution.y == 1, -np.logaddexp(0, -xs), -np.logaddexp(0, xs))
+        ),
         "likelihood_ratio": np.log(p_lr * 3.0 + 1 - p_lr).sum(),
         "normal_intercept_prior": stats.norm(0, 1).logpdf(tr["normal_intercept"]).sum(),
         "count_intercept_prior": stats.norm(np.log(20), 1.5).logpdf(tr["count_intercept"]).sum(),
@@ -420,21 +432,25 @@ def test_a_day_dated_open_row_observes_only_part_of_its_month(inputs):
     dated = design(inputs, [row | {"date": pd.Timestamp(2023, 6, 10), "day_known": True}])
     whole = design(inputs, [row | {"date": pd.Timestamp(2023, 6, 1), "day_known": False}])
     u = dated.units.labels.index("deal:alpha")
-    assert dated.known_open_until[u] == june
-    assert dated.known_open_fraction[u] == pytest.approx(10 / 30)
-    assert whole.known_open_fraction[u] == 1.0
-    cells = dated.surv_unit == u
-    assert dated.surv_weight[cells & (dated.surv_month == june)] == pytest.approx([10 / 30])
-    assert np.all(dated.surv_weight[cells & (dated.surv_month < june)] == 1.0)
-    assert np.all(whole.surv_weight == 1.0)
+    assert dated.resolution.known_open_until[u] == june
+    assert dated.resolution.known_open_fraction[u] == pytest.approx(10 / 30)
+    assert whole.resolution.known_open_fraction[u] == 1.0
+    cells = dated.resolution.unit == u
+    assert dated.resolution.weight[cells & (dated.resolution.month == june)] == pytest.approx(
+        [10 / 30]
+    )
+    assert np.all(dated.resolution.weight[cells & (dated.resolution.month < june)] == 1.0)
+    assert np.all(whole.resolution.weight == 1.0)
     m = build_model(s, dated)
     point = m.initial_point()
     hazard = pytensor.function(
         m.value_vars, m.replace_rvs_by_values([m["logit_hazard"]]), on_unused_input="ignore"
     )
-    x = hazard(*[point[v.name] for v in m.value_vars])[0][dated.surv_unit, dated.surv_month]
+    x = hazard(*[point[v.name] for v in m.value_vars])[0][
+        dated.resolution.unit, dated.resolution.month
+    ]
     want = np.where(
-        dated.surv_y == 1, -np.logaddexp(0, -x), -dated.surv_weight * np.logaddexp(0, x)
+        dated.resolution.y == 1, -np.logaddexp(0, -x), -dated.resolution.weight * np.logaddexp(0, x)
     ).sum()
     assert m.point_logps(point, round_vals=12)["resolution"] == pytest.approx(want, rel=1e-9)
 
@@ -457,11 +473,11 @@ def test_a_plan_like_the_shipped_log_gives_the_default_models_structure(repo_roo
     # Alma's October 2024 count is the one row of a declared source, real and simulated
     assert plan.source_months == {"hezbollah_attacks": {"alma": (33,)}}
     real_d = build_design(s, real)
-    assert real_d.count_sources == d.count_sources == ["hezbollah_attacks:alma"]
-    alma = fr.loc[real_d.count_rows[real_d.count_src == 0]]
+    assert real_d.count.sources == d.count.sources == ["hezbollah_attacks:alma"]
+    alma = fr.loc[real_d.count.rows[real_d.count.src == 0]]
     assert list(alma["date"].dt.strftime("%Y-%m")) == ["2024-10"]
     assert alma["source"].str.startswith("Alma Center").all()
-    assert list(d.count_src).count(0) == 1 and list(real_d.count_src).count(0) == 1
+    assert list(d.count.src).count(0) == 1 and list(real_d.count.src).count(0) == 1
     quantities = structure_quantities(s)
     assert {q.split("[")[0] for q in quantities} == {
         "alpha",
@@ -520,17 +536,17 @@ def test_events_of_a_cell_are_jointly_normal_with_a_shared_coder_effect(inputs):
     )
     z, corr = f_e(*[point[v.name] for v in m.value_vars])
     e = np.linalg.cholesky(corr) @ z
-    news = np.maximum(d.event_outcome, 0)
-    mu = np.where(d.event_outcome >= 0, 0.0, e[d.event_factor, d.event_month])
-    assert np.all(d.event_outcome < 0) or "news_z" in m.named_vars
-    if np.any(d.event_outcome >= 0):
+    news = np.maximum(d.event.outcome, 0)
+    mu = np.where(d.event.outcome >= 0, 0.0, e[d.event.factor, d.event.month])
+    assert np.all(d.event.outcome < 0) or "news_z" in m.named_vars
+    if np.any(d.event.outcome >= 0):
         nz = m.compile_fn(m["news_z"], inputs=m.value_vars, on_unused_input="ignore")(point)
-        mu = np.where(d.event_outcome >= 0, nz[news, d.event_month], mu)
-    cell = np.where(d.event_outcome < 0, d.event_factor, 10 + d.event_outcome) * 100 + d.event_month
+        mu = np.where(d.event.outcome >= 0, nz[news, d.event.month], mu)
+    cell = np.where(d.event.outcome < 0, d.event.factor, 10 + d.event.outcome) * 100 + d.event.month
     same = cell[:, None] == cell[None, :]
     assert same.sum() > len(cell) + 4  # the added rows share cells
     cov = np.eye(len(cell)) + 0.25 * same
-    want = stats.multivariate_normal(mu, cov).logpdf(d.event_value)
+    want = stats.multivariate_normal(mu, cov).logpdf(d.event.value)
     np.testing.assert_allclose(logp, want, rtol=1e-9)
 
 
@@ -634,13 +650,13 @@ def test_sources_are_indexed_per_row_and_change_the_structure(inputs):
     s0, s = inputs.scenario, with_sources(inputs.scenario)
     rows = [ALMA_ROW | {"source": "Alma Center"}, ALMA_ROW | {"month": 7, "source": "ITIC"}]
     d0, d = design(inputs, rows), design(inputs, rows, scenario=s)
-    assert d.count_sources == ["attacks:alma"] and d.normal_sources == ["stockpile:iaea"]
+    assert d.count.sources == ["attacks:alma"] and d.indicator.sources == ["stockpile:iaea"]
     frame = with_rows(inputs.evidence, rows).frame
-    sources = frame.loc[d.count_rows, "source"].to_numpy()
-    np.testing.assert_array_equal(d.count_src, np.where(sources == "Alma Center", 0, -1))
-    assert (d.count_src == 0).sum() == 1 and len(d.normal_src) == len(d.normal_y) > 0
-    assert np.all(d.normal_src == -1)
-    assert not d0.count_sources and "count_src" not in model_data(d0)
+    sources = frame.loc[d.count.rows, "source"].to_numpy()
+    np.testing.assert_array_equal(d.count.src, np.where(sources == "Alma Center", 0, -1))
+    assert (d.count.src == 0).sum() == 1 and len(d.indicator.src) == len(d.indicator.y) > 0
+    assert np.all(d.indicator.src == -1)
+    assert not d0.count.sources and "count_src" not in model_data(d0)
     m = build_model(s, d)
     assert m.coords["count_source"] == ("attacks:alma",)
     assert m.coords["normal_source"] == ("stockpile:iaea",)
@@ -717,8 +733,8 @@ def test_density_with_source_offsets_matches_numpy(inputs):
     )
     ev, tr = simulate(s, plan, np.random.default_rng(11))
     d = build_design(s, ev, n_months=MINI_MONTHS)
-    assert (d.count_src == 0).sum() == 3 and (d.count_src == -1).sum() == MINI_MONTHS
-    assert (d.normal_src == 0).sum() == 2 and (d.normal_src == -1).sum() == MINI_MONTHS
+    assert (d.count.src == 0).sum() == 3 and (d.count.src == -1).sum() == MINI_MONTHS
+    assert (d.indicator.src == 0).sum() == 2 and (d.indicator.src == -1).sum() == MINI_MONTHS
     m = build_model(s, d)
     F = tr["f"]
     b_n, b_c = tr["normal_loading_abs"][0], tr["count_loading_abs"][0]
@@ -730,14 +746,14 @@ def test_density_with_source_offsets_matches_numpy(inputs):
         "cutpoint_gaps_attack_level": np.diff(cut),
     }
     got = m.point_logps(point_at(m, truth), round_vals=12)
-    off_c = np.where(d.count_src >= 0, tr["count_source_offset"][0], 0.0)
-    off_n = np.where(d.normal_src >= 0, tr["normal_source_offset"][0], 0.0)
+    off_c = np.where(d.count.src >= 0, tr["count_source_offset"][0], 0.0)
+    off_n = np.where(d.indicator.src >= 0, tr["normal_source_offset"][0], 0.0)
     rate = np.exp(tr["count_intercept"][0] + b_c * F[0])
-    mu_c = (d.count_weight * rate).sum(axis=1) * np.exp(off_c) + 1e-6
+    mu_c = (d.count.weight * rate).sum(axis=1) * np.exp(off_c) + 1e-6
     alpha = 1 / tr["count_inv_dispersion"][0]
-    want_count = stats.nbinom(alpha, alpha / (alpha + mu_c)).logpmf(d.count_y).sum()
-    mu_n = tr["normal_intercept"][0] + off_n + b_n * F[0, d.normal_month]
-    want_normal = stats.norm(mu_n, tr["normal_sd"][0]).logpdf(d.normal_y).sum()
+    want_count = stats.nbinom(alpha, alpha / (alpha + mu_c)).logpmf(d.count.y).sum()
+    mu_n = tr["normal_intercept"][0] + off_n + b_n * F[0, d.indicator.month]
+    want_normal = stats.norm(mu_n, tr["normal_sd"][0]).logpdf(d.indicator.y).sum()
     assert got["count"] == pytest.approx(want_count, rel=1e-7)
     assert got["indicator"] == pytest.approx(want_normal, rel=1e-7)
     assert got["count_source_raw"] == pytest.approx(

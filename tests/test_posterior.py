@@ -46,12 +46,12 @@ def synthetic_posterior(s, d, rng: np.random.Generator, spread: float, chains=2,
         "loading": norm(J, K),
         "alpha": norm(J, loc=-3.5),
         "candidate_offset": norm(C),
-        "count_intercept": norm(len(d.count_names), loc=3.0, sd=0.5),
-        "count_loading_abs": np.abs(norm(len(d.count_names))),
-        "count_inv_dispersion": np.exp(norm(len(d.count_names), loc=-0.7, sd=0.5)),
-        "normal_intercept": norm(len(d.normal_names)),
-        "normal_loading_abs": np.abs(norm(len(d.normal_names))),
-        "normal_sd": np.exp(norm(len(d.normal_names), loc=-1.2, sd=0.3)),
+        "count_intercept": norm(len(d.count.names), loc=3.0, sd=0.5),
+        "count_loading_abs": np.abs(norm(len(d.count.names))),
+        "count_inv_dispersion": np.exp(norm(len(d.count.names), loc=-0.7, sd=0.5)),
+        "normal_intercept": norm(len(d.indicator.names)),
+        "normal_loading_abs": np.abs(norm(len(d.indicator.names))),
+        "normal_sd": np.exp(norm(len(d.indicator.names), loc=-1.2, sd=0.3)),
     }
     dims = {
         "f": ["factor", "month"],
@@ -70,8 +70,8 @@ def synthetic_posterior(s, d, rng: np.random.Generator, spread: float, chains=2,
         "month": d.months,
         "outcome": d.units.outcomes,
         "candidate": d.units.candidates,
-        "count_indicator": d.count_names,
-        "normal_indicator": d.normal_names,
+        "count_indicator": d.count.names,
+        "normal_indicator": d.indicator.names,
     }
     return az.from_dict({"posterior": post}, dims=dims, coords=coords)
 
@@ -193,20 +193,32 @@ def test_months_after_an_outcome_was_last_known_open_are_forecast_too(mini):
     s = inputs.scenario
     d = build_design(s, inputs.evidence, n_months=d0.n_months + 4)
     u = d.units.labels.index("bases_kept")
-    assert d.known_open_until[u] == d0.origin < d.origin
+    assert d.resolution.known_open_until[u] == d0.origin < d.origin
     idata = synthetic_posterior(s, d, np.random.default_rng(4), 0.5)
     rng = np.random.default_rng(5)
     x = rng.normal(-3.0, 1.0, (2, 50, len(d.units.labels), d.n_months))
     post = idata["posterior"].to_dataset()
     idata["posterior"] = post.assign(logit_hazard=(("chain", "draw", "unit", "month"), x))
-    known_now = replace(d, known_open_until=np.where(d.known_open_until >= 0, d.origin, -1))
+    known_now = replace(
+        d,
+        resolution=replace(
+            d.resolution,
+            known_open_until=np.where(d.resolution.known_open_until >= 0, d.origin, -1),
+        ),
+    )
     with_gap = project(s, d, idata, seed=1).probability.sel(target="bases_kept").values
     without = project(s, known_now, idata, seed=1).probability.sel(target="bases_kept").values
     gap = x.reshape(100, len(d.units.labels), -1)[:, u, d0.origin + 1 :]
     survived = np.exp(-np.logaddexp(0.0, gap).sum(axis=1))
     np.testing.assert_allclose(with_gap, without * survived[:, None], rtol=1e-10)
     # known open on day 4 of a 30-day origin month: the other 26/30 of it are forecast too
-    seen = replace(known_now, known_open_fraction=np.where(d.known_open_until >= 0, 4 / 30, 1.0))
+    seen = replace(
+        known_now,
+        resolution=replace(
+            known_now.resolution,
+            known_open_fraction=np.where(d.resolution.known_open_until >= 0, 4 / 30, 1.0),
+        ),
+    )
     part = project(s, seen, idata, seed=1).probability.sel(target="bases_kept").values
     rest = np.exp(-26 / 30 * np.logaddexp(0.0, x.reshape(100, len(d.units.labels), -1)[:, u, -1]))
     np.testing.assert_allclose(part, without * rest[:, None], rtol=1e-10)
@@ -258,10 +270,12 @@ def test_a_later_origin_integrates_the_hazard_of_the_months_in_between(mini):
     inputs, d0 = mini
     s = inputs.scenario
     u = d0.units.labels.index("deal:alpha")
+    last = d0.resolution.known_open_until
     known = replace(
         d0,
-        known_open_until=np.where(
-            np.arange(len(d0.known_open_until)) == u, d0.origin, d0.known_open_until
+        resolution=replace(
+            d0.resolution,
+            known_open_until=np.where(np.arange(len(last)) == u, d0.origin, last),
         ),
     )
     idata = with_hazards(synthetic_posterior(s, d0, np.random.default_rng(8), 0.5), d0)
@@ -464,7 +478,7 @@ def test_two_sources_three_times_apart_recover_their_offset():
         for v, who in ((20.0, "ITIC"), (60.0, "Alma Center"))
     ]
     d = build_design(s, with_rows(inputs.evidence, rows), n_months=MINI_MONTHS)
-    assert (d.count_src == 0).sum() == 12
+    assert (d.count.src == 0).sum() == 12
     fit = sample(build_model(s, d), FAST)
     offset = fit.idata.posterior["count_source_offset"].sel(count_source="attacks:alma")
     m, se = mean_se(offset.values)

@@ -32,6 +32,29 @@ def test_eta():
     assert eta(30.0, 1, 4) == pytest.approx(90.0)
     assert eta(30.0, 3, 3) == 0.0
     assert eta(30.0, 0, 3) is None
+    assert eta(30.0, 3, 4, reused=2) == pytest.approx(30.0)  # one step did work in 30 s
+    assert eta(30.0, 2, 4, reused=2) is None
+
+
+def test_reused_steps_do_not_make_the_rest_look_quick():
+    """A resumed hindcast reads most origins from its cache in no time: the estimate comes from
+    the steps that were fitted (it said "about 0 s left" before)."""
+    phases, clock, buf = log_phases()
+    phases.start()
+    phases("hindcast: 10 origins")
+    for k in (1, 2, 3):
+        clock.t += 0.1
+        phases(f"origin 2023-0{k}: reused ({k} of 10 done)")
+    clock.t += 100
+    phases("origin 2023-04: fitted (4 of 10 done)")
+    clock.t += 0.1
+    phases("origin 2023-05: reused (5 of 10 done)")
+    lines = buf.getvalue().splitlines()
+    assert [line.endswith(f"reused ({k} of 10 done)") for k, line in enumerate(lines[1:4], 1)] == [
+        True
+    ] * 3  # no estimate before a step did work
+    assert lines[4].endswith("fitted (4 of 10 done), about 10.0 min left")
+    assert lines[5].endswith("reused (5 of 10 done), about 8.3 min left")
 
 
 def test_log_lines_are_timestamped_and_counted_steps_say_the_time_left():

@@ -322,7 +322,8 @@ def test_a_question_without_a_close_date_ends_at_its_earliest_date(tmp_path):
     assert list(f["end"]) == [pd.Timestamp("2022-08-01"), pd.Timestamp("2022-09-15")]
 
 
-def test_rows_are_numbered_by_physical_line_with_blank_lines(tmp_path):
+def test_rows_are_numbered_as_a_spreadsheet_shows_them(tmp_path):
+    """Blank rows count; a quoted title over two lines is one row (as in the evidence log)."""
     q, c = Path("q.csv"), Path("c.csv")
     q.write_text(
         f"{HEADER_Q}\n\n{Q1}\n\n\n"
@@ -333,8 +334,8 @@ def test_rows_are_numbered_by_physical_line_with_blank_lines(tmp_path):
     )
     c.write_text(f"{HEADER_C}\r\n\r\nm,1,2022-02-01,0.2\r\n\r\nm,1,2022-02-02,-1\r\n")
     assert problems(q, c) == [
-        "q.csv:8: resolution: must be 0, 1 or empty, got 'maybe'",
-        "q.csv:10: resolve_date: not a date (YYYY-MM-DD): 'now'",
+        "q.csv:7: resolution: must be 0, 1 or empty, got 'maybe'",
+        "q.csv:9: resolve_date: not a date (YYYY-MM-DD): 'now'",
         "c.csv:5: prob_yes: must be a probability in [0, 1], got '-1'",
     ]
 
@@ -359,14 +360,14 @@ def test_a_file_without_a_required_column_adds_no_row_problems(tmp_path):
     """Its rows are not read, and the other file's rows are not checked against it."""
     q, c = write(tmp_path, [], ["m,1,2022-02-01,0.2", "m,1,2022-02-02,0.3"])
     q.write_text("platform,id,title,resolution,resolve_date\nm,1,T,1,2022-06-01\nm,1,T,x,y\n")
-    assert problems(q, c) == ["q.csv:1: topic_tags: required column is missing"]
+    assert problems(q, c) == ["q.csv:1: topic_tags: missing required column"]
     q.write_text(f"{HEADER_Q},resolution\n{Q1},1\n")
     assert problems(q, c) == ["q.csv:1: resolution: column appears 2 times"]
     q.write_bytes(HEADER_Q.replace("title", "t\xeftle").encode("latin-1") + b"\n")
     assert problems(q, c) == ["q.csv:1: (header): not UTF-8 (byte 0xef); save the file as UTF-8"]
     q, _ = write(tmp_path, [Q1], [])
     c.write_text("platform,id,date\nm,1,2022-02-01\nm,1,x\n")
-    assert problems(q, c) == ["c.csv:1: prob_yes: required column is missing"]
+    assert problems(q, c) == ["c.csv:1: prob_yes: missing required column"]
 
 
 def test_optional_columns_may_be_missing(tmp_path):
@@ -425,7 +426,7 @@ def test_duplicate_questions_and_missing_columns(tmp_path):
     with pytest.raises(InputError, match=r"q.csv:3: id: duplicate question m:1 \(row 2\)"):
         load_questions(q, c)
     Path("c.csv").write_text("platform,id,when\n")
-    with pytest.raises(InputError, match=r"c\.csv:1: prob_yes: required column is missing"):
+    with pytest.raises(InputError, match=r"c\.csv:1: prob_yes: missing required column"):
         load_questions(q, Path("c.csv"))
 
 

@@ -16,16 +16,23 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from forecast.data.errors import one_line
 
 K_OF_N = re.compile(r"\b(\d+) of (\d+)\b")
+# a counted step that did no work (a hindcast origin read from its cache) says so; it takes no
+# time, so it must not make the steps still to do look quick
+REUSED = re.compile(r"\breused\b")
 
 
 def _group(message: str) -> str:
-    """The phase a message belongs to: "calibration fit 3 of 9 done" -> "calibration fit of"."""
-    return K_OF_N.sub("of", message)
+    """The phase a message belongs to: for counted steps, the words before the first number and
+    the count ("origin 2023-04: fitted (4 of 38 done)" -> "origin  of 38"); else the message."""
+    m = K_OF_N.search(message)
+    return message if m is None else f"{re.split(r'[0-9]', message, maxsplit=1)[0]} of {m[2]}"
 
 
-def eta(elapsed: float, k: int, n: int) -> float | None:
-    """Seconds left after ``k`` of ``n`` equal steps took ``elapsed`` seconds (None before any)."""
-    return elapsed / k * (n - k) if 0 < k <= n else None
+def eta(elapsed: float, k: int, n: int, reused: int = 0) -> float | None:
+    """Seconds left after ``k`` of ``n`` equal steps, ``reused`` of them without work, took
+    ``elapsed`` seconds (None before a step that did work)."""
+    worked = k - reused
+    return elapsed / worked * (n - k) if worked > 0 and k <= n else None
 
 
 def _seconds(s: float) -> str:
@@ -47,6 +54,7 @@ class Phases:
         self.clock, self.now = clock, now
         self.group: str | None = None
         self.since = self.last = clock()
+        self.reused = 0  # counted steps of this phase that did no work
         self.progress: Progress | None = None
         self.task = None
         if self.live:
@@ -71,7 +79,7 @@ class Phases:
     def text(self, message: str) -> str:
         """The message with the time left appended when it counts steps ("k of N")."""
         m = K_OF_N.search(message)
-        left = eta(self.clock() - self.since, int(m[1]), int(m[2])) if m else None
+        left = eta(self.clock() - self.since, int(m[1]), int(m[2]), self.reused) if m else None
         return message if left is None else f"{message}, about {_seconds(left)} left"
 
     def __call__(self, message: str) -> None:
@@ -80,8 +88,12 @@ class Phases:
         if group != self.group:
             # a new phase starts now; counted steps ("1 of 9 done") started at the last message
             self.group, self.since = group, self.last if K_OF_N.search(message) else now
+            self.reused = 0
             if self.progress is not None:
                 self.progress.reset(self.task)
+        if K_OF_N.search(message) and REUSED.search(message):
+            self.reused += 1
+            self.since += now - self.last  # its (short) time is not a step's time
         self.last = now
         text = self.text(message)
         if self.progress is not None:

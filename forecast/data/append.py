@@ -39,6 +39,7 @@ from forecast.data.files import fsync_dir
 from forecast.data.inputs import LOCK_TIMEOUT, load_snapshot_evidence, scenario_lock
 from forecast.data.rules import COLUMNS, REQUIRED
 from forecast.data.scenario_file import load_scenario
+from forecast.data.table import csv_records
 
 TMP_GLOB = ".*.csv.append-*.tmp"
 
@@ -143,12 +144,13 @@ def _validated(
         text = old.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _problem(target, f"not UTF-8 (byte {exc.start})", "encoding") from None
-    header = next(csv.reader(io.StringIO(text, newline="")), None) if text else None
-    names = [h.strip() for h in header] if header is not None else list(COLUMNS)
+    records = csv_records(text, str(target), [])
+    head_row, head = records[0] if records else (1, list(COLUMNS))
+    names = [h.strip() for h in head]
     extra = [c for c in row if row[c] and c not in names]
     if extra:
         raise InputError(
-            [Problem(str(target), 1, c, "this file has no such column") for c in extra]
+            [Problem(str(target), head_row, c, "this file has no such column") for c in extra]
         )
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -158,7 +160,7 @@ def _validated(
         buf.write("\n")
     w.writerow([row.get(c, "") for c in names])
     added = buf.getvalue()
-    row_number = sum(1 for _ in csv.reader(io.StringIO(text + added, newline="")))
+    row_number = csv_records(text + added, str(target), [])[-1][0]
     data = added.encode("utf-8")
     load_snapshot_evidence(evidence_dir, {**others, target: old + data}, scenario)
     return _NewText(data, row_number)

@@ -17,10 +17,8 @@ its file, row and column.
 
 from __future__ import annotations
 
-import csv
-import io
 import stat
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -31,8 +29,8 @@ import pandas as pd
 from forecast.data.errors import InputError, Problem
 from forecast.data.rules import COLUMNS, REQUIRED, _RowChecker
 from forecast.data.scenario import Scenario
+from forecast.data.table import read_table
 
-MAX_ENCODING_PROBLEMS = 10  # per file; the rest are summarized in one problem
 FRAME_COLUMNS = (
     "file",
     "row",
@@ -118,131 +116,30 @@ def dated_to_the_day(day_known: object) -> bool:
     return isinstance(day_known, bool | np.bool_) and bool(day_known)
 
 
-def _bad_text(text: str) -> str | None:
-    """Why a decoded cell is not clean UTF-8 text (undecodable bytes or NUL), else ``None``."""
-    for c in text:
-        if "\udc80" <= c <= "\udcff":
-            return f"not UTF-8 (byte 0x{ord(c) - 0xDC00:02x}); save the file as UTF-8"
-        if c == "\x00":
-            return "contains a NUL byte (a binary or UTF-16 file?); save the file as UTF-8"
-    return None
-
-
-def _looks_utf16(raw: bytes) -> bool:
-    return raw[:2] in (b"\xff\xfe", b"\xfe\xff") or raw[:200].count(b"\x00") > len(raw[:200]) // 4
-
-
-def csv_text(raw: bytes) -> tuple[str, tuple[str, str] | None]:
-    """A CSV file's text from its bytes (UTF-8, BOM dropped), or ``("", (field, message))`` saying
-    why it has none (UTF-16 or binary bytes, no header). Undecodable bytes become lone
-    surrogates, so they can be reported by row and column."""
-    if _looks_utf16(raw):
-        return "", ("encoding", "looks like UTF-16 (or binary): save the file as UTF-8")
-    text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="surrogateescape")
-    if not text.strip():
-        return "", ("file", "empty file: expected a header row")
-    return text, None
-
-
 def read_evidence_file(path: Path, scenario: Scenario, problems: list[Problem]) -> list[dict]:
     """Parse one evidence CSV, appending every problem found to ``problems``."""
     name = str(path)
-    rows = _csv_rows(path, problems)
-    if not rows:
-        return []
-    header = [h.strip() for h in rows[0]]
-    if not _header_ok(name, header, problems):
-        return []
+    rows = read_table(path, REQUIRED, problems, known=COLUMNS)
     checker = _RowChecker(scenario)
     records = []
-    n_encoding = 0
-    for i, fields in enumerate(rows[1:], start=2):
-        if not fields or all(not f.strip() for f in fields):
-            continue  # blank line
-        if len(fields) != len(header):
-            more_less = "missing" if len(fields) < len(header) else "extra"
-            problems.append(
-                Problem(
-                    name,
-                    i,
-                    "(row)",
-                    f"has {len(fields)} fields but the header has {len(header)} "
-                    f"({more_less} commas, or a comma inside an unquoted value?)",
-                )
-            )
+    for r in rows or []:
+        if not r.clean:
             continue
-        rec = dict.fromkeys(COLUMNS, "")
-        rec.update({h: f.strip() for h, f in zip(header, fields, strict=True)})
-        bad_cells = [(h, why) for h, f in rec.items() if (why := _bad_text(f))]
-        for h, why in bad_cells:
-            n_encoding += 1
-            if n_encoding <= MAX_ENCODING_PROBLEMS:
-                problems.append(Problem(name, i, h, why))
-        if bad_cells:
-            continue
+        rec = dict.fromkeys(COLUMNS, "") | r.cells
 
-        def add(field: str, msg: str, _i: int = i) -> None:
+        def add(field: str, msg: str, _i: int = r.row) -> None:
             problems.append(Problem(name, _i, field, msg))
 
         out = checker.check(rec, add)
         if out is None:
             continue
-        out.update(file=name, row=i, **{k: rec[k] for k in _KEPT})
+        out.update(file=name, row=r.row, **{k: rec[k] for k in _KEPT})
         out["raw"] = tuple(rec[c] for c in COLUMNS)
         records.append(out)
-    if n_encoding > MAX_ENCODING_PROBLEMS:
-        more = n_encoding - MAX_ENCODING_PROBLEMS
-        problems.append(
-            Problem(name, "(file)", "encoding", f"{more} more cells are not clean UTF-8 text")
-        )
     return records
 
 
 _KEPT = ("kind", "target", "source", "source_url", "note")  # cells a record keeps as written
-
-
-def _csv_rows(path: Path, problems: list[Problem]) -> list[list[str]]:
-    """The file's CSV rows (header first), as far as they parse; problems of the file as a
-    whole (unreadable, not UTF-8 text, malformed CSV) appended to ``problems``."""
-    name = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        problems.append(Problem(name, "(file)", "file", exc.strerror or str(exc)))
-        return []
-    text, why = csv_text(raw)
-    if why is not None:
-        problems.append(Problem(name, "(file)", *why))
-        return []
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows: list[list[str]] = []
-    try:
-        rows.extend(reader)
-    except csv.Error as exc:
-        problems.append(Problem(name, len(rows) + 1, "(row)", f"malformed CSV: {exc}"))
-    return rows
-
-
-def _header_ok(name: str, header: list[str], problems: list[Problem]) -> bool:
-    """Whether the rows can be read under ``header``: it is text, names no column twice and has
-    every required one. Unknown columns are reported but do not stop the rows."""
-    why = next(filter(None, map(_bad_text, header)), None)
-    if why:  # not a text header: column checks would only add noise
-        problems.append(Problem(name, 1, "(header)", why))
-        return False
-    ok = True
-    counts = Counter(header)
-    for col, n in counts.items():
-        if col not in COLUMNS:
-            problems.append(Problem(name, 1, col or "(blank)", "unknown column"))
-        if n > 1:
-            problems.append(Problem(name, 1, col or "(blank)", f"column appears {n} times"))
-            ok = False
-    for col in REQUIRED:
-        if col not in counts:
-            problems.append(Problem(name, 1, col, "missing required column"))
-            ok = False
-    return ok
 
 
 def _duplicates(records: list[dict], problems: list[Problem]) -> list[dict]:

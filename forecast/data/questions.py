@@ -4,7 +4,7 @@ A question file has one row per binary question (``platform``, ``id``, ``title``
 dates, ``resolution``); a crowd file has one row per crowd probability (``platform``, ``id``,
 ``date``, ``prob_yes``). Both are the format of ``../shared/data/questions/``; other columns are
 ignored. Bad input is reported as ``<file>:<row>: <field>: <message>``, every problem at once, with
-``<row>`` the file's physical line number (the header is line 1; blank lines count).
+``<row>`` the row a spreadsheet shows (``forecast.data.table``).
 
 Rules, beyond the columns being there:
 
@@ -25,8 +25,6 @@ Rules, beyond the columns being there:
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -38,8 +36,8 @@ import numpy as np
 import pandas as pd
 
 from forecast.data.errors import InputError, Problem
-from forecast.data.evidence import MAX_ENCODING_PROBLEMS, _bad_text, csv_text
 from forecast.data.rules import NUMBER_RE
+from forecast.data.table import Row, read_table
 
 QUESTION_COLUMNS = ("platform", "id", "title", "topic_tags", "resolution")
 CROWD_COLUMNS = ("platform", "id", "date", "prob_yes")
@@ -87,100 +85,6 @@ class Questions:
             self.questions[self.questions["key"].isin(keys)].reset_index(drop=True),
             self.crowd[self.crowd["key"].isin(keys)].reset_index(drop=True),
         )
-
-
-def _read_table(
-    path: Path, required: tuple[str, ...], problems: list[Problem]
-) -> tuple[bool, list[tuple[int, dict[str, str], bool]]]:
-    """Whether the file's rows could be read, and its non-blank rows as ``(line, {column:
-    stripped text}, clean)``.
-
-    ``line`` is the row's first physical line in the file (blank lines and line breaks inside
-    quoted values count). Every problem goes to ``problems``; rows of the wrong length are left
-    out, and ``clean`` is false for rows with a cell that is not clean UTF-8 text (reported).
-    """
-    name = str(path)
-    text = _file_text(path, problems)
-    rows = _csv_rows(text, name, problems) if text is not None else []
-    if not rows:
-        return False, []
-    head_line, head = rows[0]
-    header = [h.strip() for h in head]
-    if not _header_ok(name, head_line, header, required, problems):
-        return False, []
-    out = []
-    encoding: list[Problem] = []  # cells that are not clean text, reported up to a limit
-    for line, fields in rows[1:]:
-        if len(fields) != len(header):
-            more_less = "missing" if len(fields) < len(header) else "extra"
-            why = f"has {len(fields)} fields but the header has {len(header)} "
-            why += f"({more_less} commas, or a comma inside an unquoted value?)"
-            problems.append(Problem(name, line, "(row)", why))
-            continue
-        rec = {h: f.strip() for h, f in zip(header, fields, strict=True)}
-        bad_cells = [Problem(name, line, h, why) for h, f in rec.items() if (why := _bad_text(f))]
-        encoding += bad_cells
-        out.append((line, rec, not bad_cells))
-    problems += encoding[:MAX_ENCODING_PROBLEMS]
-    if len(encoding) > MAX_ENCODING_PROBLEMS:
-        more = len(encoding) - MAX_ENCODING_PROBLEMS
-        problems.append(
-            Problem(name, "(file)", "encoding", f"{more} more cells are not clean UTF-8 text")
-        )
-    return True, out
-
-
-def _file_text(path: Path, problems: list[Problem]) -> str | None:
-    """The file's text, or None with a problem at the file (a folder, unreadable, not UTF-8)."""
-    name = str(path)
-    why: tuple[str, str] | None = None
-    if path.is_dir():
-        why = ("file", "is a directory, not a CSV file")
-    else:
-        try:
-            text, why = csv_text(path.read_bytes())
-        except FileNotFoundError:
-            why = ("file", "not found")
-        except OSError as exc:
-            why = ("file", f"cannot be read: {exc.strerror or exc}")
-    if why is not None:
-        problems.append(Problem(name, "(file)", *why))
-        return None
-    return text
-
-
-def _csv_rows(text: str, name: str, problems: list[Problem]) -> list[tuple[int, list[str]]]:
-    """Non-blank CSV records with the physical line each starts on; a malformed record stops
-    the reading with a problem at its line."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows: list[tuple[int, list[str]]] = []
-    start = 1
-    try:
-        for fields in reader:
-            if any(f.strip() for f in fields):  # blank lines are skipped but counted
-                rows.append((start, fields))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        problems.append(Problem(name, start, "(row)", f"malformed CSV: {exc}"))
-    return rows
-
-
-def _header_ok(
-    name: str, line: int, header: list[str], required: tuple[str, ...], problems: list[Problem]
-) -> bool:
-    """Whether the header is text with every required column once; problems otherwise."""
-    why = next(filter(None, map(_bad_text, header)), None)
-    if why:  # not a text header: column checks would only add noise
-        problems.append(Problem(name, line, "(header)", why))
-        return False
-    repeated = [c for c in dict.fromkeys(header) if header.count(c) > 1]
-    missing = [c for c in required if c not in header]
-    for col in repeated:
-        n = header.count(col)
-        problems.append(Problem(name, line, col or "(blank)", f"column appears {n} times"))
-    for col in missing:
-        problems.append(Problem(name, line, col, "required column is missing"))
-    return not (repeated or missing)
 
 
 def _day(text: str) -> date | None:
@@ -286,10 +190,10 @@ def _crowd_series(name: str, points: list[dict], problems: list[Problem]) -> lis
                 problems.append(
                     Problem(
                         name,
-                        pt["line"],
+                        pt["row"],
                         "prob_yes",
                         f"{key} has another probability at {pt['text']} ({first['p']:g}, row "
-                        f"{first['line']}), and its series is not in time order, so which came "
+                        f"{first['row']}), and its series is not in time order, so which came "
                         "last is unknown: list the series in time order or keep one value",
                     )
                 )
@@ -302,10 +206,10 @@ def load_questions(questions_file: str | Path, crowd_file: str | Path) -> Questi
     """Read and validate a question file and its crowd file; raises ``InputError``."""
     qpath, cpath = Path(questions_file), Path(crowd_file)
     problems: list[Problem] = []
-    q_read, qrows = _read_table(qpath, QUESTION_COLUMNS, problems)
-    _, crows = _read_table(cpath, CROWD_COLUMNS, problems)
-    records, seen = _question_records(str(qpath), qrows, problems)
-    known = seen if q_read else None
+    qrows = read_table(qpath, QUESTION_COLUMNS, problems)
+    crows = read_table(cpath, CROWD_COLUMNS, problems) or []
+    records, seen = _question_records(str(qpath), qrows or [], problems)
+    known = seen if qrows is not None else None
     points = _crowd_points(str(cpath), crows, known, str(qpath), problems)
     kept = _crowd_series(str(cpath), points, problems)
     if problems:
@@ -332,52 +236,52 @@ QUESTION_FRAME_COLUMNS = [
 
 
 def _question_records(
-    qname: str, qrows: list, problems: list[Problem]
+    qname: str, qrows: list[Row], problems: list[Problem]
 ) -> tuple[list[dict], dict[str, int]]:
-    """The valid question rows as records, and the line of each question key seen; problems
+    """The valid question rows as records, and the row of each question key seen; problems
     (a missing or duplicate key, a bad field) are appended to ``problems``."""
     records = []
     seen: dict[str, int] = {}
-    for line, rec, clean in qrows:
+    for row, rec, clean in ((r.row, r.cells, r.clean) for r in qrows):
         key = _key(rec)
         if key is None:
-            problems.append(Problem(qname, line, "id", "platform and id are required"))
+            problems.append(Problem(qname, row, "id", "platform and id are required"))
         elif key in seen:
             problems.append(
-                Problem(qname, line, "id", f"duplicate question {key} (row {seen[key]})")
+                Problem(qname, row, "id", f"duplicate question {key} (row {seen[key]})")
             )
         else:
-            seen[key] = line
+            seen[key] = row
         if clean:  # (a row with undecodable cells is reported already)
             out, bad = _question(rec)
-            problems += [Problem(qname, line, field, msg) for field, msg in bad]
+            problems += [Problem(qname, row, field, msg) for field, msg in bad]
             if out is not None:
                 records.append(out)
     return records, seen
 
 
 def _crowd_points(
-    cname: str, crows: list, known: dict[str, int] | None, qname: str, problems: list[Problem]
+    cname: str, crows: list[Row], known: dict[str, int] | None, qname: str, problems: list[Problem]
 ) -> list[dict]:
-    """The crowd file's valid points (key, time, probability, line, date text); a point of a
+    """The crowd file's valid points (key, time, probability, row, date text); a point of a
     question not in ``known`` (None: the question file could not be read) is a problem."""
     points = []
-    for line, rec, clean in crows:
+    for row, rec, clean in ((r.row, r.cells, r.clean) for r in crows):
         if not clean:
             continue
         key, when, p = _key(rec), _stamp(rec["date"]), _probability(rec["prob_yes"])
         if key is None:
-            problems.append(Problem(cname, line, "id", "platform and id are required"))
+            problems.append(Problem(cname, row, "id", "platform and id are required"))
         elif known is not None and key not in known:
             problems.append(
-                Problem(cname, line, "id", f"no question {key} in the question file {qname}")
+                Problem(cname, row, "id", f"no question {key} in the question file {qname}")
             )
         if when is None:
             why = "not a date (YYYY-MM-DD, or YYYY-MM-DD HH:MM[:SS] with an optional UTC offset)"
-            problems.append(Problem(cname, line, "date", f"{why}: {rec['date']!r}"))
+            problems.append(Problem(cname, row, "date", f"{why}: {rec['date']!r}"))
         if p is None:
             why = f"must be a probability in [0, 1], got {rec['prob_yes']!r}"
-            problems.append(Problem(cname, line, "prob_yes", why))
+            problems.append(Problem(cname, row, "prob_yes", why))
         if key is not None and when is not None and p is not None:
-            points.append({"key": key, "time": when, "p": p, "line": line, "text": rec["date"]})
+            points.append({"key": key, "time": when, "p": p, "row": row, "text": rec["date"]})
     return points

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import logit
@@ -28,7 +29,31 @@ def ar_matrix(rho: np.ndarray, n: int) -> np.ndarray:
     return np.where(lag >= 0, rho[:, None, None] ** np.maximum(lag, 0), 0.0)
 
 
-def hazard_arrays(s: Scenario, units: Units) -> dict[str, np.ndarray]:
+@dataclass(frozen=True)
+class HazardArrays:
+    """Constant arrays of the hazard part, (outcome x factor) or per outcome or candidate."""
+
+    sign: np.ndarray  # +1 / -1 of a signed loading (0 where free or absent)
+    scale: np.ndarray  # the loading's prior scale, 0 where the outcome does not load
+    free: np.ndarray  # 1 where the loading's sign is learned
+    signed_idx: tuple[np.ndarray, ...]  # where the signed loadings are
+    free_idx: tuple[np.ndarray, ...]  # where the free loadings are
+    base_mu: np.ndarray  # prior mean of the intercept (the base rate's logit)
+    base_sd: np.ndarray
+    cand_mu: np.ndarray  # a candidate's own offset prior (0, 0 when pooled)
+    cand_sd: np.ndarray
+    cand_pooled: np.ndarray  # 1 where the candidate's offset is pooled by its outcome's spread
+    cand_outcome: np.ndarray  # the outcome of each candidate
+    pooled_outcomes: list[int]  # outcomes with a pooled candidate
+    spread: np.ndarray  # per outcome: prior scale of the pooled candidates' spread
+
+    @property
+    def signs(self) -> np.ndarray:
+        """The sign each loading's magnitude is multiplied by (1 where it is free)."""
+        return np.where(self.free > 0, 1.0, self.sign)
+
+
+def hazard_arrays(s: Scenario, units: Units) -> HazardArrays:
     """Constant arrays of the hazard part: priors, signs and which loadings exist."""
     outs = units.outcomes
     ks = list(s.factors)
@@ -68,23 +93,23 @@ def hazard_arrays(s: Scenario, units: Units) -> dict[str, np.ndarray]:
         ]
     )
     has = scale > 0
-    return {
-        "sign": sign,
-        "scale": scale,
-        "free": free,
-        "signed_idx": np.nonzero(has & (free == 0)),
-        "free_idx": np.nonzero(free > 0),
-        "base_mu": base_mu,
-        "base_sd": base_sd,
-        "cand_mu": np.array(cand_mu),
-        "cand_sd": np.array(cand_sd),
-        "cand_pooled": np.array(cand_pooled),
-        "cand_outcome": np.array(cand_outcome, int),
-        "pooled_outcomes": sorted(
+    return HazardArrays(
+        sign=sign,
+        scale=scale,
+        free=free,
+        signed_idx=np.nonzero(has & (free == 0)),
+        free_idx=np.nonzero(free > 0),
+        base_mu=base_mu,
+        base_sd=base_sd,
+        cand_mu=np.array(cand_mu),
+        cand_sd=np.array(cand_sd),
+        cand_pooled=np.array(cand_pooled),
+        cand_outcome=np.array(cand_outcome, int),
+        pooled_outcomes=sorted(
             {int(j) for j, p in zip(cand_outcome, cand_pooled, strict=True) if p > 0}
         ),
-        "spread": spread,
-    }
+        spread=spread,
+    )
 
 
 def coords(s: Scenario, d: Design) -> dict[str, list[str]]:
@@ -94,12 +119,12 @@ def coords(s: Scenario, d: Design) -> dict[str, list[str]]:
         "outcome": d.units.outcomes,
         "unit": d.units.labels,
         "candidate": d.units.candidates,
-        "normal_indicator": d.normal_names,
-        "count_indicator": d.count_names,
-        "normal_source": d.normal_sources,
-        "count_source": d.count_sources,
-        "forecaster": d.fc_sources,
-        "news_outcome": d.news_outcomes,
+        "normal_indicator": d.indicator.names,
+        "count_indicator": d.count.names,
+        "normal_source": d.indicator.sources,
+        "count_source": d.count.sources,
+        "forecaster": d.forecast.sources,
+        "news_outcome": d.event.news_outcomes,
     }
     if s.correlation is not None:
         block = list(s.correlation.factors)
@@ -124,54 +149,36 @@ def model_data(d: Design) -> dict[str, np.ndarray]:
     model), so the set of names is part of the model's structure.
     """
     out: dict[str, np.ndarray] = {}
-    if d.normal_names and len(d.normal_y):
-        out |= {"normal_ind": d.normal_ind, "normal_month": d.normal_month, "normal_y": d.normal_y}
-        if d.normal_sources:
-            out["normal_src"] = d.normal_src
-    if d.count_names and len(d.count_y):
+    if d.indicator.names and len(d.indicator.y):
+        src = ("src",) if d.indicator.sources else ()
+        out |= _named("normal", d.indicator, ("ind", "month", "y", *src))
+    if d.count.names and len(d.count.y):
         # float: PyMC casts integer data to int32, which wraps counts of 2**31 and more
-        count_y = d.count_y.astype(float)
-        out |= {"count_ind": d.count_ind, "count_weight": d.count_weight, "count_y": count_y}
-        if d.count_sources:
-            out["count_src"] = d.count_src
+        counts = replace(d.count, y=d.count.y.astype(float))
+        out |= _named(
+            "count", counts, ("ind", "weight", "y", *(("src",) if d.count.sources else ()))
+        )
     for name, blk in d.rating.items():
-        if len(blk["y"]):
-            out |= {f"rating_{name}_month": blk["month"], f"rating_{name}_y": blk["y"]}
-    if len(d.event_value):
-        out |= {
-            "event_factor": d.event_factor,
-            "event_month": d.event_month,
-            "event_value": d.event_value,
-        }
-        if len(d.event_first):
-            out |= {"event_first": d.event_first, "event_rank": d.event_rank}
-        if d.news_outcomes:
-            out["event_outcome"] = d.event_outcome
-    if len(d.surv_y):
-        out |= {
-            "surv_unit": d.surv_unit,
-            "surv_month": d.surv_month,
-            "surv_weight": d.surv_weight,
-            "surv_y": d.surv_y,
-        }
-    if len(d.fc_logit):
-        out |= {
-            "fc_mask": d.fc_mask,
-            "fc_month": d.fc_month,
-            "fc_horizon": d.fc_horizon,
-            "fc_persist": d.fc_persist,
-            "fc_source": d.fc_source,
-            "fc_logit": d.fc_logit,
-        }
-    if len(d.lr_log):
-        out |= {
-            "lr_mask": d.lr_mask,
-            "lr_month": d.lr_month,
-            "lr_horizon": d.lr_horizon,
-            "lr_persist": d.lr_persist,
-            "lr_log": d.lr_log,
-        }
+        if len(blk.y):
+            out |= _named(f"rating_{name}", blk, ("month", "y"))
+    if len(d.event.value):
+        # the cell structure is there with a coder effect, the outcome index with news
+        cells = ("first", "rank") if len(d.event.first) else ()
+        news = ("outcome",) if d.event.news_outcomes else ()
+        out |= _named("event", d.event, ("factor", "month", "value", *cells, *news))
+    if len(d.resolution.y):
+        out |= _named("surv", d.resolution, ("unit", "month", "weight", "y"))
+    about = ("mask", "month", "horizon", "persist")
+    if len(d.forecast.logit):
+        out |= _named("fc", d.forecast, (*about, "source", "logit"))
+    if len(d.likelihood_ratio.log):
+        out |= _named("lr", d.likelihood_ratio, (*about, "log"))
     return {k: np.asarray(v) for k, v in out.items()}
+
+
+def _named(prefix: str, part: object, fields: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """``part``'s ``fields`` under their container names, ``prefix_field``."""
+    return {f"{prefix}_{f}": getattr(part, f) for f in fields}
 
 
 def structure_key(s: Scenario, d: Design) -> str:

@@ -188,12 +188,12 @@ def _outcome_drift(
     """(drift, news_z): each news outcome's own AR(1) drift of its logit hazard (news_outcome x
     month) and its standardized innovations, which outcome-coded news reads; (None, None) when
     no outcome has news. The drift starts at 0: the base rate already says where the hazard is."""
-    if not d.news_outcomes:
+    if not d.event.news_outcomes:
         return None, None
     od = s.outcome_drift
     assert od is not None  # evidence validation requires it for news on outcomes
     news_z = pm.Normal("news_z", 0.0, 1.0, dims=("news_outcome", "month"))
-    rho = np.full(len(d.news_outcomes), od.reversion.value)
+    rho = np.full(len(d.event.news_outcomes), od.reversion.value)
     path = _ar_path(od.volatility.value * news_z, rho, d.n_months)
     drift = pm.Deterministic("outcome_drift", path, dims=("news_outcome", "month"))
     return drift, news_z
@@ -208,33 +208,32 @@ def _hazards(
     h = hazard_arrays(s, d.units)
     tau = half_normal("tau", factor_loading_scales(s), dims="factor")
     beta = pt.zeros((len(d.units.outcomes), K))
-    if len(h["signed_idx"][0]):
-        mag = half_normal("loading_abs_raw", 1.0, shape=len(h["signed_idx"][0]))
-        beta = pt.set_subtensor(beta[h["signed_idx"]], mag)
-    if len(h["free_idx"][0]):
-        raw = pm.Normal("loading_free_raw", 0.0, 1.0, shape=len(h["free_idx"][0]))
-        beta = pt.set_subtensor(beta[h["free_idx"]], raw)
-    signs = np.where(h["free"] > 0, 1.0, h["sign"])
+    if len(h.signed_idx[0]):
+        mag = half_normal("loading_abs_raw", 1.0, shape=len(h.signed_idx[0]))
+        beta = pt.set_subtensor(beta[h.signed_idx], mag)
+    if len(h.free_idx[0]):
+        raw = pm.Normal("loading_free_raw", 0.0, 1.0, shape=len(h.free_idx[0]))
+        beta = pt.set_subtensor(beta[h.free_idx], raw)
     lam = pm.Deterministic(
-        "loading", signs * h["scale"] * tau[None, :] * beta, dims=("outcome", "factor")
+        "loading", h.signs * h.scale * tau[None, :] * beta, dims=("outcome", "factor")
     )
     alpha_raw = pm.Normal("alpha_raw", 0.0, 1.0, dims="outcome")
-    alpha = pm.Deterministic("alpha", h["base_mu"] + h["base_sd"] * alpha_raw, dims="outcome")
+    alpha = pm.Deterministic("alpha", h.base_mu + h.base_sd * alpha_raw, dims="outcome")
     u_unit = pt.zeros(len(d.units.labels))
     if len(d.units.candidates):
-        pooled = h["pooled_outcomes"]
+        pooled = h.pooled_outcomes
         tau_u_all = pt.ones(len(d.units.outcomes))
         if pooled:
-            tau_u = half_normal("candidate_spread", h["spread"][pooled], shape=len(pooled))
+            tau_u = half_normal("candidate_spread", h.spread[pooled], shape=len(pooled))
             tau_u_all = pt.set_subtensor(tau_u_all[pooled], tau_u)
         u_raw = pm.Normal("candidate_raw", 0.0, 1.0, dims="candidate")
-        scale_c = pt.switch(h["cand_pooled"] > 0, tau_u_all[h["cand_outcome"]], h["cand_sd"])
-        u = pm.Deterministic("candidate_offset", h["cand_mu"] + scale_c * u_raw, dims="candidate")
+        scale_c = pt.switch(h.cand_pooled > 0, tau_u_all[h.cand_outcome], h.cand_sd)
+        u = pm.Deterministic("candidate_offset", h.cand_mu + scale_c * u_raw, dims="candidate")
         has_c = d.units.candidate_idx >= 0
         u_unit = pt.set_subtensor(u_unit[np.nonzero(has_c)], u[d.units.candidate_idx[has_c]])
     oi = d.units.outcome_idx
     prev = previous_month(d.n_months)
     x = alpha[oi][:, None] + u_unit[:, None] + pt.dot(lam, f[:, prev])[oi]
     if drift is not None:
-        x = x + pt.dot(news_membership(d.units, d.news_outcomes), drift[:, prev])
+        x = x + pt.dot(news_membership(d.units, d.event.news_outcomes), drift[:, prev])
     return pm.Deterministic("logit_hazard", x, dims=("unit", "month"))

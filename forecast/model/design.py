@@ -17,6 +17,15 @@ from forecast.data.evidence import Evidence, dated_to_the_day
 from forecast.data.months import month_start
 from forecast.data.scenario import Scenario
 from forecast.data.target import Target
+from forecast.model.parts import (
+    Counts,
+    Events,
+    Forecasts,
+    Indicators,
+    LikelihoodRatios,
+    Ratings,
+    Resolutions,
+)
 
 
 @dataclass(frozen=True)
@@ -65,72 +74,19 @@ def hazard_direction(s: Scenario, outcome: str) -> float:
 
 @dataclass(frozen=True)
 class Design:
-    """All evidence as arrays, by likelihood term. Row ids point back to evidence frame rows."""
+    """All evidence as arrays, one typed part per evidence kind. Row ids point back to evidence
+    frame rows."""
 
     n_months: int
     months: list[str]
     units: Units
-    # indicator (normal): per row
-    normal_names: list[str] = field(default_factory=list)
-    normal_ind: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    normal_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    normal_y: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    normal_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    # declared sources of the normal indicators ("indicator:source", see source_labels) and each
-    # row's index into them, -1 for the reference (both empty when no source is declared)
-    normal_sources: list[str] = field(default_factory=list)
-    normal_src: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    # count: per row, with a (row x month) exposure weight in months of the counted period
-    count_names: list[str] = field(default_factory=list)
-    count_ind: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    count_weight: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    count_y: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    count_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    count_sources: list[str] = field(default_factory=list)  # as normal_sources
-    count_src: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    # rating: one block per rating indicator
-    rating: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
-    # event: signal on a factor's innovation, or (outcome-coded news) on the innovation of an
-    # outcome's own drift; event_outcome indexes news_outcomes, -1 for factor events
-    event_factor: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    event_outcome: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    news_outcomes: list[str] = field(default_factory=list)  # hazard outcomes with news, in order
-    event_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    event_value: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    # rows sorted by cell (target x month): the index of each row's cell's first row, and its rank
-    # (empty without a coder effect, [event_signal.month_noise])
-    event_first: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    event_rank: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    event_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    # resolution: discrete-time survival as Bernoulli cells (unit, month, happened)
-    surv_unit: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    surv_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    surv_y: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    # the part of the cell's month observed: 1, except the month of a day-dated "still open" row
-    # (open on the 4th of a 31-day month: 4/31 of the month survived, not all of it)
-    surv_weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    surv_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    # per unit: month of the ending event (-1 if open), for forecasting
-    closed_at: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    # per unit: last month a resolution row says it was still open (-1: none); forecasts integrate
-    # the hazard over the months from then to the origin instead of assuming them survived
-    known_open_until: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    known_open_fraction: np.ndarray = field(default_factory=lambda: np.zeros(0))  # of that month
-    # forecast and likelihood-ratio rows: target units as a (row x unit) 0/1 mask
-    fc_mask: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    fc_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    fc_horizon: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    fc_persist: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    fc_logit: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    fc_source: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    fc_sources: list[str] = field(default_factory=list)
-    fc_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    lr_mask: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    lr_month: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    lr_horizon: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    lr_persist: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    lr_log: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    lr_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    indicator: Indicators = field(default_factory=Indicators)
+    count: Counts = field(default_factory=Counts)
+    rating: dict[str, Ratings] = field(default_factory=dict)
+    event: Events = field(default_factory=Events)
+    resolution: Resolutions = field(default_factory=Resolutions)
+    forecast: Forecasts = field(default_factory=Forecasts)
+    likelihood_ratio: LikelihoodRatios = field(default_factory=LikelihoodRatios)
 
     @property
     def origin(self) -> int:
@@ -206,17 +162,22 @@ def build_design(
     n = max(n_months if n_months is not None else ev.last_month + 1, 1)
     units = hazard_units(s)
     known = fr[fr["month"] < n]
-    kw: dict = {}
-    kw |= _indicator_fields(s, known, n)
-    kw |= _event_fields(s, known[known["kind"] == "event"], units, n, news_outcomes or [])
-    kw |= _survival_cells(s, known[known["kind"] == "resolution"], units, n)
-    kw |= _probability_fields(s, known, units, fc_sources)
-    return Design(n_months=n, months=s.month_labels(n), units=units, **kw)
+    return Design(
+        n_months=n,
+        months=s.month_labels(n),
+        units=units,
+        **_indicator_parts(s, known, n),
+        event=_events(s, known[known["kind"] == "event"], units, n, news_outcomes or []),
+        resolution=_survival_cells(s, known[known["kind"] == "resolution"], units, n),
+        forecast=_forecasts(s, known[known["kind"] == "forecast"], units, fc_sources),
+        likelihood_ratio=_likelihood_ratios(s, known[known["kind"] == "likelihood_ratio"], units),
+    )
 
 
-def _indicator_fields(s: Scenario, fr: pd.DataFrame, n: int) -> dict:
-    """Normal indicators standardized by their centre and spread, counts with their exposure
-    weights over months, ratings by scale; each with its rows' declared sources."""
+def _indicator_parts(s: Scenario, fr: pd.DataFrame, n: int) -> dict:
+    """The ``indicator``, ``count`` and ``rating`` parts: normal indicators standardized by their
+    centre and spread, counts with their exposure weights over months, ratings by scale; each with
+    its rows' declared sources."""
     ind_of = s.indicators
     kw: dict = {}
     normal_names = [k for k, v in ind_of.items() if v.likelihood == "normal"]
@@ -228,44 +189,44 @@ def _indicator_fields(s: Scenario, fr: pd.DataFrame, n: int) -> dict:
             v = np.log(r["value"]) if ind.transform == "log" else r["value"]
             assert ind.center is not None and ind.spread is not None
             y.append((v - ind.center.value) / ind.spread.value)
-        kw.update(
-            normal_names=normal_names,
-            normal_ind=np.array([normal_names.index(t) for t in rows["target"]], int),
-            normal_month=rows["month"].to_numpy(int),
-            normal_y=np.array(y, float),
-            normal_rows=rows.index.to_numpy(int),
+        kw["indicator"] = Indicators(
+            names=normal_names,
+            ind=np.array([normal_names.index(t) for t in rows["target"]], int),
+            month=rows["month"].to_numpy(int),
+            y=np.array(y, float),
+            rows=rows.index.to_numpy(int),
+            **_row_sources(s, normal_names, rows),
         )
-        kw.update({f"normal_{k}": v for k, v in _row_sources(s, normal_names, rows).items()})
 
     count_names = [k for k, v in ind_of.items() if v.likelihood == "count"]
     rows = fr[fr["kind"] == "count"]
     if count_names:
-        kw.update(
-            count_names=count_names,
-            count_ind=np.array([count_names.index(t) for t in rows["target"]], int),
-            count_weight=_exposure_weights(s, rows["date"], rows["exposure_days"], n),
-            count_y=rows["value"].to_numpy(int),
-            count_rows=rows.index.to_numpy(int),
+        kw["count"] = Counts(
+            names=count_names,
+            ind=np.array([count_names.index(t) for t in rows["target"]], int),
+            weight=_exposure_weights(s, rows["date"], rows["exposure_days"], n),
+            y=rows["value"].to_numpy(int),
+            rows=rows.index.to_numpy(int),
+            **_row_sources(s, count_names, rows),
         )
-        kw.update({f"count_{k}": v for k, v in _row_sources(s, count_names, rows).items()})
 
     rating = {}
     for name, ind in ind_of.items():
         if ind.likelihood != "rating":
             continue
         rows = fr[(fr["kind"] == "rating") & (fr["target"] == name)]
-        rating[name] = {
-            "month": rows["month"].to_numpy(int),
-            "y": rows["value"].to_numpy(int),
-            "rows": rows.index.to_numpy(int),
-        }
+        rating[name] = Ratings(
+            month=rows["month"].to_numpy(int),
+            y=rows["value"].to_numpy(int),
+            rows=rows.index.to_numpy(int),
+        )
     kw["rating"] = rating
     return kw
 
 
-def _event_fields(
+def _events(
     s: Scenario, rows: pd.DataFrame, units: Units, n: int, news_outcomes: list[str]
-) -> dict:
+) -> Events:
     """Coded events on factors, or on an outcome's own drift (news: the outcomes ``rows`` have
     news on, and ``news_outcomes``), signed so that + means more of the factor or a likelier
     outcome, grouped by cell (target x month)."""
@@ -281,48 +242,51 @@ def _event_fields(
     first, rank = _event_cells(cell[order])
     sign = np.array([1.0 if t in kfac else hazard_direction(s, o) for t, o in on])
     coder = s.event_signal.month_noise is not None
-    return dict(
-        event_factor=factor[order],
-        event_outcome=outcome[order],
+    return Events(
+        factor=factor[order],
+        outcome=outcome[order],
         news_outcomes=news,
-        event_month=month[order],
-        event_value=(rows["value"].to_numpy(float) * sign)[order],
+        month=month[order],
+        value=(rows["value"].to_numpy(float) * sign)[order],
         # the cell structure is data of the coder effect only (an unused container cannot be set)
-        event_first=first if coder else first[:0],
-        event_rank=rank if coder else rank[:0],
-        event_rows=rows.index.to_numpy(int)[order],
+        first=first if coder else first[:0],
+        rank=rank if coder else rank[:0],
+        rows=rows.index.to_numpy(int)[order],
     )
 
 
-def _probability_fields(
-    s: Scenario, fr: pd.DataFrame, units: Units, fc_sources: list[str] | None
-) -> dict:
-    """Rows about P(target by month + horizon): crowd or expert forecasts (``fc_``, with their
-    sources) and analysts' likelihood ratios (``lr_``)."""
-    kw: dict = {}
-    for kind, prefix in (("forecast", "fc"), ("likelihood_ratio", "lr")):
-        rows = fr[fr["kind"] == kind]
-        mask = np.zeros((len(rows), len(units.labels)))
-        for r, (o, c) in enumerate(zip(rows["outcome"], rows["candidate"], strict=True)):
-            mask[r, units.units_of(o, None if pd.isna(c) else c)] = 1.0
-        kw[f"{prefix}_mask"] = mask
-        kw[f"{prefix}_month"] = rows["month"].to_numpy(int)
-        kw[f"{prefix}_horizon"] = rows["horizon_months"].to_numpy(float)
-        kw[f"{prefix}_persist"] = np.array(
-            [s.outcomes[o].kind == "persistence" for o in rows["outcome"]], float
-        )
-        kw[f"{prefix}_rows"] = rows.index.to_numpy(int)
-        if kind == "forecast":
-            p = rows["value"].to_numpy(float)
-            sources = sorted(set(rows["forecaster"]) | set(fc_sources or []))
-            kw.update(
-                fc_logit=np.log(p) - np.log1p(-p),
-                fc_sources=sources,
-                fc_source=np.array([sources.index(x) for x in rows["forecaster"]], int),
-            )
-        else:
-            kw["lr_log"] = np.log(rows["value"].to_numpy(float))
-    return kw
+def _targets(s: Scenario, rows: pd.DataFrame, units: Units) -> dict:
+    """What forecast and likelihood-ratio rows share: their target units as a (row x unit) mask,
+    month, horizon, whether the target is a persistence, and row ids."""
+    mask = np.zeros((len(rows), len(units.labels)))
+    for r, (o, c) in enumerate(zip(rows["outcome"], rows["candidate"], strict=True)):
+        mask[r, units.units_of(o, None if pd.isna(c) else c)] = 1.0
+    return dict(
+        mask=mask,
+        month=rows["month"].to_numpy(int),
+        horizon=rows["horizon_months"].to_numpy(float),
+        persist=np.array([s.outcomes[o].kind == "persistence" for o in rows["outcome"]], float),
+        rows=rows.index.to_numpy(int),
+    )
+
+
+def _forecasts(
+    s: Scenario, rows: pd.DataFrame, units: Units, sources: list[str] | None
+) -> Forecasts:
+    """Crowd or expert forecast rows; ``sources`` adds forecasters without rows here."""
+    p = rows["value"].to_numpy(float)
+    names = sorted(set(rows["forecaster"]) | set(sources or []))
+    return Forecasts(
+        **_targets(s, rows, units),
+        logit=np.log(p) - np.log1p(-p),
+        source=np.array([names.index(x) for x in rows["forecaster"]], int),
+        sources=names,
+    )
+
+
+def _likelihood_ratios(s: Scenario, rows: pd.DataFrame, units: Units) -> LikelihoodRatios:
+    """Analysts' likelihood-ratio rows."""
+    return LikelihoodRatios(**_targets(s, rows, units), log=np.log(rows["value"].to_numpy(float)))
 
 
 def _event_cells(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -334,7 +298,7 @@ def _event_cells(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return first.astype(int), (pos - first).astype(int)
 
 
-def _survival_cells(s: Scenario, rows: pd.DataFrame, units: Units, n: int) -> dict:
+def _survival_cells(s: Scenario, rows: pd.DataFrame, units: Units, n: int) -> Resolutions:
     """Resolutions → Bernoulli cells of the discrete-time hazard: one per unit-month at risk.
 
     For each unit, the ending event (an event that happened, or a persistent state that ended)
@@ -371,16 +335,16 @@ def _survival_cells(s: Scenario, rows: pd.DataFrame, units: Units, n: int) -> di
             sw.append(part if t == last else 1.0)
             sr.append(row)
     is_open = event_month < 0
-    return {
-        "surv_unit": np.array(su, int),
-        "surv_month": np.array(sm, int),
-        "surv_y": np.array(sy, int),
-        "surv_weight": np.array(sw, float),
-        "surv_rows": np.array(sr, int),
-        "closed_at": event_month.astype(int),
-        "known_open_until": np.where(is_open, end_month, -1).astype(int),
-        "known_open_fraction": np.where(is_open & (end_month >= 0), end_fraction, 1.0),
-    }
+    return Resolutions(
+        unit=np.array(su, int),
+        month=np.array(sm, int),
+        y=np.array(sy, int),
+        weight=np.array(sw, float),
+        rows=np.array(sr, int),
+        closed_at=event_month.astype(int),
+        known_open_until=np.where(is_open, end_month, -1).astype(int),
+        known_open_fraction=np.where(is_open & (end_month >= 0), end_fraction, 1.0),
+    )
 
 
 def _observed(row: pd.Series) -> float:

@@ -19,27 +19,28 @@ LR_VAR = "likelihood_ratio"
 def element_rows(d: Design) -> dict[str, np.ndarray]:
     """For each log-likelihood variable, the evidence-frame row of each of its elements."""
     out = {
-        "indicator": d.normal_rows,
-        "count": d.count_rows,
-        "event": d.event_rows,
-        "resolution": d.surv_rows,
-        "forecast": d.fc_rows,
-        LR_VAR: d.lr_rows,
+        "indicator": d.indicator.rows,
+        "count": d.count.rows,
+        "event": d.event.rows,
+        "resolution": d.resolution.rows,
+        "forecast": d.forecast.rows,
+        LR_VAR: d.likelihood_ratio.rows,
     }
-    out.update({f"rating_{name}": blk["rows"] for name, blk in d.rating.items()})
+    out.update({f"rating_{name}": blk.rows for name, blk in d.rating.items()})
     return {k: v for k, v in out.items() if len(v)}
 
 
 def _lr_log_likelihood(idata: xr.DataTree, d: Design) -> np.ndarray:
     """(chain, draw, row): log(p * LR + 1 - p), p = the model's P(target by t+H) at the row."""
+    lr = d.likelihood_ratio
     x = idata["posterior"]["logit_hazard"].values  # (C, D, unit, month)
-    xt = x[:, :, :, d.lr_month]  # (C, D, unit, row)
-    a = d.lr_horizon * np.sum(d.lr_mask.T * np.logaddexp(0.0, xt), axis=2)  # -log S
+    xt = x[:, :, :, lr.month]  # (C, D, unit, row)
+    a = lr.horizon * np.sum(lr.mask.T * np.logaddexp(0.0, xt), axis=2)  # -log S
     log_s = -a
     log_1ms = np.log(-np.expm1(-np.maximum(a, 1e-300)))
-    log_p = np.where(d.lr_persist > 0, log_s, log_1ms)
-    log_q = np.where(d.lr_persist > 0, log_1ms, log_s)
-    return np.logaddexp(log_p + d.lr_log, log_q)
+    log_p = np.where(lr.persist > 0, log_s, log_1ms)
+    log_q = np.where(lr.persist > 0, log_1ms, log_s)
+    return np.logaddexp(log_p + lr.log, log_q)
 
 
 def add_log_likelihood(idata: xr.DataTree, model: pm.Model, d: Design) -> None:
@@ -49,7 +50,7 @@ def add_log_likelihood(idata: xr.DataTree, model: pm.Model, d: Design) -> None:
         pm.compute_log_likelihood(
             idata, model=model, var_names=observed, extend_inferencedata=True, progressbar=False
         )
-    if len(d.lr_log):
+    if len(d.likelihood_ratio.log):
         lr = xr.DataArray(
             _lr_log_likelihood(idata, d),
             dims=("chain", "draw", f"{LR_VAR}_dim_0"),

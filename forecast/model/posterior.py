@@ -167,13 +167,13 @@ def _hazard_probabilities(
         + u_off[:, None, None, :]
         + np.einsum("smhk,suk->smhu", drivers, lam[:, oi, :])
     )
-    if d.news_outcomes:  # each news outcome's own drift, projected as the model has it
+    if d.event.news_outcomes:  # each news outcome's own drift, projected as the model has it
         x = x + _drift_ahead(s, d, idata, rng, n_paths, ahead)
     at_risk = _at_risk(d, gap, ahead, fraction)  # (ahead, U)
     log_surv = np.cumsum(-at_risk * np.logaddexp(0.0, x), axis=2)  # (S, M, ahead, U)
     log_surv = log_surv + _gap_log_survival(d, idata)[:, None, None, :]
     hz = gap + np.array(horizons) - 1
-    closed = d.closed_at >= 0
+    closed = d.resolution.closed_at >= 0
     probs: dict[str, np.ndarray] = {}
     for j, oname in enumerate(units.outcomes):
         o = s.outcomes[oname]
@@ -208,7 +208,7 @@ def _at_risk(d: Design, gap: int, ahead: int, origin_part: float) -> np.ndarray:
     has none of the ``gap - 1`` months before the origin month and ``origin_part`` of it."""
     w = np.ones((ahead, len(d.units.labels)))
     if gap > 0:
-        assumed = d.known_open_until < 0
+        assumed = d.resolution.known_open_until < 0
         w[: gap - 1, assumed] = 0.0
         w[gap - 1, assumed] = origin_part
     return w
@@ -219,8 +219,8 @@ def _gap_log_survival(d: Design, idata: xr.DataTree) -> np.ndarray:
     the last fitted month, from the fitted monthly hazards: a forecast made with evidence to July
     for an outcome last known open on 12 March must allow for 13-31 March and April to July (and
     ``project`` adds the months after July up to the origin)."""
-    last, seen = d.known_open_until, d.known_open_fraction
-    gap = (last >= 0) & (d.closed_at < 0) & ((last < d.origin) | (seen < 1.0))
+    last, seen = d.resolution.known_open_until, d.resolution.known_open_fraction
+    gap = (last >= 0) & (d.resolution.closed_at < 0) & ((last < d.origin) | (seen < 1.0))
     S = _stack(idata, "alpha").shape[0]
     out = np.zeros((S, len(d.units.labels)))
     if not gap.any():
@@ -297,7 +297,7 @@ def _drift_ahead(
     rho, vol = np.full(N, od.reversion.value), np.full(N, od.volatility.value)
     levels = ar_paths(last, rho, vol, n_paths, H, rng)
     drivers = _last_month(last, levels)
-    return np.einsum("smhn,un->smhu", drivers, news_membership(d.units, d.news_outcomes))
+    return np.einsum("smhn,un->smhu", drivers, news_membership(d.units, d.event.news_outcomes))
 
 
 def _last_month(start: np.ndarray, paths: np.ndarray) -> np.ndarray:

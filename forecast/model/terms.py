@@ -112,12 +112,12 @@ def _indicator_terms(s: Scenario, d: Design, f: pt.TensorVariable, data: dict) -
     kfac = {k: i for i, k in enumerate(s.factors)}
     f_mean = pt.mean(f, axis=1)  # each factor's mean level over the fitted months
     f_dev = f - f_mean[:, None]
-    if d.normal_names:
-        _normal_terms(s, d.normal_names, kfac, f_mean, f_dev, data)
-    if d.count_names:
-        _count_terms(s, d.count_names, kfac, f_mean, f_dev, data)
+    if d.indicator.names:
+        _normal_terms(s, d.indicator.names, kfac, f_mean, f_dev, data)
+    if d.count.names:
+        _count_terms(s, d.count.names, kfac, f_mean, f_dev, data)
     for name, blk in d.rating.items():
-        _rating_term(s, name, len(blk["y"]) > 0, kfac, f_mean, f_dev, data)
+        _rating_term(s, name, len(blk.y) > 0, kfac, f_mean, f_dev, data)
 
 
 def _normal_terms(s: Scenario, names: list[str], kfac: dict, f_mean, f_dev, data: dict) -> None:
@@ -277,7 +277,7 @@ def _forecast_term(s: Scenario, d: Design, x: pt.TensorVariable, data: dict) -> 
     shift = pt.dot(chol - pt.diag(diag), e)  # sum_{j<i} L_ij e_j
     pm.Normal("forecast", mu=m + shift, sigma=diag, observed=y)
     # E[bias | draw]: the bias each source would need, given the rows (Rao-Blackwellized)
-    n_src = len(d.fc_sources)
+    n_src = len(d.forecast.sources)
     onehot = pt.eq(pt.arange(n_src)[:, None], src[None, :])  # (source x row)
     cov_b = bias_sd**2 * onehot + mu_var  # Cov(bias[s], y_i)
     w = pt.linalg.solve_triangular(chol.T, e, lower=False)  # cov^-1 (y - m)

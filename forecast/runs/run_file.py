@@ -116,8 +116,8 @@ def evidence_coords(d: Design, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     for term, rows in element_rows(d).items():
         ids = _row_ids(frame, rows)
         if term == CELLS:
-            months = np.asarray(d.months)[d.surv_month]
-            units = np.asarray(d.units.labels)[d.surv_unit]
+            months = np.asarray(d.months)[d.resolution.month]
+            units = np.asarray(d.units.labels)[d.resolution.unit]
             ids = np.array([f"{i} {u} {m}" for i, u, m in zip(ids, units, months, strict=True)])
         out[term] = ids
     return out

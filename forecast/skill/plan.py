@@ -133,7 +133,7 @@ def structure_quantities(s: Scenario) -> dict[str, tuple[str, tuple[int, ...]]]:
     out: dict[str, tuple[str, tuple[int, ...]]] = {}
     for j, o in enumerate(units.outcomes):
         out[f"alpha[{o}]"] = ("alpha", (j,))
-        k = int(np.argmax(h["scale"][j] > 0))
+        k = int(np.argmax(h.scale[j] > 0))
         out[f"loading[{o},{factors[k]}]"] = ("loading", (j, k))
     for k, f in enumerate(factors):
         out[f"f_first[{f}]"] = ("f", (k, 0))

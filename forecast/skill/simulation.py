@@ -157,28 +157,27 @@ def _draw_hazards(s: Scenario, plan: Plan, rng: np.random.Generator, out: dict) 
     h = hazard_arrays(s, units)
     tau = _half_normal(rng, factor_loading_scales(s))
     beta = np.zeros((len(units.outcomes), len(s.factors)))
-    n_signed, n_free = len(h["signed_idx"][0]), len(h["free_idx"][0])
+    n_signed, n_free = len(h.signed_idx[0]), len(h.free_idx[0])
     if n_signed:
         out["loading_abs_raw"] = _half_normal(rng, 1.0, n_signed)
-        beta[h["signed_idx"]] = out["loading_abs_raw"]
+        beta[h.signed_idx] = out["loading_abs_raw"]
     if n_free:
         out["loading_free_raw"] = rng.normal(size=n_free)
-        beta[h["free_idx"]] = out["loading_free_raw"]
-    signs = np.where(h["free"] > 0, 1.0, h["sign"])
-    loading = signs * h["scale"] * tau[None, :] * beta
+        beta[h.free_idx] = out["loading_free_raw"]
+    loading = h.signs * h.scale * tau[None, :] * beta
     alpha_raw = rng.normal(size=len(units.outcomes))
-    alpha = h["base_mu"] + h["base_sd"] * alpha_raw
+    alpha = h.base_mu + h.base_sd * alpha_raw
     out |= {"tau": tau, "loading": loading, "alpha_raw": alpha_raw, "alpha": alpha}
     u_unit = np.zeros(len(units.labels))
     if units.candidates:
         tau_u_all = np.ones(len(units.outcomes))
-        if h["pooled_outcomes"]:
-            spread = _half_normal(rng, h["spread"][h["pooled_outcomes"]])
-            tau_u_all[h["pooled_outcomes"]] = spread
+        if h.pooled_outcomes:
+            spread = _half_normal(rng, h.spread[h.pooled_outcomes])
+            tau_u_all[h.pooled_outcomes] = spread
             out["candidate_spread"] = spread
         raw = rng.normal(size=len(units.candidates))
-        scale_c = np.where(h["cand_pooled"] > 0, tau_u_all[h["cand_outcome"]], h["cand_sd"])
-        offset = h["cand_mu"] + scale_c * raw
+        scale_c = np.where(h.cand_pooled > 0, tau_u_all[h.cand_outcome], h.cand_sd)
+        offset = h.cand_mu + scale_c * raw
         has_c = units.candidate_idx >= 0
         u_unit[has_c] = offset[units.candidate_idx[has_c]]
         out |= {"candidate_raw": raw, "candidate_offset": offset}

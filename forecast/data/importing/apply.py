@@ -4,8 +4,6 @@ located at the mapping, an export or the log."""
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +25,7 @@ from forecast.data.inputs import (
 from forecast.data.rules import COLUMNS
 from forecast.data.scenario import NAME_PATTERN, Scenario
 from forecast.data.scenario_file import decode_utf8, load_scenario
+from forecast.data.table import csv_records
 
 IMPORT_PREFIX = "import_"  # data/<scenario>/import_<name>.csv
 
@@ -108,19 +107,18 @@ def _old_rows(path: Path, name: str, data: bytes) -> dict[tuple[str, ...], dict[
     text, _ = decode_utf8(data)
     if text is None:
         raise refuse("(file)", "not UTF-8 text")
-    try:
-        table = list(csv.reader(io.StringIO(text, newline="")))
-    except csv.Error:
-        raise refuse("(file)", "malformed CSV") from None
+    malformed: list[Problem] = []
+    table = csv_records(text, str(path), malformed)
+    if malformed:
+        raise refuse(malformed[0].where, "malformed CSV")
     if not table:
         return {}
-    header = [h.strip() for h in table[0]]
+    head_row, head = table[0]
+    header = [h.strip() for h in head]
     if "note" not in header:
-        raise refuse(1, "no note column")
+        raise refuse(head_row, "no note column")
     out = {}
-    for i, cells in enumerate(table[1:], start=2):
-        if not any(c.strip() for c in cells):
-            continue
+    for i, cells in table[1:]:
         rec = dict.fromkeys(COLUMNS, "")
         rec.update({h: c.strip() for h, c in zip(header, cells, strict=False)})
         if not rec["note"].startswith(prefix):

@@ -23,9 +23,10 @@ from forecast.data.importing.rows import (
     _text,
 )
 from forecast.data.months import month_end, month_label
-from forecast.data.questions import CROWD_COLUMNS, _probability, _read_table, _stamp
+from forecast.data.questions import CROWD_COLUMNS, _probability, _stamp
 from forecast.data.rules import COLUMNS, _parse_date
 from forecast.data.scenario import MONTH_RE
+from forecast.data.table import read_table
 
 DAYS_PER_MONTH = 365.25 / 12
 
@@ -40,7 +41,7 @@ def _read_acled(r: _Reader) -> None:
     if not rows or not r.columns_present(rows, need):
         return
     if "month" not in rows[0][1]:
-        r.at_export(1, "month", "required column is missing")
+        r.at_export(1, "month", "missing required column")
         return
     filters: dict[str, list] = {"country": [src.country]}
     if src.event_type:
@@ -228,13 +229,13 @@ def _crowd_question(r: _Reader, src: CrowdSource) -> tuple[date, str] | None:
     close, url = src.close_date, src.source_url
     if src.questions is not None:
         qpath = r.mapping.path_of(src.questions)
-        ok, qrows = _read_table(qpath, ("platform", "id"), r.out.problems)
+        qrows = read_table(qpath, ("platform", "id"), r.out.problems)
         found = [
-            (line, rec)
-            for line, rec, clean in qrows
-            if clean and rec["platform"] == src.platform and rec["id"] == qid
+            (q.row, q.cells)
+            for q in qrows or []
+            if q.clean and q.cells["platform"] == src.platform and q.cells["id"] == qid
         ]
-        if ok and not found:
+        if qrows is not None and not found:
             r.at_mapping("id", f"no question {src.platform}:{qid} in {qpath}")
             return None
         if found:
@@ -261,9 +262,9 @@ def _crowd_points(r: _Reader, src: CrowdSource) -> list[tuple] | None:
     """The question's valid points in the export as (time, line, probability text); None after
     reporting that it has none."""
     qid = str(src.id)
-    ok, rows = _read_table(r.path, CROWD_COLUMNS, r.out.problems)
+    rows = read_table(r.path, CROWD_COLUMNS, r.out.problems)
     points = []
-    for line, rec, clean in rows:
+    for line, rec, clean in ((x.row, x.cells, x.clean) for x in rows or []):
         if not clean or rec["platform"] != src.platform or rec["id"] != qid:
             continue
         when, p = _stamp(rec["date"]), _probability(rec["prob_yes"])
@@ -273,7 +274,7 @@ def _crowd_points(r: _Reader, src: CrowdSource) -> list[tuple] | None:
             r.at_export(line, "prob_yes", f"not a probability in [0, 1]: {rec['prob_yes']!r}")
         if when is not None and p is not None:
             points.append((when, line, rec["prob_yes"]))
-    if ok and not points and not r.out.problems:
+    if rows is not None and not points and not r.out.problems:
         r.at_mapping("id", f"no crowd point of {src.platform}:{qid} in {r.file}")
         return None
     return points

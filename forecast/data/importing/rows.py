@@ -17,9 +17,9 @@ from decimal import Decimal
 from forecast.data.errors import Problem
 from forecast.data.importing.mapping import ImportMapping, _Filtered, _Source
 from forecast.data.months import month_end, month_label
-from forecast.data.questions import _read_table
 from forecast.data.rules import COLUMNS, NUMBER_RE
 from forecast.data.scenario import Scenario
+from forecast.data.table import read_table
 
 
 @dataclass(frozen=True)
@@ -93,13 +93,13 @@ class _Reader:
     def table(self) -> list[tuple[int, dict[str, str]]]:
         """The export's clean rows as (line, {column: text}); a file without data rows is a
         problem (columns the mapping names are checked by ``columns_present``)."""
-        ok, rows = _read_table(self.path, (), self.out.problems)
-        if not ok:
+        rows = read_table(self.path, (), self.out.problems)
+        if rows is None:
             return []
         if not rows:
             self.at_export("(file)", "rows", "no data rows")
             return []
-        return [(line, rec) for line, rec, clean in rows if clean]
+        return [(r.row, r.cells) for r in rows if r.clean]
 
     def columns_present(self, rows, wanted: dict[str, str]) -> bool:
         """Whether the export has every column in ``wanted`` (mapping key -> column)."""
