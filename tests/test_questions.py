@@ -608,7 +608,7 @@ def test_a_links_file_for_another_scenario_is_refused(tmp_path):
     with pytest.raises(InputError) as exc:
         load_links(shipped, s)
     fields = [p.field for p in exc.value.problems]
-    assert fields[0] == "scenario" and set(fields[1:]) == {"factor"}
+    assert fields[0] == "scenario" and set(fields[1:]) == {"factor", "target"}
 
 
 def links_problems(path: Path, scenario) -> list[str]:

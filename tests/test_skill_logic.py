@@ -36,18 +36,18 @@ from forecast.inference.sampling import Diagnostics, SamplerSettings
 from forecast.skill import backtest
 from forecast.skill.backtest import (
     BacktestSettings,
+    ScenarioAt,
     _base_rate,
     _flags,
     calibrate_month,
     calibration_split,
     evidence_cutoff,
     extremized,
-    factor_levels,
     known_evidence,
     run_backtest,
+    scenario_at,
     scenario_months,
     scenario_safe,
-    score_set,
     seeded,
 )
 from forecast.skill.calibration import Calibrated, arrays, predict
@@ -60,6 +60,7 @@ from forecast.skill.scoring import (
     log_loss,
     minimum_detectable_difference,
     reliability,
+    score_set,
 )
 
 MINI = Path(__file__).parent / "fixtures" / "mini"
@@ -211,7 +212,7 @@ def fake_fit(scenario, seen):
     return sample
 
 
-def test_factor_levels_fit_the_known_evidence_and_read_the_origin_month(scenario, monkeypatch):
+def test_scenario_at_fits_the_known_evidence_and_reads_the_origin_month(scenario, monkeypatch):
     ev = load_evidence(MINI / "data" / "mini", scenario)
     seen: dict = {}
 
@@ -227,7 +228,9 @@ def test_factor_levels_fit_the_known_evidence_and_read_the_origin_month(scenario
     monkeypatch.setattr(backtest, "build_model", model)
     monkeypatch.setattr(backtest, "sample", fake_fit(scenario, seen))
     inputs = SimpleNamespace(scenario=scenario, evidence=ev)
-    levels, info = factor_levels(inputs, MARCH, QUICK)
+    at = scenario_at(inputs, MARCH, QUICK)
+    levels, info = at.levels, at.info
+    assert at.probabilities == {}
     t = scenario.month_index(date(2023, 3, 1))
     assert t == 14
     assert levels == {"tension": t + 2.0, "appetite": 1000.0 + t + 2.0}
@@ -239,7 +242,7 @@ def test_factor_levels_fit_the_known_evidence_and_read_the_origin_month(scenario
     assert seen["model"] == "model" and seen["settings"] == QUICK
     assert seen["scenario"] is scenario
     # forecast sources come from the whole log (one model structure for every month)
-    _, early = factor_levels(inputs, pd.Period("2022-05", "M"), QUICK)
+    early = scenario_at(inputs, pd.Period("2022-05", "M"), QUICK).info
     assert early["rows"] == 3 and seen["sources"] == ["crowd"]
     assert info == {
         "fit": "scenario",
@@ -257,7 +260,7 @@ def test_calibrate_month_passes_its_rows_through(links, monkeypatch):
 
     def calibrate(train, test, lk, settings):
         got.update(train=train, test=test, links=lk, settings=settings)
-        return Calibrated(np.array([0.3, 0.6]), DIAG, 7, (0.2, -0.1, 0.5))
+        return Calibrated(np.array([0.3, 0.6]), DIAG, 7, (0.2, -0.1, 0.5), (0.3, 0.1, 0.6))
 
     monkeypatch.setattr(backtest, "calibrate", calibrate)
     train, test = pd.DataFrame({"a": [1]}), pd.DataFrame({"a": [2, 3]})
@@ -266,7 +269,9 @@ def test_calibrate_month_passes_its_rows_through(links, monkeypatch):
     assert got["train"] is train and got["test"] is test and got["settings"] == QUICK
     assert got["links"] is links
     assert (info["fit"], info["month"], info["rows"]) == ("calibration", "2023-03", 7)
-    assert (info["weight_mean"], info["weight_lower"], info["weight_upper"]) == (0.2, -0.1, 0.5)
+    factor = [info[f"factor_weight_{k}"] for k in ("mean", "lower", "upper")]
+    pooled = [info[f"scenario_weight_{k}"] for k in ("mean", "lower", "upper")]
+    assert (factor, pooled) == ([0.2, -0.1, 0.5], [0.3, 0.1, 0.6])
 
 
 # --- origins, crowd at the origin, calibration training, base rates ----------------------------
@@ -451,12 +456,12 @@ def test_base_rate_counts_questions_known_before_the_origin_month_once(late_rows
 
 def fake_calibrate(calls):
     """A ``calibrate`` replacement: the forecast of a test row is 0.1 + 0.01 * (training rows),
-    and the factor weight's summary is (training rows, -1, 1)."""
+    the factor weight's summary is (training rows, -1, 1), the scenario weight's (0.2, 0, 0.5)."""
 
     def calibrate(train, test, links, settings):
         calls.append((train.copy(), test.copy(), settings))
         p = np.full(len(test), 0.1 + 0.01 * len(train))
-        return Calibrated(p, DIAG, len(train), (float(len(train)), -1.0, 1.0))
+        return Calibrated(p, DIAG, len(train), (float(len(train)), -1.0, 1.0), (0.2, 0.0, 0.5))
 
     return calibrate
 
@@ -469,11 +474,13 @@ def test_run_backtest_plans_fits_and_baselines_without_leakage(
     monkeypatch.setattr(backtest, "calibrate", fake_calibrate(calls))
     fitted: list = []
 
-    def levels(inputs, month, settings):
+    def levels(inputs, month, settings, asked=None, crowd=None):
         fitted.append((month, settings.seed))
-        return {"tension": month.ordinal / 100, "appetite": -1.0}, {"fit": "scenario"}
+        return ScenarioAt(
+            {"tension": month.ordinal / 100, "appetite": -1.0}, {}, {"fit": "scenario"}
+        )
 
-    monkeypatch.setattr(backtest, "factor_levels", levels)
+    monkeypatch.setattr(backtest, "scenario_at", levels)
     q = questions(
         [
             question("t:early", "2023-02-28", 1.0, title="An attack?", tags=("conflict",)),
@@ -531,7 +538,9 @@ def test_run_backtest_plans_fits_and_baselines_without_leakage(
     assert list(bt.forecasts.columns) == [
         *("key", "title", "kind", "lead", "origin", "month", "resolved", "y", "crowd"),
         *("crowd_date", "crowd_age", "horizon", "platform", "link", "factor", "sign"),
-        *("factor_level", "factor_x", "calibrated", "n_train", "extremized", "stack_weight"),
+        *("target", "target_sign", "window_end", "target_link"),
+        *("factor_level", "factor_x", "scenario", "scenario_lower", "scenario_upper"),
+        *("calibrated", "n_train", "extremized", "stack_weight"),
         *("model", "base_rate", "half", "flag"),
     ]
     assert list(f["platform"]) == ["t"] * 5 and list(f["horizon"]) == [7.0] * 5
@@ -540,10 +549,12 @@ def test_run_backtest_plans_fits_and_baselines_without_leakage(
     sc = bt.scores[7]
     assert (sc["n"], sc["n_all"]) == (2, 5)
     assert sc["crowd_brier"] == pytest.approx(((0.4 - 1) ** 2 + (0.9 - 1) ** 2) / 2)
-    # the weight on the scenario: from the last month's calibration fit (4 training rows)
-    assert sc["scenario_weight"] == {"mean": 4.0, "lower": -1.0, "upper": 1.0}
+    # the weight on the scenario's factor: from the last month's calibration fit (4 training
+    # rows); no question asked about a target, so no weight on the scenario's own probability
+    assert sc["factor_weight"] == {"mean": 4.0, "lower": -1.0, "upper": 1.0}
+    assert sc["scenario_weight"] is None
     assert sc["stack_weight"]["mean"] == f.loc["t:out", "stack_weight"]  # the last month's
-    assert bt.calendar["n"] == 0 and bt.calendar["scenario_weight"] is None
+    assert bt.calendar["n"] == 0 and bt.calendar["factor_weight"] is None
     assert set(bt.reliability["forecaster"]) == {"model", "crowd", "extremized"}
     assert set(bt.reliability["origins"]) == {"7 days", "calendar"}
     lead7 = bt.reliability[bt.reliability["origins"] == "7 days"]
@@ -551,13 +562,13 @@ def test_run_backtest_plans_fits_and_baselines_without_leakage(
         "crowd": 2, "extremized": 2, "model": 2
     }  # fmt: skip
     assert list(bt.fits["fit"]) == ["scenario"] * 2 + ["calibration"] * 3
-    assert list(bt.fits["weight_mean"].dropna()) == [0.0, 1.0, 4.0]
+    assert list(bt.fits["factor_weight_mean"].dropna()) == [0.0, 1.0, 4.0]
     # without factors: no scenario fit at all, and no weight to report
     fitted.clear()
     bt = run_backtest(q, inputs, links, replace(settings, use_factors=False))
     assert fitted == [] and bt.forecasts["factor_level"].isna().all()
     assert "outside the scenario's span" not in bt.forecasts.set_index("key").loc["t:out", "flag"]
-    assert bt.scores[7]["scenario_weight"] is None
+    assert bt.scores[7]["factor_weight"] is None
 
 
 def test_calendar_origins_are_scored_as_a_time_average_per_question(links, monkeypatch):
@@ -594,11 +605,11 @@ def test_a_scenario_with_hindsight_is_kept_out_unless_asked(scenario, links, mon
     monkeypatch.setattr(backtest, "calibrate", fake_calibrate([]))
     fitted: list = []
 
-    def levels(inputs, month, settings):
+    def levels(inputs, month, settings, asked=None, crowd=None):
         fitted.append(month)
-        return {"tension": 1.0}, {"fit": "scenario"}
+        return ScenarioAt({"tension": 1.0}, {}, {"fit": "scenario"})
 
-    monkeypatch.setattr(backtest, "factor_levels", levels)
+    monkeypatch.setattr(backtest, "scenario_at", levels)
     q = questions([question("t:a", "2023-03-20", 1.0, title="An attack?", tags=("conflict",))])
     late = scenario.model_copy(
         update={"vintage": scenario.vintage.model_copy(update={"as_of": date(2023, 3, 1)})}
@@ -639,13 +650,18 @@ def test_scenario_months_are_the_linked_origin_months_inside_the_span(scenario, 
                 freq="M",
             ),
             "factor": ["tension", "tension", "tension", "appetite", "appetite", "tension", None],
+            "target": [None] * 6 + ["deal:alpha"],
+            "window_end": [pd.NaT] * 6 + [ts("2023-09-30")],
         }
     )
-    expected = [pd.Period(m, "M") for m in ("2022-01", "2023-05", "2024-12")]
+    # a question asking about a target needs a window to be given a probability
+    expected = [pd.Period(m, "M") for m in ("2022-01", "2023-05", "2023-07", "2024-12")]
     assert scenario_months(inputs, rows, hindsight=False) == expected
     later = scenario.vintage.model_copy(update={"as_of": date(2023, 4, 30)})
     written = SimpleNamespace(scenario=scenario.model_copy(update={"vintage": later}))
     assert scenario_months(written, rows, hindsight=False) == expected[1:]
+    no_window = rows.assign(window_end=pd.NaT)
+    assert pd.Period("2023-07", "M") not in scenario_months(inputs, no_window, hindsight=False)
     assert scenario_months(written, rows, hindsight=True) == expected
 
 
@@ -663,7 +679,14 @@ def test_seeds_per_month_do_not_depend_on_the_other_months():
 
 def test_flags():
     row = SimpleNamespace(
-        crowd=0.3, crowd_age=2.0, link="rule 1", factor="tension", factor_level=0.2
+        crowd=0.3,
+        crowd_age=2.0,
+        link="rule 1",
+        factor="tension",
+        factor_level=0.2,
+        target=None,
+        window_end=pd.NaT,
+        scenario=float("nan"),
     )
     assert _flags(row, True, True) == ""
     no_crowd = replace_ns(row, crowd=float("nan"), crowd_age=float("nan"))
@@ -685,6 +708,22 @@ def test_flags():
     assert _flags(row, True, False) == "scenario written with data after the origin (--hindsight)"
     assert _flags(outside, False, False) == ""
     assert _flags(replace_ns(outside, factor=None, link="topic"), True, True) == ""
+    # a question that asks about a scenario target: why it has no scenario probability
+    asks = replace_ns(row, link="unrelated", factor=None, target="deal:alpha")
+    assert _flags(replace_ns(asks, scenario=0.3, window_end=ts("2023-09-30")), True, True) == ""
+    assert _flags(asks, True, True) == (
+        "asks about deal:alpha, no window end (no scheduled close, no close in its link): "
+        "no scenario probability"
+    )
+    dated = replace_ns(asks, window_end=ts("2023-09-30"))
+    assert _flags(dated, True, False) == (
+        "asks about deal:alpha, scenario written with data after the origin: no scenario "
+        "probability"
+    )
+    assert _flags(dated, True, True) == (
+        "asks about deal:alpha, window outside the scenario's span: no scenario probability"
+    )
+    assert _flags(dated, False, True) == ""
 
 
 def replace_ns(ns: SimpleNamespace, **kw) -> SimpleNamespace:
@@ -703,6 +742,7 @@ def calibration_rows() -> pd.DataFrame:
             "platform": pd.Categorical(["m", "p", "p", "m"], categories=["m", "p", "z"]),
             "topics": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.5, 0.5, 0.0]],
             "factor_x": [0.5, np.nan, -1.0, 0.0],
+            "scenario": [np.nan, 0.3, 0.9999, np.nan],
             "y": [1.0, 0.0, 0.0, np.nan],
             "weight": [0.5, 0.5, 1.0, 1.0],
         }
@@ -718,6 +758,8 @@ def test_calibration_arrays(links):
     assert a.age == pytest.approx([0.5, 0.0, 0.0, 0.1])  # no crowd: no age
     assert a.platform.tolist() == [0, 1, 1, 0]
     assert a.factor_x.tolist() == [0.5, 0.0, -1.0, 0.0]
+    assert a.has_scenario.tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert a.logit_scenario == pytest.approx([0.0, np.log(0.3 / 0.7), np.log(0.99 / 0.01), 0.0])
     assert a.y.tolist() == [1.0, 0.0, 0.0, 0.0] and a.weight.tolist() == [0.5, 0.5, 1.0, 1.0]
 
 
@@ -730,6 +772,7 @@ def test_predict_is_the_models_formula_averaged_over_draws(links):
         "crowd_bias": [0.2, -0.1],
         "base": [-1.0, -0.5],
         "factor_weight": [0.4, 0.0],
+        "scenario_weight": [0.25, 0.6],
     }
     platform = np.array([[0.1, -0.2, 0.0], [0.3, 0.0, 0.5]])  # (draw, platform)
     crowd_topic = np.array([[0.0, 0.1, 0.2], [0.1, 0.0, -0.1]])
@@ -751,6 +794,8 @@ def test_predict_is_the_models_formula_averaged_over_draws(links):
         crowd += a.topics @ crowd_topic[d]
         none = v["base"] + a.topics @ topic_base[d]
         eta = np.where(a.has_crowd == 1, crowd, none) + v["factor_weight"] * a.factor_x
+        w = v["scenario_weight"] * a.has_scenario  # a log-odds pool with the scenario
+        eta = (1 - w) * eta + w * a.logit_scenario
         expected += 1 / (1 + np.exp(-eta)) / 2
     assert got == pytest.approx(expected)
 
@@ -969,11 +1014,11 @@ def test_run_backtest_on_a_cluster_gives_the_same_forecasts(scenario, links, mon
     monkeypatch.setattr(backtest, "calibrate", fake_calibrate([]))
     given: list = []
 
-    def levels(inputs, month, settings):
+    def levels(inputs, month, settings, asked=None, crowd=None):
         given.append(inputs)
-        return {"tension": 0.5}, {"fit": "scenario"}
+        return ScenarioAt({"tension": 0.5}, {}, {"fit": "scenario"})
 
-    monkeypatch.setattr(backtest, "factor_levels", levels)
+    monkeypatch.setattr(backtest, "scenario_at", levels)
     q = questions(
         [
             question("t:a", "2023-02-28", 1.0, title="An attack?", tags=("conflict",)),
@@ -990,7 +1035,7 @@ def test_run_backtest_on_a_cluster_gives_the_same_forecasts(scenario, links, mon
     assert client.scattered == [True]  # the inputs go to every worker once
     assert given[:2] == [inputs, inputs]
     assert [g.scattered for g in given[2:]] == [inputs, inputs]  # workers get the scattered copy
-    fits = [backtest.factor_levels] * 2 + [backtest.calibrate_month] * 2
+    fits = [backtest.scenario_at] * 2 + [backtest.calibrate_month] * 2
     assert client.submitted == [(fn, False) for fn in fits]
     phases: list[str] = []
     run_backtest(q, inputs, links, settings, on_phase=phases.append)

@@ -12,7 +12,8 @@ import pytest
 
 from forecast.data.errors import InputError
 from forecast.report.track_record import comparison, read_backtest, track_record
-from forecast.skill.backtest import BacktestSettings, score_set
+from forecast.skill.backtest import BacktestSettings
+from forecast.skill.scoring import score_set
 
 
 def backtest_folder(folder: Path, *, flag: str = "") -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -68,6 +69,15 @@ def backtest(
             "those forecasts see numbers chosen with later data).",
         ),
     ] = False,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="Fit the scenario as it could have been written on this day (YYYY-MM-DD): "
+            "numbers chosen with later data are replaced (see `forecast hindcast`), and its "
+            "fits serve the origins after it.",
+        ),
+    ] = None,
     format: FormatOpt = Format.table,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
 ) -> None:
@@ -110,7 +120,12 @@ def backtest(
     except OSError as exc:  # a path the OS refuses outright (name too long, ...)
         _fail(f"{exc.filename}: cannot read it ({exc.strerror or exc})")
     settings = BacktestSettings(
-        leads=lead_days, calendar_days=days, seed=seed, use_factors=factors, hindsight=hindsight
+        leads=lead_days,
+        calendar_days=days,
+        seed=seed,
+        use_factors=factors,
+        hindsight=hindsight,
+        as_of=as_of.date() if as_of is not None else None,
     )
     status, on_phase = _phase_printer(quiet)
     client = _dask_client(scheduler, workers)

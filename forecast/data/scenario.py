@@ -69,6 +69,13 @@ class NormalPrior(_Sourced):
     sd: Float = Field(gt=0)
 
 
+class BetaPrior(_Sourced):
+    """A Beta prior on a share in [0, 1], with its reasons."""
+
+    alpha: Float = Field(gt=0)
+    beta: Float = Field(gt=0)
+
+
 class BaseRate(_Sourced):
     """Prior on an outcome's baseline monthly hazard: median rate and spread on the logit scale."""
 

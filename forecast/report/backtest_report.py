@@ -17,7 +17,8 @@ from forecast.data.files import sha256_file
 from forecast.data.inputs import Inputs
 from forecast.report.track_record import reliability_frame
 from forecast.runs.provenance import provenance
-from forecast.skill.backtest import FORECASTERS, Backtest, BacktestSettings
+from forecast.skill.backtest import Backtest, BacktestSettings
+from forecast.skill.scoring import FORECASTERS
 
 
 def _score_table(title: str, sc: dict, console: Console) -> None:
@@ -43,12 +44,13 @@ def _score_table(title: str, sc: dict, console: Console) -> None:
             f"smaller than {sc['mdd_brier']:.4f} Brier / {sc['mdd_log']:.3f} log loss is "
             "unlikely to be detected"
         )
-    w = sc["scenario_weight"]
-    if w is not None:
-        console.print(
-            f"weight on the scenario's factor: {w['mean']:+.2f} "
-            f"({w['lower']:+.2f} to {w['upper']:+.2f})"
-        )
+    for key, what in (
+        ("factor_weight", "weight on the scenario's factor"),
+        ("scenario_weight", "weight on the scenario's own probability (log-odds pool)"),
+    ):
+        w = sc.get(key)
+        if w is not None:
+            console.print(f"{what}: {w['mean']:+.2f} ({w['lower']:+.2f} to {w['upper']:+.2f})")
     console.print(
         f"all {sc['n_all']} questions: model Brier {sc['model_brier_all']:.4f}, "
         f"base rate {sc['base_rate_brier_all']:.4f}, 0.5 {sc['half_brier_all']:.4f}"

@@ -32,16 +32,10 @@ from forecast.model.design import build_design
 from forecast.skill.calibration import calibrate
 from forecast.skill.links import QuestionLinks
 from forecast.skill.origins import CALENDAR, plan
-from forecast.skill.scoring import (
-    TERMS,
-    clustered_difference,
-    minimum_detectable_difference,
-    per_question,
-    reliability,
-)
+from forecast.skill.scoring import reliability, score_set
 from forecast.skill.stacking import pool, stacking_weight
-
-FORECASTERS = ("model", "calibrated", "crowd", "extremized", "base_rate", "half")
+from forecast.skill.targets import covers, crowd_rows, window_probability, with_crowd
+from forecast.skill.vintage import without_hindsight
 
 
 @dataclass(frozen=True)
@@ -69,6 +63,9 @@ class BacktestSettings:
     bootstrap: int = 2000
     use_factors: bool = True  # False: crowd calibration only (no scenario fits), for comparison
     hindsight: bool = False  # True: use scenario fits before its vintage (rows are flagged)
+    # the scenario as it could have been written on this day (``forecast.skill.vintage``): its
+    # numbers chosen with later data replaced, its fits then serve the origins after the day
+    as_of: date | None = None
 
 
 @dataclass(frozen=True)
@@ -116,33 +113,59 @@ def scenario_safe(scenario: Scenario, month: pd.Period) -> bool:
 
 
 def scenario_months(inputs: Inputs, plan_rows: pd.DataFrame, hindsight: bool) -> list[pd.Period]:
-    """Origin months of linked questions inside the scenario's span where its fit may be used:
-    after its vintage, or anywhere with ``hindsight``."""
+    """Origin months of questions linked to a factor or asking about a target, inside the
+    scenario's span, where its fit may be used: after its vintage, or anywhere with
+    ``hindsight``."""
     s = inputs.scenario
     lo, hi = pd.Period(s.start_date, "M"), pd.Period(s.end_date, "M")
-    linked = plan_rows[plan_rows["factor"].notna()]
+    asks = plan_rows["target"].notna() & plan_rows["window_end"].notna()
+    linked = plan_rows[plan_rows["factor"].notna() | asks]
     return sorted(
         {m for m in linked["month"] if lo <= m <= hi and (hindsight or scenario_safe(s, m))}
     )
 
 
-def factor_levels(
-    inputs: Inputs, month: pd.Period, settings: SamplerSettings
-) -> tuple[dict[str, float], dict]:
-    """Posterior mean of every factor at ``month`` from a fit on the evidence known before the
-    month began. The design spans the scenario's whole period and names every forecast source of
-    the log, so every month's fit shares one compiled model; months after the evidence are
-    projected by the factor dynamics."""
+@dataclass(frozen=True)
+class ScenarioAt:
+    """What one scenario fit gives an origin month: every factor's posterior mean at the month,
+    the scenario's probability of each asked question (plan row index -> mean, 5 %, 95 %), and
+    the fit's row."""
+
+    levels: dict[str, float]
+    probabilities: dict[int, tuple[float, float, float]]
+    info: dict
+
+
+def scenario_at(
+    inputs: Inputs,
+    month: pd.Period,
+    settings: SamplerSettings,
+    asked: pd.DataFrame | None = None,
+    crowd: Evidence | None = None,
+) -> ScenarioAt:
+    """A fit on the evidence known before ``month`` began, with the ``crowd`` rows of linked
+    questions public by then (``forecast.skill.targets``): the factor levels at the month, and
+    the probability of each ``asked`` plan row whose window the design spans. The design spans
+    the scenario's whole period and names every forecast source of the log and the crowd, so
+    every month's fit shares one compiled model; months after the evidence are projected by the
+    factor dynamics."""
     s = inputs.scenario
-    ev = known_evidence(inputs.evidence, month)
+    extra = crowd.frame["forecaster"] if crowd is not None else []
+    ev = known_evidence(with_crowd(inputs.evidence, crowd), month)
     n_months = s.month_index(s.end_date) + 1
-    sources = sorted(set(inputs.evidence.of_kind("forecast")["forecaster"]))
+    sources = sorted(set(inputs.evidence.of_kind("forecast")["forecaster"]) | set(extra))
     d = build_design(s, ev, n_months=n_months, fc_sources=sources)
     fit = sample(build_model(s, d), settings)
     t = s.month_index(_month_start(month).date())
     f = fit.idata["posterior"]["f"].mean(("chain", "draw")).values[:, t]
+    probabilities = {}
+    for r in asked.itertuples() if asked is not None else ():
+        start, end = r.origin.date(), r.window_end.date()
+        if covers(s, d, start, end):
+            p = window_probability(s, d, fit.idata, r.target, r.target_sign, start, end)
+            probabilities[r.Index] = (float(p.mean()), *map(float, np.quantile(p, [0.05, 0.95])))
     info = _fit_info("scenario", month, len(ev.frame), fit.diagnostics)
-    return dict(zip(s.factors, map(float, f), strict=True)), info
+    return ScenarioAt(dict(zip(s.factors, map(float, f), strict=True)), probabilities, info)
 
 
 def calibrate_month(
@@ -153,12 +176,12 @@ def calibrate_month(
     settings: SamplerSettings,
 ) -> tuple[np.ndarray, dict]:
     """Calibration fit on ``train`` (resolved before ``month``) and predictions for ``test``; the
-    fit's row records the posterior of the weight on the scenario's factor (mean, 5 %, 95 %)."""
+    fit's row records the posteriors of the weights on the scenario's factor and on its own
+    probability (mean, 5 %, 95 %)."""
     out = calibrate(train, test, links, settings)
     info = _fit_info("calibration", month, out.n_train, out.diagnostics)
-    info |= dict(
-        zip(("weight_mean", "weight_lower", "weight_upper"), out.factor_weight, strict=True)
-    )
+    for name, w in (("factor_weight", out.factor_weight), ("scenario_weight", out.scenario_weight)):
+        info |= {f"{name}_{k}": v for k, v in zip(("mean", "lower", "upper"), w, strict=True)}
     return out.probability, info
 
 
@@ -212,10 +235,13 @@ def run_backtest(
     """Forecast and score every resolved question at every origin (see the module docstring)."""
     settings = settings or BacktestSettings()
     phase = on_phase or (lambda _msg: None)
+    if settings.as_of is not None:
+        s, _ = without_hindsight(inputs.scenario, inputs.evidence, settings.as_of)
+        inputs = replace(inputs, scenario=s)
     rows = plan(questions, links, settings.leads, settings.calendar_days, settings.max_crowd_age)
     if rows.empty:
         raise ValueError("no resolved questions with an origin to backtest")
-    fits = _scenario_fits(rows, inputs, settings, client, phase)
+    fits = _scenario_fits(rows, questions, inputs, links, settings, client, phase)
     fits += _calibration_fits(rows, links, settings, client, phase)
     rows["extremized"] = extremized(rows["crowd"], settings.extremize, links)
     months = sorted(set(rows["month"]))
@@ -230,12 +256,16 @@ def run_backtest(
     rows["flag"] = [_flags(r, use, safe.get(r.month, False)) for r in rows.itertuples()]
     fit_table = pd.DataFrame(fits)
     weights = fit_table[fit_table["fit"] == "calibration"].set_index("month")
-    factored = rows["factor_x"].notna()
+    factored, asked = rows["factor_x"].notna(), rows["scenario"].notna()
 
     def scored(g: pd.DataFrame) -> dict:
         last = stack[g["month"].max()].as_dict() if len(g) else None
         return score_set(
-            g, settings, scenario_weight=_scenario_weight(weights, g, factored), stack_weight=last
+            g,
+            settings,
+            scenario_weight=_weight("scenario_weight", weights, g, asked),
+            factor_weight=_weight("factor_weight", weights, g, factored),
+            stack_weight=last,
         )
 
     compared = rows[rows["crowd"].notna()]
@@ -256,25 +286,34 @@ def run_backtest(
     )
 
 
-def _scenario_fits(rows, inputs, settings: BacktestSettings, client, phase) -> list[dict]:
+def _scenario_fits(
+    rows, questions, inputs, links, settings: BacktestSettings, client, phase
+) -> list[dict]:
     """One scenario fit per origin month with linked questions it may serve; adds each row's
-    ``factor_level`` and signed ``factor_x`` (NaN where no fit serves it). Returns fit rows."""
+    ``factor_level`` and signed ``factor_x``, and for questions asking about a target the
+    scenario's probability ``scenario`` with its interval (NaN where no fit serves it). Returns
+    the fits' rows."""
     months = scenario_months(inputs, rows, settings.hindsight) if settings.use_factors else []
     phase(f"{len(months)} scenario fits (one per origin month with linked questions)")
+    asked = rows[rows["target"].notna() & rows["window_end"].notna()].drop(columns="topics")
+    floor = links.spec.calibration.crowd_floor.value
+    crowd = crowd_rows(inputs.scenario, questions, asked, floor) if months else None
     shared = client.scatter(inputs, broadcast=True) if client is not None else inputs
-    levels = _map(
-        client,
-        factor_levels,
-        [(shared, m, seeded(settings.scenario, settings.seed, m)) for m in months],
-        lambda k, n: phase(f"scenario fit {k} of {n} done"),
-    )
-    level_of = {m: lv for m, (lv, _) in zip(months, levels, strict=True)}
+    calls = [
+        (shared, m, seeded(settings.scenario, settings.seed, m), asked[asked["month"] == m], crowd)
+        for m in months
+    ]
+    done = _map(client, scenario_at, calls, lambda k, n: phase(f"scenario fit {k} of {n} done"))
+    level_of = {m: at.levels for m, at in zip(months, done, strict=True)}
     rows["factor_level"] = [
         level_of[m][f] if isinstance(f, str) and m in level_of else np.nan
         for m, f in zip(rows["month"], rows["factor"], strict=True)
     ]
     rows["factor_x"] = rows["sign"] * rows["factor_level"]
-    return [info for _, info in levels]
+    p = {i: v for at in done for i, v in at.probabilities.items()}
+    for j, name in enumerate(("scenario", "scenario_lower", "scenario_upper")):
+        rows[name] = [p[i][j] if i in p else np.nan for i in rows.index]
+    return [at.info for at in done]
 
 
 def _calibration_fits(rows, links, settings: BacktestSettings, client, phase) -> list[dict]:
@@ -314,13 +353,14 @@ def extremized(crowd: pd.Series, slope: float, links: QuestionLinks) -> pd.Serie
     return pd.Series(expit(slope * logit(np.clip(c, floor, 1 - floor))), index=crowd.index)
 
 
-def _scenario_weight(weights: pd.DataFrame, rows: pd.DataFrame, factored: pd.Series) -> dict | None:
-    """The weight on the scenario's factor in the last calibration fit these rows used, or
-    ``None`` if no row of any earlier fit had a factor level (the weight is then its prior)."""
-    if rows.empty or not factored[rows.index].any():
+def _weight(name: str, weights: pd.DataFrame, rows: pd.DataFrame, used: pd.Series) -> dict | None:
+    """The weight ``name`` (``factor_weight``, ``scenario_weight``) in the last calibration fit
+    these rows used, or ``None`` if none of them had what it weighs (``used``): it is then its
+    prior."""
+    if rows.empty or not used[rows.index].any():
         return None
     last = weights.loc[str(rows["month"].max())]
-    return {k: float(last[f"weight_{k}"]) for k in ("mean", "lower", "upper")}
+    return {k: float(last[f"{name}_{k}"]) for k in ("mean", "lower", "upper")}
 
 
 def _base_rate(rows: pd.DataFrame, before: pd.Timestamp) -> float:
@@ -336,7 +376,16 @@ def _flags(r, use_factors: bool, scenario_safe: bool) -> str:
             flags.append(f"crowd forecast {int(r.crowd_age)} days old at the origin: not used")
         else:
             flags.append("no crowd forecast at the origin")
-    if r.link == "unrelated":
+    asks = isinstance(r.target, str)
+    if asks and use_factors and not np.isfinite(r.scenario):
+        if pd.isna(r.window_end):
+            why = "no window end (no scheduled close, no close in its link)"
+        elif not scenario_safe:
+            why = "scenario written with data after the origin"
+        else:
+            why = "window outside the scenario's span"
+        flags.append(f"asks about {r.target}, {why}: no scenario probability")
+    if r.link == "unrelated" and not asks:
         flags.append("not related to the scenario: calibrated crowd or base rate only")
     elif use_factors and isinstance(r.factor, str):
         if np.isfinite(r.factor_level) and not scenario_safe:
@@ -348,56 +397,7 @@ def _flags(r, use_factors: bool, scenario_safe: bool) -> str:
     return "; ".join(flags)
 
 
-def _mean_score(p, y, question, score: str) -> float | None:
-    """Time-averaged score: the mean over questions of each question's mean over its origins."""
-    if len(y) == 0:
-        return None
-    return float(per_question(TERMS[score](p, y), question).mean())
-
-
 def stack_weights(rows: pd.DataFrame, months, seed: int) -> dict:
     """The stacking weight of each origin month, from the questions resolved before it began
     (``forecast.skill.stacking``)."""
     return {m: stacking_weight(calibration_split(rows, m)[0], seed=seed) for m in months}
-
-
-def score_set(rows: pd.DataFrame, settings: BacktestSettings, **extra) -> dict:
-    """Scores of one set of origins (one lead, or the calendar origins), time-averaged per question:
-    every forecaster on the origins with a crowd forecast (the comparison set), the model and the
-    baselines on all, differences with intervals clustered by question, the minimum detectable
-    difference of the comparison set (from the crowd and extremized crowd only), and ``extra``
-    (the weights on the scenario and on the calibration, as ``{mean, lower, upper}``)."""
-    both = rows[rows["crowd"].notna()]
-    out: dict = {
-        "n": int(both["key"].nunique()),
-        "n_forecasts": len(both),
-        "n_all": int(rows["key"].nunique()),
-    }
-    for name in ("brier", "log"):
-        for who in FORECASTERS:
-            out[f"{who}_{name}"] = _mean_score(both[who], both["y"], both["key"], name)
-        for who in ("model", "calibrated", "base_rate", "half"):
-            out[f"{who}_{name}_all"] = _mean_score(rows[who], rows["y"], rows["key"], name)
-    for name in ("brier", "log"):
-        for other in ("crowd", "extremized"):
-            out[f"model_minus_{other}_{name}"] = (
-                clustered_difference(
-                    both["model"],
-                    both[other],
-                    both["y"],
-                    both["key"],
-                    score=name,
-                    n=settings.bootstrap,
-                    seed=settings.seed,
-                )
-                if len(both)
-                else None
-            )
-        mdd = minimum_detectable_difference(
-            both["extremized"], both["crowd"], both["y"], both["key"], score=name
-        )
-        out[f"mdd_{name}"] = mdd if np.isfinite(mdd) else None  # None: fewer than 2 questions
-    out["brier_ratio"] = (
-        out["model_brier"] / out["crowd_brier"] if out["n"] and out["crowd_brier"] else None
-    )
-    return out | extra

@@ -7,14 +7,18 @@ crowd age ``a`` in units of 30 days, topic shares ``m`` and linked-factor featur
 the factor's posterior mean at the origin, 0 if none)::
 
     slope         = extremize + horizon_slope * h + age_slope * a
-    logit P(yes) = has_crowd * (bias + platform[k] + slope * logit(c) + m . crowd_topic)
+    eta          = has_crowd * (bias + platform[k] + slope * logit(c) + m . crowd_topic)
                  + (1 - has_crowd) * (base + m . topic)
                  + factor_weight * x
+    logit P(yes) = eta + has_scenario * scenario_weight * (logit(s) - eta)
 
 The crowd is noisy evidence with a learned bias and slope (extremizing when > 1) that may depend on
 the time left and the crowd's age; a question with no crowd forecast falls back on topic base
-rates. Rows are weighted (a question forecast at several origins counts once in all). Priors come
-from ``priors/questions/<scenario>.toml``.
+rates. A question that asks about one of the scenario's targets has the scenario's own probability
+``s`` (``forecast.skill.targets``), pooled with the rest on the log-odds scale by a weight in
+[0, 1] (a logarithmic pool) learned from the resolved questions that had one. Rows are weighted (a
+question forecast at several origins counts once in all). Priors come from
+``priors/questions/<scenario>.toml``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class Arrays:
     platform: np.ndarray  # index into the rows' platform categories
     topics: np.ndarray  # (row, topic) shares
     factor_x: np.ndarray
+    logit_scenario: np.ndarray  # the scenario's probability (clipped), 0 where none
+    has_scenario: np.ndarray
     y: np.ndarray
     weight: np.ndarray
 
@@ -51,13 +57,16 @@ MAX_LOG_HORIZON = 3.0  # e^3 x 30 days ~ 20 months: further out, horizons are al
 
 def arrays(rows: pd.DataFrame, links: QuestionLinks) -> Arrays:
     """Arrays of ``rows`` (columns crowd, crowd_age, horizon, platform (categorical), topics,
-    factor_x, y, weight); NaN crowd means none."""
+    factor_x, scenario, y, weight); NaN crowd or scenario means none."""
     floor = links.spec.calibration.crowd_floor.value
     c = rows["crowd"].to_numpy(float)
     has = np.isfinite(c)
     cc = np.clip(np.where(has, c, 0.5), floor, 1 - floor)
     n_topics = len(links.topics)
     topics = np.array(list(rows["topics"]), float).reshape(len(rows), n_topics)
+    sc = rows["scenario"].to_numpy(float) if "scenario" in rows else np.full(len(rows), np.nan)
+    has_s = np.isfinite(sc)
+    ss = np.clip(np.where(has_s, sc, 0.5), floor, 1 - floor)
     days = rows["horizon"].to_numpy(float)
     lh = np.clip(np.log(np.maximum(days, 1.0) / 30.0), -MAX_LOG_HORIZON, MAX_LOG_HORIZON)
     return Arrays(
@@ -68,6 +77,8 @@ def arrays(rows: pd.DataFrame, links: QuestionLinks) -> Arrays:
         platform=rows["platform"].cat.codes.to_numpy(),
         topics=topics,
         factor_x=np.nan_to_num(rows["factor_x"].to_numpy(float)),
+        logit_scenario=np.where(has_s, np.log(ss) - np.log1p(-ss), 0.0),
+        has_scenario=has_s.astype(float),
         y=np.nan_to_num(rows["y"].to_numpy(float)),
         weight=rows["weight"].to_numpy(float),
     )
@@ -85,6 +96,8 @@ def build_calibration_model(train: Arrays, links: QuestionLinks, platforms: list
         k = pm.Data("platform_index", train.platform)
         m = pm.Data("topic_share", train.topics)
         x = pm.Data("factor_x", train.factor_x)
+        ls = pm.Data("logit_scenario", train.logit_scenario)
+        hs = pm.Data("has_scenario", train.has_scenario)
         y = pm.Data("y", train.y)
         w = pm.Data("weight", train.weight)
         extremize = pm.Normal("extremize", p.extremize.mean, p.extremize.sd)
@@ -109,12 +122,14 @@ def build_calibration_model(train: Arrays, links: QuestionLinks, platforms: list
             "topic_base", topic_sd * pm.Normal("topic_raw", 0.0, 1.0, dims="topic"), dims="topic"
         )
         weight = pm.Normal("factor_weight", p.factor_weight.mean, p.factor_weight.sd)
+        pooled = pm.Beta("scenario_weight", p.scenario_weight.alpha, p.scenario_weight.beta)
         slope = extremize + h_slope * lh + a_slope * age
         eta = (
             has * (bias + platform[k] + slope * lc + pt.dot(m, crowd_topic))
             + (1 - has) * (base + pt.dot(m, topic))
             + weight * x
         )
+        eta = eta + hs * pooled * (ls - eta)
         # Bernoulli log-likelihood, weighted: y log s(eta) + (1 - y) log s(-eta)
         loglik = y * -pt.softplus(-eta) + (1 - y) * -pt.softplus(eta)
         pm.Potential("resolutions", pt.sum(w * loglik))
@@ -140,18 +155,22 @@ def predict(posterior, rows: Arrays) -> np.ndarray:
         + (1 - has) * (v("base") + rows.topics @ v("topic_base"))
         + v("factor_weight") * rows.factor_x[:, None]
     )
+    eta = eta + rows.has_scenario[:, None] * v("scenario_weight") * (
+        rows.logit_scenario[:, None] - eta
+    )
     return expit(eta).mean(axis=1)
 
 
 @dataclass(frozen=True)
 class Calibrated:
-    """Predictions for the test rows, the fit's diagnostics, its training size, and the posterior
-    of the weight on the scenario's factor as (mean, 5 %, 95 %)."""
+    """Predictions for the test rows, the fit's diagnostics, its training size, and the posteriors
+    of the weights on the scenario's factor and on its own probability as (mean, 5 %, 95 %)."""
 
     probability: np.ndarray
     diagnostics: Diagnostics
     n_train: int
     factor_weight: tuple[float, float, float]
+    scenario_weight: tuple[float, float, float]
 
 
 def calibrate(
@@ -167,6 +186,10 @@ def calibrate(
     fit = sample(model, settings, key=key)
     posterior = fit.idata["posterior"].to_dataset()
     p = predict(posterior, arrays(test, links))
-    w = posterior["factor_weight"].values.ravel()
-    weight = (float(w.mean()), *map(float, np.quantile(w, [0.05, 0.95])))
-    return Calibrated(p, fit.diagnostics, len(train), weight)
+
+    def summary(name: str) -> tuple[float, float, float]:
+        w = posterior[name].values.ravel()
+        return (float(w.mean()), *map(float, np.quantile(w, [0.05, 0.95])))
+
+    weights = summary("factor_weight"), summary("scenario_weight")
+    return Calibrated(p, fit.diagnostics, len(train), *weights)

@@ -2,22 +2,27 @@
 
 The file is reviewable data: the priors of the crowd-calibration model, the topic tags the
 calibration pools over, rules that link a question to a factor by its tags and title (a question
-about Israel striking Iran resolves "yes" more readily when Iranian hostility is high), and explicit
-links for known questions, which win over the rules. Every number and link carries a rationale and
-a source. Factor names are checked against the scenario.
+about Israel striking Iran resolves "yes" more readily when Iranian hostility is high), explicit
+links for known questions, which win over the rules, and questions that ask about one of the
+scenario's own targets (``[[targets]]``: "Israel and Lebanon normalize relations in 2025?" is
+``accords_expansion:lebanon`` by 2025-12-31), whose probability the scenario then gives itself
+(``forecast.skill.targets``). Every number and link carries a rationale and a source. Factor and
+target names are checked against the scenario.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from forecast.data.errors import InputError, Problem
 from forecast.data.scenario import (
+    BetaPrior,
     Name,
     NormalPrior,
     PositiveNumber,
@@ -27,6 +32,7 @@ from forecast.data.scenario import (
     _Strict,
 )
 from forecast.data.scenario_file import parse_toml, read_toml_text, toml_location, toml_message
+from forecast.data.target import Target
 
 OTHER_TOPIC = "other"
 
@@ -43,6 +49,8 @@ class Calibration(_Strict):
     base_logit: NormalPrior  # log-odds of "yes" for a question with no crowd forecast
     topic_sd: PositiveNumber  # HalfNormal scale of per-topic base rates (no crowd)
     factor_weight: NormalPrior  # log-odds per standard unit of a linked factor
+    # share of the scenario's own log-odds in the pool with the calibrated crowd (target links)
+    scenario_weight: BetaPrior
     crowd_floor: PositiveNumber  # crowd probabilities are clipped to [floor, 1 - floor]
 
 
@@ -62,11 +70,16 @@ class Rule(_Sourced):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as e:
-            raise ValueError(f"not a valid regular expression: {e}") from None
-        return v
+        return _regex(v)
+
+
+def _regex(v: str) -> str:
+    """``v`` if it is a valid regular expression, else ValueError saying why."""
+    try:
+        re.compile(v)
+    except re.error as e:
+        raise ValueError(f"not a valid regular expression: {e}") from None
+    return v
 
 
 class QuestionLink(_Sourced):
@@ -77,12 +90,42 @@ class QuestionLink(_Sourced):
     sign: Literal["+", "-"]
 
 
+class TargetLink(_Sourced):
+    """A question that asks whether a scenario ``target`` (``outcome`` or ``outcome:candidate``)
+    happens, or for a persistence outcome still holds, by the end of its window: ``close`` if
+    given, else the question's scheduled close. The question is one ``key`` (``platform:id``), or
+    every question with one of ``tags`` whose title matches ``pattern`` (explicit keys win).
+    ``sign`` "-": the question's "yes" is the opposite (Russia leaving Syria, for
+    ``russia_keeps_syria_bases``)."""
+
+    target: Text
+    sign: Literal["+", "-"]
+    key: Text | None = None
+    tags: list[Name] = Field(default_factory=list)
+    pattern: Text | None = None
+    close: date | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        return None if v is None else _regex(v)
+
+    @model_validator(mode="after")
+    def _one_way(self) -> TargetLink:
+        if (self.key is None) == (self.pattern is None):
+            raise ValueError("give either key, or tags and pattern")
+        if self.pattern is not None and not self.tags:
+            raise ValueError("a pattern needs tags")
+        return self
+
+
 class LinksFile(_Strict):
     scenario: Name
     calibration: Calibration
     topics: dict[Name, Topic]
     rules: list[Rule] = Field(default_factory=list)
     questions: list[QuestionLink] = Field(default_factory=list)
+    targets: list[TargetLink] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -123,6 +166,18 @@ class QuestionLinks:
         if any(t in self.spec.topics for t in tags):
             return Link(None, 0.0, "topic")
         return Link(None, 0.0, "unrelated")
+
+    def target_of(
+        self, key: str, title: str, tags: tuple[str, ...]
+    ) -> tuple[TargetLink, str] | None:
+        """The scenario target a question asks about and why ("targets[i]"): its explicit entry,
+        else the first whose tags and title pattern match; None if none."""
+        found = [(i, t) for i, t in enumerate(self.spec.targets) if t.key == key] or [
+            (i, t)
+            for i, t in enumerate(self.spec.targets)
+            if t.pattern is not None and set(t.tags) & set(tags) and re.search(t.pattern, title)
+        ]
+        return (found[0][1], f"targets[{found[0][0]}]") if found else None
 
 
 def links_path(scenario: str, root: Path | str = ".") -> Path:
@@ -167,6 +222,33 @@ def load_links(path: str | Path, scenario: Scenario) -> QuestionLinks:
                         f"{', '.join(scenario.factors)})",
                     )
                 )
+    problems += [
+        Problem(file, f"targets[{i}]", "target", why)
+        for i, link in enumerate(spec.targets)
+        if (why := _target_problem(link.target, scenario))
+    ]
     if problems:
         raise InputError(problems)
     return QuestionLinks(spec)
+
+
+def _target_problem(text: str, scenario: Scenario) -> str | None:
+    """Why ``text`` is not a target a question can ask about, else None: an event or
+    persistence outcome of the scenario, or one of its candidates (a state outcome has no hazard
+    to give a question's probability from)."""
+    try:
+        outcome, candidate = Target.parse(text)
+    except ValueError as exc:
+        return str(exc)
+    o = scenario.outcomes.get(outcome)
+    if o is None:
+        known = ", ".join(scenario.outcomes)
+        return f"unknown outcome {outcome!r} (outcomes of {scenario.name}: {known})"
+    if o.kind == "state":
+        return (
+            f"{outcome} is a state outcome: only event and persistence outcomes can be asked about"
+        )
+    if candidate is not None and candidate not in o.candidates:
+        known = ", ".join(o.candidates) or "none"
+        return f"{outcome} has no candidate {candidate!r} (candidates: {known})"
+    return None

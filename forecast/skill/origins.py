@@ -56,8 +56,8 @@ def plan(
 ) -> pd.DataFrame:
     """One row per resolved question and origin: its kind and lead, the crowd there (NaN if none
     or stale, with its date and age kept), the days left to the scheduled close (NaN if none),
-    its platform, link and topics, and a training weight that makes each question count once
-    however many origins it has."""
+    its platform, factor link, scenario target (``_asks``) and topics, and a training weight that
+    makes each question count once however many origins it has."""
     first_crowd = questions.crowd.groupby("key")["date"].min()
     rows = []
     for q in questions.questions.itertuples():
@@ -66,6 +66,7 @@ def plan(
         start = q.open if pd.notna(q.open) else first_crowd.get(q.key)
         found = question_origins(start, q.end, q.close, leads, calendar_days)
         link = links.link(q.key, q.title, q.tags)
+        asks = _asks(links, q)
         for kind, lead, origin in found:
             crowd, crowd_date = questions.crowd_at(q.key, origin)
             age = (origin - crowd_date).days if crowd_date is not None else np.nan
@@ -87,6 +88,7 @@ def plan(
                     "link": link.why,
                     "factor": link.factor,
                     "sign": link.sign,
+                    **asks,
                     "topics": links.topic_weights(q.tags),
                     "weight": 1.0 / len(found),
                 }
@@ -94,6 +96,19 @@ def plan(
     frame = pd.DataFrame(rows, columns=PLAN_COLUMNS)
     # every platform of the plan is a category, so every month's calibration has the same ones
     return frame.assign(platform=pd.Categorical(frame["platform"]))
+
+
+def _asks(links: QuestionLinks, q) -> dict:
+    """The plan columns of the scenario target question ``q`` asks about (``target``, its
+    ``target_sign``, the ``window_end``: the link's close, else the scheduled close, NaT if
+    neither, and ``target_link``, which entry linked it); empty values if none."""
+    found = links.target_of(q.key, q.title, q.tags)
+    if found is None:
+        return {"target": None, "target_sign": np.nan, "window_end": pd.NaT, "target_link": None}
+    link, why = found
+    end = pd.Timestamp(link.close) if link.close is not None else q.close
+    sign = 1.0 if link.sign == "+" else -1.0
+    return {"target": link.target, "target_sign": sign, "window_end": end, "target_link": why}
 
 
 PLAN_COLUMNS = [
@@ -113,6 +128,10 @@ PLAN_COLUMNS = [
     "link",
     "factor",
     "sign",
+    "target",
+    "target_sign",
+    "window_end",
+    "target_link",
     "topics",
     "weight",
 ]

@@ -3,8 +3,17 @@ clustered by question, the minimum detectable difference, and reliability tables
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from forecast.skill.backtest import BacktestSettings
+
+# every forecaster a backtest scores: the model, its calibration alone, the crowd, the fixed
+# extremized crowd and two baselines
+FORECASTERS = ("model", "calibrated", "crowd", "extremized", "base_rate", "half")
 
 LOG_FLOOR = 1e-3  # probabilities are clipped to [0.001, 0.999] for the log score only
 
@@ -105,3 +114,52 @@ def reliability(p, y, bins: int = 5) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _mean_score(p, y, question, score: str) -> float | None:
+    """Time-averaged score: the mean over questions of each question's mean over its origins."""
+    if len(y) == 0:
+        return None
+    return float(per_question(TERMS[score](p, y), question).mean())
+
+
+def score_set(rows: pd.DataFrame, settings: BacktestSettings, **extra) -> dict:
+    """Scores of one set of origins (one lead, or the calendar origins), time-averaged per question:
+    every forecaster on the origins with a crowd forecast (the comparison set), the model and the
+    baselines on all, differences with intervals clustered by question, the minimum detectable
+    difference of the comparison set (from the crowd and extremized crowd only), and ``extra``
+    (the weights on the scenario and on the calibration, as ``{mean, lower, upper}``)."""
+    both = rows[rows["crowd"].notna()]
+    out: dict = {
+        "n": int(both["key"].nunique()),
+        "n_forecasts": len(both),
+        "n_all": int(rows["key"].nunique()),
+    }
+    for name in ("brier", "log"):
+        for who in FORECASTERS:
+            out[f"{who}_{name}"] = _mean_score(both[who], both["y"], both["key"], name)
+        for who in ("model", "calibrated", "base_rate", "half"):
+            out[f"{who}_{name}_all"] = _mean_score(rows[who], rows["y"], rows["key"], name)
+    for name in ("brier", "log"):
+        for other in ("crowd", "extremized"):
+            out[f"model_minus_{other}_{name}"] = (
+                clustered_difference(
+                    both["model"],
+                    both[other],
+                    both["y"],
+                    both["key"],
+                    score=name,
+                    n=settings.bootstrap,
+                    seed=settings.seed,
+                )
+                if len(both)
+                else None
+            )
+        mdd = minimum_detectable_difference(
+            both["extremized"], both["crowd"], both["y"], both["key"], score=name
+        )
+        out[f"mdd_{name}"] = mdd if np.isfinite(mdd) else None  # None: fewer than 2 questions
+    out["brier_ratio"] = (
+        out["model_brier"] / out["crowd_brier"] if out["n"] and out["crowd_brier"] else None
+    )
+    return out | extra
