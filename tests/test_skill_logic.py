@@ -707,6 +707,12 @@ def test_flags():
     )
     assert _flags(row, True, False) == "scenario written with data after the origin (--hindsight)"
     assert _flags(outside, False, False) == ""
+    assert _flags(row, True, True, fit_failed=True) == (
+        "the month's scenario fit failed the convergence gate (fits.csv)"
+    )
+    assert _flags(outside, True, True, fit_failed=True) == (
+        "origin outside the scenario's span: no factor information"
+    )  # no factor level from the failed fit: nothing of it was used
     assert _flags(replace_ns(outside, factor=None, link="topic"), True, True) == ""
     # a question that asks about a scenario target: why it has no scenario probability
     asks = replace_ns(row, link="unrelated", factor=None, target="deal:alpha")

@@ -253,7 +253,10 @@ def run_backtest(
     rows["half"] = 0.5
     use = settings.use_factors
     safe = {m: scenario_safe(inputs.scenario, m) for m in months} if use else {}
-    rows["flag"] = [_flags(r, use, safe.get(r.month, False)) for r in rows.itertuples()]
+    failed = {f["month"] for f in fits if f["fit"] == "scenario" and not f.get("converged", True)}
+    rows["flag"] = [
+        _flags(r, use, safe.get(r.month, False), str(r.month) in failed) for r in rows.itertuples()
+    ]
     fit_table = pd.DataFrame(fits)
     weights = fit_table[fit_table["fit"] == "calibration"].set_index("month")
     factored, asked = rows["factor_x"].notna(), rows["scenario"].notna()
@@ -369,7 +372,9 @@ def _base_rate(rows: pd.DataFrame, before: pd.Timestamp) -> float:
     return float((past["y"].sum() + 1) / (len(past) + 2))
 
 
-def _flags(r, use_factors: bool, scenario_safe: bool) -> str:
+def _flags(r, use_factors: bool, scenario_safe: bool, fit_failed: bool = False) -> str:
+    """Why a row's forecast has less behind it than it might: no fresh crowd, no link, no
+    scenario information (and why), or a scenario fit that failed the convergence gate."""
     flags = []
     if not np.isfinite(r.crowd):
         if np.isfinite(r.crowd_age):
@@ -394,6 +399,9 @@ def _flags(r, use_factors: bool, scenario_safe: bool) -> str:
             flags.append("scenario written with data after the origin: no factor information")
         elif not np.isfinite(r.factor_level):
             flags.append("origin outside the scenario's span: no factor information")
+    used = np.isfinite(r.factor_level) or (asks and np.isfinite(r.scenario))
+    if use_factors and used and fit_failed:
+        flags.append("the month's scenario fit failed the convergence gate (fits.csv)")
     return "; ".join(flags)
 
 
