@@ -4,12 +4,15 @@ the origin, and score the forecasts against the crowd, the fixed extremized crow
 baselines, with intervals that resample whole questions. The model's forecast is the learned
 calibration stacked with the fixed extremized crowd (``forecast.skill.stacking``).
 
-Work is grouped by origin month: one scenario fit per month (evidence public before the month
-began; the factor levels at that month feed questions linked to a factor) and one calibration fit
-per month (questions resolved before the month began). A forecast at an origin therefore never
-sees evidence, crowd points, resolutions or calibration data dated after it. A scenario whose
-numbers were chosen with data after an origin (``[vintage] as_of``) is kept out there. Fits at
-different months are independent and fan out over a Dask cluster when one is given.
+Work is grouped by origin month: one scenario fit per month (evidence and the crowd of questions
+asking about a scenario target, public before the month began; the factor levels at that month
+feed questions linked to a factor, and the scenario's own probability questions asking about a
+target: ``forecast.skill.targets``) and one calibration fit per month (questions resolved before
+the month began). A forecast at an origin therefore never sees evidence, crowd points,
+resolutions or calibration data dated after it. A scenario whose numbers were chosen with data
+after an origin (``[vintage] as_of``) is kept out there, unless it is first rewritten as of an
+earlier day (``BacktestSettings.as_of``). Fits at different months are independent and fan out
+over a Dask cluster when one is given.
 """
 
 from __future__ import annotations
