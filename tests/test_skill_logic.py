@@ -38,12 +38,12 @@ from forecast.skill.backtest import (
     BacktestSettings,
     ScenarioAt,
     _base_rate,
-    _flags,
     calibrate_month,
     calibration_split,
     evidence_cutoff,
     extremized,
     known_evidence,
+    row_flags,
     run_backtest,
     scenario_at,
     scenario_months,
@@ -688,48 +688,50 @@ def test_flags():
         window_end=pd.NaT,
         scenario=float("nan"),
     )
-    assert _flags(row, True, True) == ""
+    assert row_flags(row, True, True) == ""
     no_crowd = replace_ns(row, crowd=float("nan"), crowd_age=float("nan"))
-    assert _flags(no_crowd, True, True) == "no crowd forecast at the origin"
+    assert row_flags(no_crowd, True, True) == "no crowd forecast at the origin"
     stale = replace_ns(row, crowd=float("nan"), crowd_age=31.0)
-    assert _flags(stale, True, True) == "crowd forecast 31 days old at the origin: not used"
+    assert row_flags(stale, True, True) == "crowd forecast 31 days old at the origin: not used"
     unrelated = replace_ns(no_crowd, link="unrelated", factor=None)
-    assert _flags(unrelated, True, True) == (
+    assert row_flags(unrelated, True, True) == (
         "no crowd forecast at the origin; "
         "not related to the scenario: calibrated crowd or base rate only"
     )
     outside = replace_ns(row, factor_level=float("nan"))
-    assert _flags(outside, True, True) == (
+    assert row_flags(outside, True, True) == (
         "origin outside the scenario's span: no factor information"
     )
-    assert _flags(outside, True, False) == (
+    assert row_flags(outside, True, False) == (
         "scenario written with data after the origin: no factor information"
     )
-    assert _flags(row, True, False) == "scenario written with data after the origin (--hindsight)"
-    assert _flags(outside, False, False) == ""
-    assert _flags(row, True, True, fit_failed=True) == (
+    assert (
+        row_flags(row, True, False) == "scenario written with data after the origin (--hindsight)"
+    )
+    assert row_flags(outside, False, False) == ""
+    assert row_flags(row, True, True, fit_failed=True) == (
         "the month's scenario fit failed the convergence gate (fits.csv)"
     )
-    assert _flags(outside, True, True, fit_failed=True) == (
+    assert row_flags(outside, True, True, fit_failed=True) == (
         "origin outside the scenario's span: no factor information"
     )  # no factor level from the failed fit: nothing of it was used
-    assert _flags(replace_ns(outside, factor=None, link="topic"), True, True) == ""
+    assert row_flags(replace_ns(outside, factor=None, link="topic"), True, True) == ""
     # a question that asks about a scenario target: why it has no scenario probability
     asks = replace_ns(row, link="unrelated", factor=None, target="deal:alpha")
-    assert _flags(replace_ns(asks, scenario=0.3, window_end=ts("2023-09-30")), True, True) == ""
-    assert _flags(asks, True, True) == (
+    assert row_flags(replace_ns(asks, scenario=0.3, window_end=ts("2023-09-30")), True, True) == ""
+    assert row_flags(asks, True, True) == (
         "asks about deal:alpha, no window end (no scheduled close, no close in its link): "
         "no scenario probability"
     )
     dated = replace_ns(asks, window_end=ts("2023-09-30"))
-    assert _flags(dated, True, False) == (
+    assert row_flags(dated, True, False) == (
         "asks about deal:alpha, scenario written with data after the origin: no scenario "
         "probability"
     )
-    assert _flags(dated, True, True) == (
+    assert row_flags(dated, True, True) == (
         "asks about deal:alpha, window outside the scenario's span: no scenario probability"
     )
-    assert _flags(dated, False, True) == ""
+    assert row_flags(dated, False, True) == ""
 
 
 def replace_ns(ns: SimpleNamespace, **kw) -> SimpleNamespace:

@@ -33,6 +33,7 @@ from forecast.inference.sampling import Diagnostics, SamplerSettings, sample
 from forecast.model.build import build_model
 from forecast.model.design import build_design
 from forecast.skill.calibration import calibrate
+from forecast.skill.flags import row_flags
 from forecast.skill.links import QuestionLinks
 from forecast.skill.origins import CALENDAR, plan
 from forecast.skill.scoring import reliability, score_set
@@ -258,7 +259,8 @@ def run_backtest(
     safe = {m: scenario_safe(inputs.scenario, m) for m in months} if use else {}
     failed = {f["month"] for f in fits if f["fit"] == "scenario" and not f.get("converged", True)}
     rows["flag"] = [
-        _flags(r, use, safe.get(r.month, False), str(r.month) in failed) for r in rows.itertuples()
+        row_flags(r, use, safe.get(r.month, False), str(r.month) in failed)
+        for r in rows.itertuples()
     ]
     fit_table = pd.DataFrame(fits)
     weights = fit_table[fit_table["fit"] == "calibration"].set_index("month")
@@ -373,39 +375,6 @@ def _base_rate(rows: pd.DataFrame, before: pd.Timestamp) -> float:
     """Share of "yes" among questions resolved before ``before`` (Laplace's rule: (k+1)/(n+2))."""
     past = rows[rows["resolved"] < before].drop_duplicates("key")
     return float((past["y"].sum() + 1) / (len(past) + 2))
-
-
-def _flags(r, use_factors: bool, scenario_safe: bool, fit_failed: bool = False) -> str:
-    """Why a row's forecast has less behind it than it might: no fresh crowd, no link, no
-    scenario information (and why), or a scenario fit that failed the convergence gate."""
-    flags = []
-    if not np.isfinite(r.crowd):
-        if np.isfinite(r.crowd_age):
-            flags.append(f"crowd forecast {int(r.crowd_age)} days old at the origin: not used")
-        else:
-            flags.append("no crowd forecast at the origin")
-    asks = isinstance(r.target, str)
-    if asks and use_factors and not np.isfinite(r.scenario):
-        if pd.isna(r.window_end):
-            why = "no window end (no scheduled close, no close in its link)"
-        elif not scenario_safe:
-            why = "scenario written with data after the origin"
-        else:
-            why = "window outside the scenario's span"
-        flags.append(f"asks about {r.target}, {why}: no scenario probability")
-    if r.link == "unrelated" and not asks:
-        flags.append("not related to the scenario: calibrated crowd or base rate only")
-    elif use_factors and isinstance(r.factor, str):
-        if np.isfinite(r.factor_level) and not scenario_safe:
-            flags.append("scenario written with data after the origin (--hindsight)")
-        elif not np.isfinite(r.factor_level) and not scenario_safe:
-            flags.append("scenario written with data after the origin: no factor information")
-        elif not np.isfinite(r.factor_level):
-            flags.append("origin outside the scenario's span: no factor information")
-    used = np.isfinite(r.factor_level) or (asks and np.isfinite(r.scenario))
-    if use_factors and used and fit_failed:
-        flags.append("the month's scenario fit failed the convergence gate (fits.csv)")
-    return "; ".join(flags)
 
 
 def stack_weights(rows: pd.DataFrame, months, seed: int) -> dict:
