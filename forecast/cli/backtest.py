@@ -73,6 +73,7 @@ def backtest(
         datetime | None,
         typer.Option(
             formats=["%Y-%m-%d"],
+            metavar="DATE",
             help="Fit the scenario as it could have been written on this day (YYYY-MM-DD): "
             "numbers chosen with later data are replaced (see `forecast hindcast`), and its "
             "fits serve the origins after it.",
