@@ -242,7 +242,7 @@ def _question_records(
     (a missing or duplicate key, a bad field) are appended to ``problems``."""
     records = []
     seen: dict[str, int] = {}
-    for row, rec, clean in ((r.row, r.cells, r.clean) for r in qrows):
+    for row, rec, clean in qrows:
         key = _key(rec)
         if key is None:
             problems.append(Problem(qname, row, "id", "platform and id are required"))
@@ -266,7 +266,7 @@ def _crowd_points(
     """The crowd file's valid points (key, time, probability, row, date text); a point of a
     question not in ``known`` (None: the question file could not be read) is a problem."""
     points = []
-    for row, rec, clean in ((r.row, r.cells, r.clean) for r in crows):
+    for row, rec, clean in crows:
         if not clean:
             continue
         key, when, p = _key(rec), _stamp(rec["date"]), _probability(rec["prob_yes"])

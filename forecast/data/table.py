@@ -12,18 +12,18 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from forecast.data.errors import Problem
 
 MAX_ENCODING_PROBLEMS = 10  # per file; the rest are summarized in one problem
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One non-blank data row: its spreadsheet row, its cells by column (stripped), and whether
-    every cell is clean UTF-8 text (a cell that is not is reported already)."""
+    every cell is clean UTF-8 text (a cell that is not is reported already). A tuple, so
+    ``for row, cells, clean in rows`` unpacks it."""
 
     row: int
     cells: dict[str, str]

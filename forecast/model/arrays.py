@@ -155,9 +155,8 @@ def model_data(d: Design) -> dict[str, np.ndarray]:
     if d.count.names and len(d.count.y):
         # float: PyMC casts integer data to int32, which wraps counts of 2**31 and more
         counts = replace(d.count, y=d.count.y.astype(float))
-        out |= _named(
-            "count", counts, ("ind", "weight", "y", *(("src",) if d.count.sources else ()))
-        )
+        src = ("src",) if d.count.sources else ()
+        out |= _named("count", counts, ("ind", "weight", "y", *src))
     for name, blk in d.rating.items():
         if len(blk.y):
             out |= _named(f"rating_{name}", blk, ("month", "y"))

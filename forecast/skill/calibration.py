@@ -64,7 +64,7 @@ def arrays(rows: pd.DataFrame, links: QuestionLinks) -> Arrays:
     cc = np.clip(np.where(has, c, 0.5), floor, 1 - floor)
     n_topics = len(links.topics)
     topics = np.array(list(rows["topics"]), float).reshape(len(rows), n_topics)
-    sc = rows["scenario"].to_numpy(float) if "scenario" in rows else np.full(len(rows), np.nan)
+    sc = rows["scenario"].to_numpy(float)
     has_s = np.isfinite(sc)
     ss = np.clip(np.where(has_s, sc, 0.5), floor, 1 - floor)
     days = rows["horizon"].to_numpy(float)

@@ -264,7 +264,7 @@ def _crowd_points(r: _Reader, src: CrowdSource) -> list[tuple] | None:
     qid = str(src.id)
     rows = read_table(r.path, CROWD_COLUMNS, r.out.problems)
     points = []
-    for line, rec, clean in ((x.row, x.cells, x.clean) for x in rows or []):
+    for line, rec, clean in rows or []:
         if not clean or rec["platform"] != src.platform or rec["id"] != qid:
             continue
         when, p = _stamp(rec["date"]), _probability(rec["prob_yes"])
