@@ -171,6 +171,34 @@ def test_stored_posterior_predictive_is_drawn_from_the_stored_draws(run, tree):
         )
 
 
+@pytest.mark.filterwarnings("ignore:The effect of Potentials:UserWarning")
+def test_vectorized_predictive_matches_pymcs_draw_by_draw_sampler(run, tree):
+    """The stored predictive (one vectorized evaluation over all draws) has, element by element,
+    the mean and spread of ``pm.sample_posterior_predictive``'s (one call per draw): a draw paired
+    with the wrong parameters or none would change them."""
+    import pymc as pm
+
+    inputs = run.inputs()
+    model = build_model(inputs.scenario, build_design(inputs.scenario, inputs.evidence))
+    post = xr.DataTree.from_dict({"posterior": tree["posterior"].to_dataset()})
+    with model:
+        looped = pm.sample_posterior_predictive(post, random_seed=7, progressbar=False)
+    for v in tree["observed_data"].data_vars:
+        ours = tree["posterior_predictive"][v].values.astype(float)
+        theirs = looped["posterior_predictive"][v].values.astype(float)
+        assert ours.shape == theirs.shape, v
+        ours, theirs = ours.reshape(-1, ours[0, 0].size), theirs.reshape(-1, theirs[0, 0].size)
+        se = np.sqrt((ours.var(axis=0) + theirs.var(axis=0)) / len(ours)) + 1e-9
+        z = (ours.mean(axis=0) - theirs.mean(axis=0)) / se
+        assert np.abs(z).max() < 5, (v, float(np.abs(z).max()))
+        # log1p: a negative binomial's raw variance over a few hundred draws is too noisy to
+        # compare (two seeds of the same sampler differ 1.7-fold)
+        ratio = (
+            np.log1p(np.abs(ours)).var(axis=0).sum() / np.log1p(np.abs(theirs)).var(axis=0).sum()
+        )
+        assert 0.8 < ratio < 1.25, (v, ratio)
+
+
 def test_compact_keeps_each_simulated_value_exactly_in_a_smaller_type():
     from forecast.runs.run_file import compact
 

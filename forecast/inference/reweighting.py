@@ -114,7 +114,7 @@ def reweight(
     groups["log_likelihood"] = _take(new["log_likelihood"].to_dataset(), idx)
     idata = xr.DataTree.from_dict(groups)
     diagnostics = _diagnostics(base_diagnostics, k_hat, efficiency, gate)
-    return Fit(idata=idata, diagnostics=diagnostics, settings=settings, timings={})
+    return Fit(idata=idata, diagnostics=diagnostics, settings=settings, timings={}, draws_from=idx)
 
 
 def _diagnostics(

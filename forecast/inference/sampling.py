@@ -87,6 +87,7 @@ class Fit:
     timings: dict[str, float]
     reused: dict[str, str] = field(default_factory=dict)  # what was not built afresh (manifest)
     failed_attempts: list[dict] = field(default_factory=list)  # fits the gate refused, in order
+    draws_from: np.ndarray | None = None  # a reweighted fit: the base run's flat draw of each draw
 
 
 def free_parameter_names(model: pm.Model) -> list[str]:

@@ -11,6 +11,7 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
+from forecast.model import over_draws
 from forecast.model.design import Design
 
 LR_VAR = "likelihood_ratio"
@@ -44,12 +45,15 @@ def _lr_log_likelihood(idata: xr.DataTree, d: Design) -> np.ndarray:
 
 
 def add_log_likelihood(idata: xr.DataTree, model: pm.Model, d: Design) -> None:
-    """Add a ``log_likelihood`` group with one variable per evidence term (in place)."""
-    observed = [v.name for v in model.observed_RVs]
+    """Add a ``log_likelihood`` group with one variable per evidence term (in place), evaluated at
+    every draw in one vectorized call (``forecast.model.over_draws``)."""
+    observed = list(model.observed_RVs)
     if observed:
-        pm.compute_log_likelihood(
-            idata, model=model, var_names=observed, extend_inferencedata=True, progressbar=False
-        )
+        post = idata["posterior"].to_dataset()
+        graphs = [pm.logp(v, model.rvs_to_values[v]) for v in observed]
+        values = over_draws.evaluate(graphs, model, post)
+        ll = over_draws.as_dataset([v.name for v in observed], values, model, post)
+        idata["log_likelihood"] = xr.DataTree(ll)
     if len(d.likelihood_ratio.log):
         lr = xr.DataArray(
             _lr_log_likelihood(idata, d),

@@ -39,6 +39,39 @@ class Projection:
     origin: str
 
 
+def origin_label(s: Scenario, d: Design, origin: date | None) -> str:
+    """The origin month (``YYYY-MM``) of a projection from ``origin`` (None: the last fitted
+    month)."""
+    return month_label(s.month_start(d.origin if origin is None else s.month_index(origin)))
+
+
+def projection_inputs(d: Design) -> dict:
+    """What ``project`` reads from the design besides the draws, as JSON: the months, the units
+    and what the evidence says of each unit's state (a run's projection can be reused for the
+    same draws only if these, the scenario, the origin and the seed are the same)."""
+    r = d.resolution
+    return {
+        "months": [d.months[0], d.months[-1]],
+        "origin": int(d.origin),
+        "units": list(d.units.labels),
+        "closed_at": r.closed_at.tolist(),
+        "known_open_until": r.known_open_until.tolist(),
+        "known_open_fraction": np.round(r.known_open_fraction, 12).tolist(),
+        "news_outcomes": list(d.event.news_outcomes),
+    }
+
+
+def stored_projection(predictions: xr.Dataset, origin: str, draws: np.ndarray) -> Projection:
+    """The projection a run file stores (its ``predictions`` group, from ``origin`` month) at the
+    flat draw indices ``draws``, in that order: a reweighted run's resampled draws of its base."""
+
+    def take(da: xr.DataArray) -> xr.DataArray:
+        flat = da.stack(sample=("chain", "draw")).transpose("sample", ...)
+        return flat.drop_vars(["sample", "chain", "draw"]).isel(sample=draws)
+
+    return Projection(take(predictions["probability"]), take(predictions["factor_path"]), origin)
+
+
 def _stack(idata: xr.DataTree, name: str) -> np.ndarray:
     """Posterior variable with chain and draw merged into a leading sample axis."""
     v = idata["posterior"][name]
@@ -132,8 +165,7 @@ def project(
         coords={"factor": ks, "ahead": np.arange(1, ahead + 1)},
         name="factor_path",
     )
-    month = month_label(s.month_start(t0))
-    return Projection(probability=probability, factor_path=factor_path, origin=month)
+    return Projection(probability, factor_path, origin_label(s, d, origin))
 
 
 def _hazard_probabilities(

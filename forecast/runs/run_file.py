@@ -19,8 +19,6 @@ model. A reweighted run says so in its attrs (``sampling_method``, ``reweighted_
 
 from __future__ import annotations
 
-import logging
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +28,7 @@ import xarray as xr
 
 from forecast.data.months import month_dates
 from forecast.inference.sampling import Fit
+from forecast.model import over_draws
 from forecast.model.design import Design
 from forecast.model.loglik import LR_VAR, element_rows
 from forecast.model.posterior import Projection
@@ -53,39 +52,21 @@ def evidence_dim(term: str) -> str:
 
 
 def add_predictive(idata: xr.DataTree, model: pm.Model, seed: int) -> None:
-    """Add ``posterior_predictive`` (every observed variable), ``observed_data`` and
-    ``constant_data`` groups to ``idata`` in place, drawing with ``seed`` (the posterior draws are
-    not touched)."""
-    observed = [v.name for v in model.observed_RVs]
+    """Add ``posterior_predictive`` (every observed variable, drawn with ``seed`` at each posterior
+    draw in one vectorized call: ``forecast.model.over_draws``), ``observed_data`` and
+    ``constant_data`` groups to ``idata`` in place; the posterior draws are not touched."""
+    observed = list(model.observed_RVs)
     if not observed:
         return
-    # the draws are conditioned on by name; the model's own coords (a stored run has dates)
     post = idata["posterior"].to_dataset()
-    post = post.assign_coords({k: list(v) for k, v in model.coords.items() if k in post.coords})
-    log = logging.getLogger("pymc.sampling.forward")  # says "Sampling: [...]" at INFO
-    level = log.level
-    log.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            # the Potentials are priors of parameters taken from the posterior, not resampled
-            warnings.filterwarnings("ignore", "The effect of Potentials", UserWarning)
-            pp = pm.sample_posterior_predictive(
-                xr.DataTree.from_dict({"posterior": post}),
-                model=model,
-                var_names=observed,
-                random_seed=seed,
-                progressbar=False,
-                # a small graph run once per draw: compiling it (C or numba) costs 8-30 s on the
-                # mini scenario, Python's linker 2 s in all
-                compile_kwargs={"mode": "FAST_COMPILE"},
-            )
-    finally:
-        log.setLevel(level)
+    values = over_draws.evaluate(observed, model, post, seed=seed)
+    drawn = dict(zip((v.name for v in observed), values, strict=True))
+    pp = pm.to_inference_data(posterior_predictive=drawn, model=model)  # and the data groups
     for group in ("posterior_predictive", "observed_data", "constant_data"):
         if group in pp.children:
             ds = pp[group].to_dataset()
             if group == "posterior_predictive":
-                ds = ds.map(compact)
+                ds = ds.map(compact).assign_coords(chain=post["chain"], draw=post["draw"])
             idata[group] = xr.DataTree(ds)
 
 

@@ -23,9 +23,16 @@ from forecast.inference.sampling import Fit, SamplerSettings, sample
 from forecast.inference.sensitivity import COLUMNS as SENSITIVITY_COLUMNS
 from forecast.inference.sensitivity import add_log_prior, forecast_sensitivity, with_sensitivity
 from forecast.model.build import build_model
-from forecast.model.design import build_design
+from forecast.model.design import Design, build_design
 from forecast.model.loglik import add_log_likelihood
-from forecast.model.posterior import Projection, project, summarize
+from forecast.model.posterior import (
+    Projection,
+    origin_label,
+    project,
+    projection_inputs,
+    stored_projection,
+    summarize,
+)
 from forecast.runs.provenance import provenance
 from forecast.runs.run_file import add_predictive, draws_attrs, label_evidence, with_predictions
 from forecast.runs.store import CorruptRunWarning, Run, RunStore, StoreError, new_run_id
@@ -107,6 +114,19 @@ def fit_key(inputs: Inputs, settings: SamplerSettings) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def projection_key(inputs: Inputs, design: Design, seed: int, origin: date | None) -> str:
+    """What a run's projection depends on besides its draws: the scenario file, the design's
+    months and outcome states (``projection_inputs``), the origin, the seed and the code."""
+    payload = {
+        "scenario": hashlib.sha256(inputs.scenario_bytes()).hexdigest(),
+        "design": projection_inputs(design),
+        "origin": origin.isoformat() if origin else None,
+        "seed": seed,
+        "forecast": __version__,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
 def fit_inputs(
     inputs: Inputs,
     settings: SamplerSettings,
@@ -115,14 +135,16 @@ def fit_inputs(
     store: RunStore | None = None,
     gate: Gate = DEFAULT_GATE,
     origin: date | None = None,
-) -> tuple[Fit, Projection, str]:
+) -> tuple[Fit, Projection, dict[str, str]]:
     """Build and fit the scenario's model, add pointwise log-likelihoods, project forecasts, and
     add the groups and names of the run file (``forecast.runs.run_file``). Forecasts are from
     ``origin`` (None: the end of the last evidence month; see ``project``).
 
     With a ``store``, a converged NUTS run of the same model structure and settings is first
     reweighted by the changed evidence (``forecast.inference.reweighting``); NUTS samples only if
-    that fails ``gate`` or there is no such run. Also returns the model's structure key.
+    that fails ``gate`` or there is no such run; a reweighted fit takes the base run's projection
+    of its draws when nothing the projection reads has changed (``projection_key``). Also returns
+    the model's structure key and the projection's key, for the manifest.
     """
     phase = on_phase or (lambda _msg: None)
     phase("building model")
@@ -131,14 +153,13 @@ def fit_inputs(
     model = build_model(inputs.scenario, design)
     key = model.structure_key
     timings = {"build_s": time.perf_counter() - t0}
-    fit, refused = None, None
+    fit, refused, base_tree = None, None, None
     base = find_base(store, key, settings) if store is not None and key else None
     if base is not None:
         phase(f"reweighting run {base.id} by the changed evidence")
         t0 = time.perf_counter()
-        candidate = reweight(
-            base.posterior(), base.manifest["diagnostics"], model, design, settings, gate
-        )
+        base_tree = base.posterior()
+        candidate = reweight(base_tree, base.manifest["diagnostics"], model, design, settings, gate)
         timings["reweight_s"] = time.perf_counter() - t0
         d = candidate.diagnostics
         note = f"run {base.id} (NUTS) reweighted: Pareto k̂ {d.pareto_k:.2f}, importance "
@@ -160,9 +181,18 @@ def fit_inputs(
         timings["log_prior_s"] = time.perf_counter() - t0
         if refused:
             fit.reused["posterior"] = refused
-    phase("projecting forecasts")
     t0 = time.perf_counter()
-    proj = project(inputs.scenario, design, fit.idata, seed=settings.seed, origin=origin)
+    projected = projection_key(inputs, design, settings.seed, origin)
+    if fit.draws_from is not None and base.manifest.get("projection_key") == projected:
+        # the same projection of the same draws: the base run's, draw by draw (not a new
+        # Monte Carlo of the factor paths, which would cost ~12 s on the default scenario)
+        phase(f"taking run {base.id}'s projection of the reweighted draws")
+        month = origin_label(inputs.scenario, design, origin)
+        proj = stored_projection(base_tree["predictions"].to_dataset(), month, fit.draws_from)
+        fit.reused["projection"] = f"run {base.id}'s, at the reweighted draws"
+    else:
+        phase("projecting forecasts")
+        proj = project(inputs.scenario, design, fit.idata, seed=settings.seed, origin=origin)
     timings["project_s"] = time.perf_counter() - t0
     phase("sampling the posterior predictive")
     t0 = time.perf_counter()
@@ -170,7 +200,7 @@ def fit_inputs(
     timings["posterior_predictive_s"] = time.perf_counter() - t0
     fit = replace(fit, idata=label_evidence(fit.idata, design, inputs.evidence.frame))
     fit.timings.update(timings)
-    return fit, proj, key
+    return fit, proj, {"structure_key": key, "projection_key": projected}
 
 
 def copy_inputs(inputs: Inputs, folder: Path) -> None:
@@ -221,11 +251,13 @@ def run_update(
             idata, proj, drawn, described = _fitted(inputs, settings, on_phase, store, cold, start)
         else:
             (on_phase or (lambda _msg: None))(f"projecting run {base.id}'s posterior from {day}")
-            idata, proj = _reprojected(base, inputs, start, settings.seed)
+            idata, proj, projected = _reprojected(base, inputs, start, settings.seed)
             drawn = {}  # the stored run file says how its draws were made
-            source = base.manifest.get("reused", {}).get("projected_from", base.id)
+            reused = {k: v for k, v in base.manifest.get("reused", {}).items() if k != "projection"}
+            source = reused.get("projected_from", base.id)
             described = {k: base.manifest[k] for k in FIT_KEYS if k in base.manifest}
-            described["reused"] = {**base.manifest.get("reused", {}), "projected_from": source}
+            described["reused"] = {**reused, "projected_from": source}
+            described["projection_key"] = projected
             described["timings"] = {"project_s": round(time.perf_counter() - t0, 3)}
         manifest = _manifest(inputs, settings, key, described, day)
         attrs = {
@@ -254,14 +286,14 @@ def run_update(
 def _fitted(inputs, settings, on_phase, store, cold: bool, start):
     """A new fit (``fit_inputs``): its posterior, projection, draw attributes and the manifest
     fields that describe how it was made."""
-    fit, proj, structure_key = fit_inputs(
+    fit, proj, keys = fit_inputs(
         inputs, settings, on_phase=on_phase, store=None if cold else store, origin=start
     )
     described = {
         "sampler_used": asdict(fit.settings),  # after any retries (see failed_attempts)
         "diagnostics": fit.diagnostics.to_dict(),
         "converged": fit.diagnostics.converged,
-        "structure_key": structure_key,
+        **keys,
         "failed_attempts": fit.failed_attempts,
         "reused": fit.reused,
         "timings": {k: round(v, 3) for k, v in fit.timings.items()},
@@ -307,10 +339,11 @@ def _lender(store: RunStore, key: str, cold: bool) -> Run | None:
 
 
 def _reprojected(base: Run, inputs: Inputs, origin: date | None, seed: int):
-    """``base``'s run file and a projection of its posterior from ``origin``."""
+    """``base``'s run file, a projection of its posterior from ``origin`` and its key."""
     idata = base.posterior()
     design = build_design(inputs.scenario, inputs.evidence)
-    return idata, project(inputs.scenario, design, idata, seed=seed, origin=origin)
+    proj = project(inputs.scenario, design, idata, seed=seed, origin=origin)
+    return idata, proj, projection_key(inputs, design, seed, origin)
 
 
 def forecast_table(run: Run) -> pd.DataFrame:
