@@ -14,6 +14,7 @@ from datetime import date
 import arviz as az
 import numpy as np
 import pytest
+import xarray as xr
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sim import (
@@ -28,7 +29,13 @@ from sim import (
 )
 
 from forecast.model.design import build_design
-from forecast.model.posterior import origin_fraction, project, summarize
+from forecast.model.posterior import (
+    origin_fraction,
+    project,
+    projection_inputs,
+    stored_projection,
+    summarize,
+)
 
 # --- coherence on synthetic posteriors ---------------------------------------------------------
 
@@ -483,3 +490,39 @@ def test_two_sources_three_times_apart_recover_their_offset():
     offset = fit.idata.posterior["count_source_offset"].sel(count_source="attacks:alma")
     m, se = mean_se(offset.values)
     assert abs(m - np.log(3)) < 0.2 and float(offset.std()) < 0.3, (m, se, float(offset.std()))
+
+
+def test_projection_inputs_change_with_an_outcomes_state_not_with_other_evidence():
+    """A reweighted run reuses its base's projection only when these are equal: a new event row
+    leaves them as they were, a resolution row saying an outcome is still open changes them."""
+    inputs = mini_inputs()
+    base = projection_inputs(build_design(inputs.scenario, inputs.evidence))
+    event = dict(month=10, kind="event", target="tension", value=1.0)
+    with_event = with_rows(inputs.evidence, [event])
+    assert projection_inputs(build_design(inputs.scenario, with_event)) == base
+    still_open = dict(month=10, kind="resolution", target="deal:alpha", value=0.0)
+    changed = projection_inputs(
+        build_design(inputs.scenario, with_rows(inputs.evidence, [still_open]))
+    )
+    assert changed != base and changed["known_open_until"] != base["known_open_until"]
+
+
+def test_stored_projection_takes_flat_draws_in_chain_major_order():
+    """Draw ``i`` of the flat (chain, draw) order is chain ``i // draws``, draw ``i % draws``, as
+    the reweighting's resampled indices count them."""
+    chains, draws = 2, 3
+    prob = np.arange(chains * draws * 2 * 1, dtype=float).reshape(chains, draws, 2, 1)
+    path = np.arange(chains * draws * 1 * 4, dtype=float).reshape(chains, draws, 1, 4)
+    preds = xr.Dataset(
+        {
+            "probability": (("chain", "draw", "target", "horizon"), prob),
+            "factor_path": (("chain", "draw", "factor", "ahead"), path),
+        },
+        coords={"target": ["a", "b"], "horizon": [6], "factor": ["f"], "ahead": [1, 2, 3, 4]},
+    )
+    idx = np.array([5, 0, 0, 3])
+    got = stored_projection(preds, "2026-07", idx)
+    assert got.probability.dims == ("sample", "target", "horizon") and got.origin == "2026-07"
+    np.testing.assert_array_equal(got.probability.values, prob.reshape(6, 2, 1)[idx])
+    np.testing.assert_array_equal(got.factor_path.values, path.reshape(6, 1, 4)[idx])
+    assert list(got.probability["target"].values) == ["a", "b"]

@@ -212,6 +212,23 @@ def test_update_reweights_only_when_sound(mini_copy, passing_gate):
     base_file = store.load(base["id"]).posterior()
     assert base_file.attrs["sampling_method"] == "nuts" and "reweighted_from" not in base_file.attrs
     assert "added.csv:2" in warm_file["log_likelihood"]["likelihood_ratio_row"].values
+    # nothing the projection reads changed: each draw keeps the base run's projection of it
+    assert warm["projection_key"] == base["projection_key"]
+    assert base["id"] in warm["reused"]["projection"] and "projection" not in base["reused"]
+
+    def rows(tree, group, name):
+        v = tree[group][name].stack(sample=("chain", "draw")).transpose("sample", ...)
+        return v.values.reshape(v.shape[0], -1)
+
+    same_f: dict[bytes, list[int]] = {}  # a rejected NUTS step repeats a draw: several indices
+    for i, r in enumerate(rows(base_file, "posterior", "f")):
+        same_f.setdefault(r.tobytes(), []).append(i)
+    drawn = [same_f[r.tobytes()] for r in rows(warm_file, "posterior", "f")]
+    assert len({tuple(c) for c in drawn}) < len(drawn)  # resampled: some draws repeat
+    for name in ("probability", "factor_path"):
+        ours, theirs = rows(warm_file, "predictions", name), rows(base_file, "predictions", name)
+        for i, candidates in enumerate(drawn):
+            assert any(np.array_equal(ours[i], theirs[j]) for j in candidates), (name, i)
     said = fit_method(store.load(warm["id"]), store.runs())  # what the report says
     assert said.startswith(f"This run reweights run {base['id']}'s draws to include 1 new evidence")
     assert fit_method(store.load(base["id"])).startswith("This run was sampled (NUTS)")
