@@ -95,7 +95,7 @@ def _sensitivity(
 ) -> tuple[xr.DataArray, xr.DataArray]:
     """The sensitivity of ``probability`` to ``component`` and its noise level (the largest over
     the shuffled copies in ``permuted``)."""
-    import arviz as az
+    import arviz_stats as az
 
     p = tree["posterior"]["probability"]
     skip = LATENT if component == "prior" else ()
@@ -121,7 +121,7 @@ def forecast_sensitivity(idata: xr.DataTree) -> xr.Dataset | None:
     probability, the level noise alone reaches for each (``*_noise``), and the Monte Carlo
     standard error of the probability's mean. None when the run has no ``log_prior`` or
     ``log_likelihood`` group (runs made before they were stored)."""
-    import arviz as az
+    import arviz_stats as az
 
     if not {"log_prior", "log_likelihood", "predictions"} <= set(idata.children):
         return None

@@ -16,6 +16,7 @@ import pymc as pm
 import pytensor.tensor as pt
 import xarray as xr
 from pymc.pytensorf import compile as compile_pymc
+from pytensor.compile.mode import Mode
 from pytensor.graph.replace import graph_replace, vectorize_graph
 from pytensor.graph.traversal import graph_inputs, toposort
 from pytensor.scalar.math import Softplus
@@ -48,7 +49,7 @@ def evaluate(
     needed = set(graph_inputs(graphs))
     inputs = [b for b in batched.values() if b in needed]
     # the Python linker runs each node as one numpy call on whole arrays: nothing to compile
-    fn = compile_pymc(inputs, graphs, random_seed=seed, mode="FAST_COMPILE")
+    fn = compile_pymc(inputs, graphs, random_seed=seed, mode=Mode(linker="py", optimizer=None))
     draws = posterior.transpose("chain", "draw", ...)
     return fn(*(draws[v.name].values.astype(v.dtype) for v in inputs))
 
