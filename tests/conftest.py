@@ -121,6 +121,22 @@ ADDED_ROW = {
 }
 
 
+@pytest.fixture(scope="module")
+def scenario():
+    """The mini scenario (``tests/fixtures/mini``)."""
+    from forecast.data.scenario_file import load_scenario
+
+    return load_scenario(MINI_ROOT / "priors" / "mini.toml")
+
+
+@pytest.fixture(scope="module")
+def links(scenario):
+    """The mini scenario's question links."""
+    from forecast.skill.links import links_path, load_links
+
+    return load_links(links_path("mini", MINI_ROOT), scenario)
+
+
 @pytest.fixture(scope="session")
 def mini_runs(tmp_path_factory) -> Path:
     """A run store of the ``mini`` example with two short fits: the shipped evidence, then the same

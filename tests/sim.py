@@ -16,7 +16,7 @@ import pandas as pd
 
 from forecast.data.evidence import Evidence
 from forecast.data.inputs import Inputs, load_inputs
-from forecast.inference.sampling import Fit, SamplerSettings, sample
+from forecast.inference.sampling import Diagnostics, Fit, SamplerSettings, sample
 from forecast.model.build import build_model
 from forecast.model.design import Design, build_design
 from forecast.model.posterior import Projection, project
@@ -24,6 +24,12 @@ from forecast.model.posterior import Projection, project
 MINI_ROOT = Path(__file__).parent / "fixtures" / "mini"
 MINI_MONTHS = 18  # 2022-01 .. 2023-06, the span of the mini evidence log
 FAST = SamplerSettings(chains=2, draws=400, tune=400, cores=2, seed=7)
+# the skill tests' stubbed fits: settings passed through, never sampled, and a gate they passed
+QUICK = SamplerSettings(chains=2, draws=10, tune=10, cores=1, seed=5)
+DIAG = Diagnostics(
+    max_rhat=1.001, min_ess_bulk=900.0, min_ess_tail=800.0, divergences=0, draws=10, chains=2,
+    converged=True,
+)  # fmt: skip
 
 
 def mini_inputs() -> Inputs:

@@ -21,18 +21,17 @@ from __future__ import annotations
 from concurrent.futures import Future
 from dataclasses import replace
 from datetime import date
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from sim import DIAG, MINI_ROOT, QUICK
 
 from forecast.data.evidence import Evidence, load_evidence
 from forecast.data.questions import Questions, load_questions
-from forecast.data.scenario_file import load_scenario
-from forecast.inference.sampling import Diagnostics, SamplerSettings
+from forecast.inference.sampling import SamplerSettings
 from forecast.skill import backtest
 from forecast.skill.backtest import (
     BacktestSettings,
@@ -51,7 +50,6 @@ from forecast.skill.backtest import (
     seeded,
 )
 from forecast.skill.calibration import Calibrated, arrays, predict
-from forecast.skill.links import links_path, load_links
 from forecast.skill.origins import plan, question_origins
 from forecast.skill.scoring import (
     MDD_Z,
@@ -63,24 +61,8 @@ from forecast.skill.scoring import (
     score_set,
 )
 
-MINI = Path(__file__).parent / "fixtures" / "mini"
 MARCH = pd.Period("2023-03", "M")
-QUICK = SamplerSettings(chains=2, draws=10, tune=10, cores=1, seed=5)
-DIAG = Diagnostics(
-    max_rhat=1.001, min_ess_bulk=900.0, min_ess_tail=800.0, divergences=0, draws=10, chains=2,
-    converged=True,
-)  # fmt: skip
 ts = pd.Timestamp
-
-
-@pytest.fixture(scope="module")
-def scenario():
-    return load_scenario(MINI / "priors" / "mini.toml")
-
-
-@pytest.fixture(scope="module")
-def links(scenario):
-    return load_links(links_path("mini", MINI), scenario)
 
 
 def evidence(rows: list[tuple]) -> Evidence:
@@ -213,7 +195,7 @@ def fake_fit(scenario, seen):
 
 
 def test_scenario_at_fits_the_known_evidence_and_reads_the_origin_month(scenario, monkeypatch):
-    ev = load_evidence(MINI / "data" / "mini", scenario)
+    ev = load_evidence(MINI_ROOT / "data" / "mini", scenario)
     seen: dict = {}
 
     def design(s, e, *, n_months, fc_sources):

@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from sim import DIAG, MINI_ROOT, QUICK
 
 from forecast.data.errors import InputError
 from forecast.data.evidence import load_evidence
 from forecast.data.inputs import load_inputs
 from forecast.data.questions import Questions
-from forecast.data.scenario_file import load_scenario
-from forecast.inference.sampling import Diagnostics, SamplerSettings
 from forecast.model.design import build_design
 from forecast.skill import backtest
 from forecast.skill.backtest import BacktestSettings, known_evidence, run_backtest, scenario_at
@@ -36,30 +34,14 @@ from forecast.skill.targets import (
     with_crowd,
 )
 
-MINI = Path(__file__).parent / "fixtures" / "mini"
-QUICK = SamplerSettings(chains=2, draws=10, tune=10, cores=1, seed=5)
-DIAG = Diagnostics(
-    max_rhat=1.001, min_ess_bulk=900.0, min_ess_tail=800.0, divergences=0, draws=10, chains=2,
-    converged=True,
-)  # fmt: skip
 ts = pd.Timestamp
-
-
-@pytest.fixture(scope="module")
-def scenario():
-    return load_scenario(MINI / "priors" / "mini.toml")
-
-
-@pytest.fixture(scope="module")
-def links(scenario):
-    return load_links(links_path("mini", MINI), scenario)
 
 
 @pytest.fixture(scope="module")
 def design(scenario):
     """The mini log over the scenario's whole span (2022-01 .. 2024-12); deal:beta ended in
     2023-01."""
-    ev = load_evidence(MINI / "data" / "mini", scenario)
+    ev = load_evidence(MINI_ROOT / "data" / "mini", scenario)
     return build_design(scenario, ev, n_months=scenario.month_index(scenario.end_date) + 1)
 
 
@@ -175,7 +157,7 @@ def test_crowd_points_are_known_from_their_day_on(scenario):
     on the month's first day does not."""
     qs = crowd_of([("m:1", "2023-02-28", 0.3), ("m:1", "2023-03-01", 0.4)])
     crowd = crowd_rows(scenario, qs, asked_rows(), floor=0.01)
-    ev = load_evidence(MINI / "data" / "mini", scenario)
+    ev = load_evidence(MINI_ROOT / "data" / "mini", scenario)
     both = with_crowd(ev, crowd)
     assert len(both.frame) == len(ev.frame) + 2
     assert both.frame["date"].is_monotonic_increasing
@@ -198,7 +180,7 @@ source = "s"
 
 
 def links_with(tmp_path, body: str):
-    text = links_path("mini", MINI).read_text()
+    text = links_path("mini", MINI_ROOT).read_text()
     path = tmp_path / "l.toml"
     path.write_text(text + TARGET.format(body=body))
     return path
@@ -284,7 +266,7 @@ def test_the_plan_carries_each_questions_target_and_window(scenario, links):
 
 
 def test_scenario_at_fits_the_crowd_and_gives_each_asked_rows_probability(scenario, monkeypatch):
-    ev = load_evidence(MINI / "data" / "mini", scenario)
+    ev = load_evidence(MINI_ROOT / "data" / "mini", scenario)
     seen: dict = {}
 
     def design(s, e, *, n_months, fc_sources):
@@ -427,7 +409,7 @@ def test_as_of_fits_the_scenario_as_written_on_that_day(scenario, links, monkeyp
         pd.DataFrame([q]), pd.DataFrame({"key": [], "date": pd.to_datetime([]), "p": []})
     )
     settings = BacktestSettings(leads=(7,), calendar_days=(1,), bootstrap=20)
-    inputs = dataclasses.replace(load_inputs("mini", MINI), scenario=late)
+    inputs = dataclasses.replace(load_inputs("mini", MINI_ROOT), scenario=late)
     run_backtest(qs, inputs, links, settings)
     assert fitted == []  # every origin is before the scenario's vintage
     run_backtest(qs, inputs, links, dataclasses.replace(settings, as_of=date(2022, 12, 31)))

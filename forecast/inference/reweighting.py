@@ -7,7 +7,9 @@ sampling (Vehtari et al. 2024) turns the base run's draws into draws from the ne
 seconds. Its Pareto k̂ says whether that can be trusted and the importance-sampling efficiency
 scales the base run's ESS; when either fails the gate, the update samples afresh instead. Weighted
 draws are resampled (seeded, systematic) so the run has the shape of a sampled one, and every
-reweighted run goes back to the same NUTS base, so errors do not compound across updates.
+reweighted run goes back to the same NUTS base, so errors do not compound across updates. The fit
+keeps which base draw each of its draws is (``Fit.draws_from``), so an update whose projection
+inputs did not change takes the base run's projection of those draws instead of simulating anew.
 """
 
 from __future__ import annotations

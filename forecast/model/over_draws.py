@@ -24,6 +24,8 @@ from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.random.op import RandomVariable
 from pytensor.tensor.type_other import NoneTypeT
 
+# each node one numpy call on whole arrays, no graph rewrites: nothing to compile or cache
+PYTHON = Mode(linker="py", optimizer=None)
 MAX_NESTING = 8  # softplus of softplus of ...: rewritten one level per pass
 
 
@@ -48,8 +50,7 @@ def evaluate(
     graphs = _numpy_friendly(vectorize_graph([_sized(o) for o in outputs], replace=batched))
     needed = set(graph_inputs(graphs))
     inputs = [b for b in batched.values() if b in needed]
-    # the Python linker runs each node as one numpy call on whole arrays: nothing to compile
-    fn = compile_pymc(inputs, graphs, random_seed=seed, mode=Mode(linker="py", optimizer=None))
+    fn = compile_pymc(inputs, graphs, random_seed=seed, mode=PYTHON)
     draws = posterior.transpose("chain", "draw", ...)
     return fn(*(draws[v.name].values.astype(v.dtype) for v in inputs))
 
@@ -82,7 +83,8 @@ def _sized(var: pt.TensorVariable) -> pt.TensorVariable:
     size = node.op.size_param(node)
     if isinstance(size.type, NoneTypeT):
         return var
-    inputs = [pt.constant(size.eval(), dtype=size.dtype) if i is size else i for i in node.inputs]
+    fixed = pt.constant(size.eval(mode=PYTHON), dtype=size.dtype)
+    inputs = [fixed if i is size else i for i in node.inputs]
     out = node.clone_with_new_inputs(inputs).default_output()
     out.name = var.name
     return out
