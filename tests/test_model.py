@@ -163,6 +163,33 @@ def test_softplus_transform_roundtrip_and_jacobian():
     np.testing.assert_allclose(SOFTPLUS.log_jac_det(yy).eval(), np.log(deriv), atol=1e-8)
 
 
+def test_rows_on_any_candidate_leave_out_candidates_that_already_ended(inputs):
+    """deal:beta happened in January 2023 (month 12): a crowd or likelihood-ratio row on "any
+    candidate" from a later month asks about alpha alone; one from that month or before, or on
+    beta itself, keeps its units."""
+    s = inputs.scenario
+
+    def row(kind: str, month: int, target: str) -> dict:
+        extra = {"forecaster": "crowd"} if kind == "forecast" else {}
+        return dict(month=month, kind=kind, target=target, value=0.3 if kind == "forecast" else 2.0,
+                    horizon_months=6.0, **extra)  # fmt: skip
+
+    rows = [row(k, m, t) for k in ("forecast", "likelihood_ratio") for m, t in
+            ((10, "deal"), (12, "deal"), (14, "deal"), (14, "deal:beta"))]  # fmt: skip
+    ev = with_rows(inputs.evidence, rows)
+    added = set(ev.frame.index[ev.frame["file"] == "extra.csv"])
+    d = build_design(s, ev, n_months=MINI_MONTHS)
+    alpha, beta = (d.units.labels.index(f"deal:{c}") for c in ("alpha", "beta"))
+    assert d.resolution.closed_at[beta] == 12 and d.resolution.closed_at[alpha] < 0
+    for part in (d.forecast, d.likelihood_ratio):
+        got = {
+            (int(m), tuple(np.nonzero(k)[0]))
+            for m, k, r in zip(part.month, part.mask, part.rows, strict=True)
+            if r in added
+        }
+        assert got == {(10, (alpha, beta)), (12, (alpha, beta)), (14, (alpha,)), (14, (beta,))}
+
+
 def test_forecast_term_is_the_marginal_over_source_biases(inputs):
     """Integrating the per-source biases out must give the joint Normal density of the rows."""
     s = inputs.scenario

@@ -162,15 +162,19 @@ def build_design(
     n = max(n_months if n_months is not None else ev.last_month + 1, 1)
     units = hazard_units(s)
     known = fr[fr["month"] < n]
+    resolution = _survival_cells(s, known[known["kind"] == "resolution"], units, n)
+    closed = resolution.closed_at
     return Design(
         n_months=n,
         months=s.month_labels(n),
         units=units,
         **_indicator_parts(s, known, n),
         event=_events(s, known[known["kind"] == "event"], units, n, news_outcomes or []),
-        resolution=_survival_cells(s, known[known["kind"] == "resolution"], units, n),
-        forecast=_forecasts(s, known[known["kind"] == "forecast"], units, fc_sources),
-        likelihood_ratio=_likelihood_ratios(s, known[known["kind"] == "likelihood_ratio"], units),
+        resolution=resolution,
+        forecast=_forecasts(s, known[known["kind"] == "forecast"], units, fc_sources, closed),
+        likelihood_ratio=_likelihood_ratios(
+            s, known[known["kind"] == "likelihood_ratio"], units, closed
+        ),
     )
 
 
@@ -255,12 +259,22 @@ def _events(
     )
 
 
-def _targets(s: Scenario, rows: pd.DataFrame, units: Units) -> dict:
+def _targets(s: Scenario, rows: pd.DataFrame, units: Units, closed_at: np.ndarray) -> dict:
     """What forecast and likelihood-ratio rows share: their target units as a (row x unit) mask,
-    month, horizon, whether the target is a persistence, and row ids."""
+    month, horizon, whether the target is a persistence, and row ids.
+
+    A row on a whole event outcome with candidates ("any candidate joins") asks about the
+    candidates still open in its month: one whose event the resolutions put in an earlier month
+    is left out (the model keeps its hazard after the event), unless none would be left.
+    """
     mask = np.zeros((len(rows), len(units.labels)))
-    for r, (o, c) in enumerate(zip(rows["outcome"], rows["candidate"], strict=True)):
-        mask[r, units.units_of(o, None if pd.isna(c) else c)] = 1.0
+    for r, (o, c, t) in enumerate(
+        zip(rows["outcome"], rows["candidate"], rows["month"], strict=True)
+    ):
+        members = units.units_of(o, None if pd.isna(c) else c)
+        if pd.isna(c) and s.outcomes[o].kind == "event":
+            members = [u for u in members if not 0 <= closed_at[u] < t] or members
+        mask[r, members] = 1.0
     return dict(
         mask=mask,
         month=rows["month"].to_numpy(int),
@@ -271,22 +285,29 @@ def _targets(s: Scenario, rows: pd.DataFrame, units: Units) -> dict:
 
 
 def _forecasts(
-    s: Scenario, rows: pd.DataFrame, units: Units, sources: list[str] | None
+    s: Scenario,
+    rows: pd.DataFrame,
+    units: Units,
+    sources: list[str] | None,
+    closed_at: np.ndarray,
 ) -> Forecasts:
     """Crowd or expert forecast rows; ``sources`` adds forecasters without rows here."""
     p = rows["value"].to_numpy(float)
     names = sorted(set(rows["forecaster"]) | set(sources or []))
     return Forecasts(
-        **_targets(s, rows, units),
+        **_targets(s, rows, units, closed_at),
         logit=np.log(p) - np.log1p(-p),
         source=np.array([names.index(x) for x in rows["forecaster"]], int),
         sources=names,
     )
 
 
-def _likelihood_ratios(s: Scenario, rows: pd.DataFrame, units: Units) -> LikelihoodRatios:
+def _likelihood_ratios(
+    s: Scenario, rows: pd.DataFrame, units: Units, closed_at: np.ndarray
+) -> LikelihoodRatios:
     """Analysts' likelihood-ratio rows."""
-    return LikelihoodRatios(**_targets(s, rows, units), log=np.log(rows["value"].to_numpy(float)))
+    log_lr = np.log(rows["value"].to_numpy(float))
+    return LikelihoodRatios(**_targets(s, rows, units, closed_at), log=log_lr)
 
 
 def _event_cells(cell: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
