@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecast import __version__
+from forecast.data.files import sha256_bytes
 from forecast.data.inputs import Inputs
 from forecast.data.months import month_end
 from forecast.inference.gate import DEFAULT_GATE, Gate
@@ -118,7 +119,7 @@ def projection_key(inputs: Inputs, design: Design, seed: int, origin: date | Non
     """What a run's projection depends on besides its draws: the scenario file, the design's
     months and outcome states (``projection_inputs``), the origin, the seed and the code."""
     payload = {
-        "scenario": hashlib.sha256(inputs.scenario_bytes()).hexdigest(),
+        "scenario": sha256_bytes(inputs.scenario_bytes()),
         "design": projection_inputs(design),
         "origin": origin.isoformat() if origin else None,
         "seed": seed,
