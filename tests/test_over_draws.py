@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 from pytensor.graph.traversal import toposort
 from pytensor.scalar.math import Softplus
-from sim import mini_inputs
+from sim import mini_inputs, with_rows
 
 from forecast.inference.sensitivity import add_log_prior
 from forecast.model import over_draws
@@ -113,3 +113,50 @@ def test_softplus_is_rewritten_to_the_same_values_at_extremes():
     got = rewritten.eval({x: values})
     want = np.logaddexp(0.0, np.logaddexp(0.0, values))
     np.testing.assert_allclose(got, want, rtol=1e-14, atol=0)
+
+
+def test_terms_whose_rows_did_not_change_are_taken_from_the_stored_run(mini):
+    """A warm update evaluates only the terms whose rows changed: with one new event row, the
+    other terms' log-likelihood is the stored run's draw for draw and their predictive its draws
+    at the resampled indices; the event term, or a term whose stored data differ, is evaluated."""
+    model, design, post = mini
+    stored = _tree(post)
+    add_log_likelihood(stored, model, design)
+    add_predictive(stored, model, seed=1)
+    inputs = mini_inputs()
+    ev = with_rows(inputs.evidence, [dict(month=2, kind="event", target="tension", value=1.0)])
+    d2 = build_design(inputs.scenario, ev, n_months=design.n_months)
+    m2 = build_model(inputs.scenario, d2)
+    assert m2.structure_key == model.structure_key
+    fresh = _tree(post)
+    add_log_likelihood(fresh, m2, d2)
+    # mark the stored values: what is reused is returned as stored, what is evaluated is not
+    marked = stored.copy()
+    marked["log_likelihood"] = xr.DataTree(stored["log_likelihood"].to_dataset() + 1.0)
+    reused = _tree(post)
+    kept = add_log_likelihood(reused, m2, d2, base=marked)
+    assert set(kept) == {v.name for v in m2.observed_RVs} - {"event"}, kept
+    for name, v in fresh["log_likelihood"].data_vars.items():
+        shift = 1.0 if name in kept else 0.0
+        np.testing.assert_array_equal(reused["log_likelihood"][name].values, v.values + shift)
+
+    edited = marked.copy()  # a stored count that is not the model's: the term is evaluated
+    edited["observed_data"] = xr.DataTree(
+        stored["observed_data"].to_dataset().assign(count=lambda ds: ds["count"] + 1)
+    )
+    edited["constant_data"] = xr.DataTree(  # an indicator row moved to another month
+        stored["constant_data"].to_dataset().assign(normal_month=lambda ds: ds["normal_month"] + 1)
+    )
+    kept = add_log_likelihood(_tree(post), m2, d2, base=edited)
+    assert "count" not in kept and "indicator" not in kept and "resolution" in kept
+
+    idx = np.random.default_rng(0).integers(0, CHAINS * DRAWS, CHAINS * DRAWS)
+    drawn = _tree(post)  # stand-in for the resampled posterior: only the indices are read
+    kept = add_predictive(drawn, m2, seed=1, base=(stored, idx))
+    assert "event" not in kept and "count" in kept
+    for name in kept:
+        base_pp = stored["posterior_predictive"][name].values
+        flat = base_pp.reshape(CHAINS * DRAWS, *base_pp.shape[2:])[idx]
+        ours = drawn["posterior_predictive"][name].values
+        assert np.array_equal(ours, flat.reshape(base_pp.shape)), name
+    assert drawn["posterior_predictive"]["event"].shape[-1] == len(d2.event.rows)

@@ -229,6 +229,14 @@ def test_update_reweights_only_when_sound(mini_copy, passing_gate):
         ours, theirs = rows(warm_file, "predictions", name), rows(base_file, "predictions", name)
         for i, candidates in enumerate(drawn):
             assert any(np.array_equal(ours[i], theirs[j]) for j in candidates), (name, i)
+    # only the likelihood-ratio term has a new row: the observed terms' log-likelihood and
+    # predictive are the base run's, draw for draw
+    assert "count" in warm["reused"]["log_likelihood"], warm["reused"]
+    assert "resolution" in warm["reused"]["posterior_predictive"], warm["reused"]
+    for group, name in (("log_likelihood", "count"), ("posterior_predictive", "resolution")):
+        ours, theirs = rows(warm_file, group, name), rows(base_file, group, name)
+        for i, candidates in enumerate(drawn):
+            assert any(np.array_equal(ours[i], theirs[j]) for j in candidates), (name, i)
     said = fit_method(store.load(warm["id"]), store.runs())  # what the report says
     assert said.startswith(f"This run reweights run {base['id']}'s draws to include 1 new evidence")
     assert fit_method(store.load(base["id"])).startswith("This run was sampled (NUTS)")

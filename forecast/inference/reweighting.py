@@ -7,9 +7,11 @@ sampling (Vehtari et al. 2024) turns the base run's draws into draws from the ne
 seconds. Its Pareto k̂ says whether that can be trusted and the importance-sampling efficiency
 scales the base run's ESS; when either fails the gate, the update samples afresh instead. Weighted
 draws are resampled (seeded, systematic) so the run has the shape of a sampled one, and every
-reweighted run goes back to the same NUTS base, so errors do not compound across updates. The fit
-keeps which base draw each of its draws is (``Fit.draws_from``), so an update whose projection
-inputs did not change takes the base run's projection of those draws instead of simulating anew.
+reweighted run goes back to the same NUTS base, so errors do not compound across updates. Only the
+evidence terms whose rows changed are evaluated anew; the others' log-likelihoods (and, later,
+their predictive draws) are the base run's at the same draws. The fit keeps which base draw each of
+its draws is (``Fit.draws_from``), so an update whose projection inputs did not change takes the
+base run's projection of those draws instead of simulating anew.
 """
 
 from __future__ import annotations
@@ -105,7 +107,7 @@ def reweight(
     ``model`` must have the base run's structure; its evidence may differ in any rows.
     """
     new = xr.DataTree.from_dict({"posterior": base["posterior"].to_dataset()})
-    add_log_likelihood(new, model, design)
+    same = add_log_likelihood(new, model, design, base=base)
     log_w = total_log_likelihood(new["log_likelihood"].to_dataset()) - total_log_likelihood(
         base["log_likelihood"].to_dataset()
     )
@@ -116,7 +118,10 @@ def reweight(
     groups["log_likelihood"] = _take(new["log_likelihood"].to_dataset(), idx)
     idata = xr.DataTree.from_dict(groups)
     diagnostics = _diagnostics(base_diagnostics, k_hat, efficiency, gate)
-    return Fit(idata=idata, diagnostics=diagnostics, settings=settings, timings={}, draws_from=idx)
+    fit = Fit(idata=idata, diagnostics=diagnostics, settings=settings, timings={}, draws_from=idx)
+    if same:
+        fit.reused["log_likelihood"] = f"the base run's for the unchanged terms: {', '.join(same)}"
+    return fit
 
 
 def _diagnostics(

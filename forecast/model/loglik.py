@@ -44,14 +44,20 @@ def _lr_log_likelihood(idata: xr.DataTree, d: Design) -> np.ndarray:
     return np.logaddexp(log_p + lr.log, log_q)
 
 
-def add_log_likelihood(idata: xr.DataTree, model: pm.Model, d: Design) -> None:
+def add_log_likelihood(
+    idata: xr.DataTree, model: pm.Model, d: Design, base: xr.DataTree | None = None
+) -> list[str]:
     """Add a ``log_likelihood`` group with one variable per evidence term (in place), evaluated at
-    every draw in one vectorized call (``forecast.model.over_draws``)."""
+    every draw in one vectorized call (``forecast.model.over_draws``). With ``base``, a stored run
+    with the same draws, a term whose rows are the base's is taken from it instead; returns the
+    names of those terms."""
     observed = list(model.observed_RVs)
+    reused: list[str] = []
     if observed:
         post = idata["posterior"].to_dataset()
         graphs = [pm.logp(v, model.rvs_to_values[v]) for v in observed]
-        values = over_draws.evaluate(graphs, model, post)
+        reuse = (base, "log_likelihood", None) if base is not None else None
+        values, reused = over_draws.evaluate_or_reuse(observed, graphs, model, post, reuse)
         ll = over_draws.as_dataset([v.name for v in observed], values, model, post)
         idata["log_likelihood"] = xr.DataTree(ll)
     if len(d.likelihood_ratio.log):
@@ -66,6 +72,7 @@ def add_log_likelihood(idata: xr.DataTree, model: pm.Model, d: Design) -> None:
             )
         else:
             idata["log_likelihood"] = xr.DataTree(xr.Dataset({LR_VAR: lr}))
+    return reused
 
 
 def row_log_likelihood(idata: xr.DataTree, d: Design) -> tuple[np.ndarray, np.ndarray]:

@@ -17,12 +17,14 @@ import pytensor.tensor as pt
 import xarray as xr
 from pymc.pytensorf import compile as compile_pymc
 from pytensor.compile.mode import Mode
+from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.replace import graph_replace, vectorize_graph
 from pytensor.graph.traversal import graph_inputs, toposort
 from pytensor.scalar.math import Softplus
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.random.op import RandomVariable
 from pytensor.tensor.type_other import NoneTypeT
+from pytensor.tensor.variable import TensorConstant
 
 # each node one numpy call on whole arrays, no graph rewrites: nothing to compile or cache
 PYTHON = Mode(linker="py", optimizer=None)
@@ -55,6 +57,35 @@ def evaluate(
     return fn(*(draws[v.name].values.astype(v.dtype) for v in inputs))
 
 
+def evaluate_or_reuse(
+    observed: Sequence[pt.TensorVariable],
+    outputs: Sequence[pt.TensorVariable],
+    model: pm.Model,
+    posterior: xr.Dataset,
+    reuse: tuple[xr.DataTree, str, np.ndarray | None] | None = None,
+    seed: int | None = None,
+) -> tuple[list[np.ndarray], list[str]]:
+    """``evaluate(outputs, ...)``, where ``outputs[i]`` is a graph of the observed ``observed[i]``
+    (its log density, or itself), except that with ``reuse = (run, group, draws)`` an output whose
+    data are the stored run's (``same_data``) is taken from that run's ``group``: at the flat
+    draw indices ``draws`` into the run's draws, or draw for draw when None. Also returns the
+    names of the observed variables taken."""
+    run, group, draws = reuse if reuse is not None else (None, "", None)
+    stored = run[group].to_dataset() if run is not None and group in run.children else None
+    shape = (posterior.sizes["chain"], posterior.sizes["draw"])
+    taken: dict[str, np.ndarray] = {}
+    for var in observed if stored is not None else ():
+        if var.name in stored and same_data(var, model, run):
+            vals = stored[var.name].transpose("chain", "draw", ...).values
+            if draws is not None:
+                vals = vals.reshape(-1, *vals.shape[2:])[draws].reshape(*shape, *vals.shape[2:])
+            taken[var.name] = vals
+    todo = [(v, o) for v, o in zip(observed, outputs, strict=True) if v.name not in taken]
+    fresh = evaluate([o for _, o in todo], model, posterior, seed=seed) if todo else []
+    computed = dict(zip((v.name for v, _ in todo), fresh, strict=True))
+    return [taken.get(v.name, computed.get(v.name)) for v in observed], list(taken)
+
+
 def as_dataset(
     names: Sequence[str], values: Sequence[np.ndarray], model: pm.Model, posterior: xr.Dataset
 ) -> xr.Dataset:
@@ -71,6 +102,32 @@ def as_dataset(
             coords |= {dim: list(model.coords[dim]) for dim in dims}
         out[name] = (("chain", "draw", *dims), arr)
     return xr.Dataset(out, coords=coords)
+
+
+def same_data(var: pt.TensorVariable, model: pm.Model, stored: xr.DataTree) -> bool:
+    """Whether the observed ``var``'s values and every data container its graph reads equal a
+    run's stored ``observed_data`` and ``constant_data``: then, at that run's draws, its log
+    density and its predictive are the run's own (a model of the same structure key differs
+    from it only in those containers)."""
+    if not {"observed_data", "constant_data"} <= set(stored.children):
+        return False
+    observed, constant = stored["observed_data"], stored["constant_data"]
+    value = model.rvs_to_values[var]
+    if var.name not in observed or not _equal(observed[var.name].values, value):
+        return False
+    containers = set(model.data_vars) - set(graph_inputs([value]))
+    read = [i for i in graph_inputs([var]) if isinstance(i, SharedVariable) and i in containers]
+    return all(c.name in constant and _equal(constant[c.name].values, c) for c in read)
+
+
+def _equal(stored: np.ndarray, var: pt.TensorVariable) -> bool:
+    """Whether a stored array equals the current value of a data container, a constant or an
+    expression of them (observed values cast to integers)."""
+    if isinstance(var, SharedVariable):
+        now = var.get_value()
+    else:
+        now = var.data if isinstance(var, TensorConstant) else var.eval(mode=PYTHON)
+    return np.shape(now) == stored.shape and np.array_equal(now, stored)
 
 
 def _sized(var: pt.TensorVariable) -> pt.TensorVariable:

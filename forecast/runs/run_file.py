@@ -51,15 +51,24 @@ def evidence_dim(term: str) -> str:
     return f"{term}_cell" if term == CELLS else f"{term}_row"
 
 
-def add_predictive(idata: xr.DataTree, model: pm.Model, seed: int) -> None:
+def add_predictive(
+    idata: xr.DataTree,
+    model: pm.Model,
+    seed: int,
+    base: tuple[xr.DataTree, np.ndarray] | None = None,
+) -> list[str]:
     """Add ``posterior_predictive`` (every observed variable, drawn with ``seed`` at each posterior
     draw in one vectorized call: ``forecast.model.over_draws``), ``observed_data`` and
-    ``constant_data`` groups to ``idata`` in place; the posterior draws are not touched."""
+    ``constant_data`` groups to ``idata`` in place; the posterior draws are not touched. With
+    ``base = (run, draws)``, ``idata``'s draws being that stored run's at the flat indices
+    ``draws`` (a reweighted fit), a term whose rows are the run's takes its stored predictive
+    draws there (each a draw given its own parameters); returns the names of those terms."""
     observed = list(model.observed_RVs)
     if not observed:
-        return
+        return []
     post = idata["posterior"].to_dataset()
-    values = over_draws.evaluate(observed, model, post, seed=seed)
+    reuse = (base[0], "posterior_predictive", base[1]) if base is not None else None
+    values, reused = over_draws.evaluate_or_reuse(observed, observed, model, post, reuse, seed)
     drawn = dict(zip((v.name for v in observed), values, strict=True))
     pp = pm.to_inference_data(posterior_predictive=drawn, model=model)  # and the data groups
     for group in ("posterior_predictive", "observed_data", "constant_data"):
@@ -68,6 +77,7 @@ def add_predictive(idata: xr.DataTree, model: pm.Model, seed: int) -> None:
             if group == "posterior_predictive":
                 ds = ds.map(compact).assign_coords(chain=post["chain"], draw=post["draw"])
             idata[group] = xr.DataTree(ds)
+    return reused
 
 
 def compact(v: xr.DataArray) -> xr.DataArray:

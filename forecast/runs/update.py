@@ -197,7 +197,10 @@ def fit_inputs(
     timings["project_s"] = time.perf_counter() - t0
     phase("sampling the posterior predictive")
     t0 = time.perf_counter()
-    add_predictive(fit.idata, model, seed=settings.seed)
+    lent = (base_tree, fit.draws_from) if fit.draws_from is not None else None
+    if kept := add_predictive(fit.idata, model, seed=settings.seed, base=lent):
+        fit.reused["posterior_predictive"] = f"run {base.id}'s for the unchanged terms: "
+        fit.reused["posterior_predictive"] += ", ".join(kept)
     timings["posterior_predictive_s"] = time.perf_counter() - t0
     fit = replace(fit, idata=label_evidence(fit.idata, design, inputs.evidence.frame))
     fit.timings.update(timings)
