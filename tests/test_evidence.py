@@ -780,6 +780,24 @@ def test_nul_bytes(mini: Scenario, ev_dir: Path, ev_file: Path) -> None:
     ]
 
 
+def test_bad_cell_under_a_blank_header_is_named(
+    mini: Scenario, ev_dir: Path, ev_file: Path
+) -> None:
+    """A cell under a column with no name is located as "(blank)", as the header problem is."""
+    lines = ev_file.read_bytes().split(b"\n")
+    lines[0] += b","
+    lines[1:] = [
+        line + (b",x\x00" if i == 1 else b",") for i, line in enumerate(lines[1:], 1) if line
+    ]
+    ev_file.write_bytes(b"\n".join(lines) + b"\n")
+    errs = problems(ev_dir, mini)
+    assert f"{ev_file}:1: (blank): unknown column" in errs
+    assert (
+        f"{ev_file}:2: (blank): contains a NUL byte (a binary or UTF-16 file?); save the file as "
+        "UTF-8"
+    ) in errs
+
+
 def test_utf16_file(mini: Scenario, ev_dir: Path, ev_file: Path) -> None:
     ev_file.write_bytes(ev_file.read_text().encode("utf-16"))
     assert problems(ev_dir, mini) == [

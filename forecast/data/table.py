@@ -117,7 +117,11 @@ def read_table(
             problems.append(Problem(name, row, "(row)", why))
             continue
         cells = {h: f.strip() for h, f in zip(header, fields, strict=True)}
-        bad = [Problem(name, row, h, why) for h, f in cells.items() if (why := bad_text(f))]
+        bad = [
+            Problem(name, row, h or "(blank)", why)
+            for h, f in cells.items()
+            if (why := bad_text(f))
+        ]
         encoding += bad
         out.append(Row(row, cells, not bad))
     problems += encoding[:MAX_ENCODING_PROBLEMS]
