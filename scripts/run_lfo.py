@@ -3,13 +3,15 @@
 At each origin month (``forecast.skill.lfo.leave_future_out``), the evidence known before it began
 scores the evidence that became public during it, per evidence kind, from the last fit's draws
 reweighted by what became public since (PSIS-LFO: refitted when k̂ > 0.7; ``--exact`` refits at
-every origin).
+every origin). Each kind is scored jointly and by group (event cells, rows; see
+``forecast.skill.lfo``); the progress lines print both, joint/by group.
 The ``fixed`` variant is the scenario with its learned reversions, correlated innovations and
 coder effect switched off (the model before issue 14 item 3); ``learned`` is the scenario as
 written.
 
     python scripts/run_lfo.py --months 2024-07 2025-01 2025-07 2026-01 --out lfo.csv
     python scripts/run_lfo.py --from 2024-07 --to 2026-06 --out lfo.csv   # every month
+    python scripts/run_lfo.py --compare lfo_learned.csv lfo_fixed.csv      # variants run apart
 """
 
 from __future__ import annotations
@@ -49,7 +51,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--variants", nargs="+", default=["fixed", "learned"])
     ap.add_argument("--out", type=Path, default=Path("lfo.csv"))
+    ap.add_argument(
+        "--compare", nargs="+", type=Path, help="only compare the rows of earlier --out files"
+    )
     args = ap.parse_args()
+    if args.compare:
+        report(pd.concat([pd.read_csv(p) for p in args.compare], ignore_index=True))
+        return
     months = [pd.Period(m, "M") for m in args.months]
     if args.start and args.end:
         months += list(pd.period_range(args.start, args.end, freq="M"))
@@ -67,30 +75,44 @@ def main() -> None:
         def done(step, name=name):
             rows.extend(step.rows(name))
             pd.DataFrame(rows).to_csv(args.out, index=False)
-            lpd = ", ".join(f"{k} {v:.2f}" for k, v in step.lpd.items())
+            lpd = ", ".join(
+                f"{k} {v:.2f}/{step.lpd_groups[k]:.2f}" for k, v in step.lpd.items() if v
+            )
             how = "refit" if step.pareto_k is None else f"k̂ {step.pareto_k:.2f}"
             print(
                 f"{time.perf_counter() - t0:7.0f}s {name} {step.month} ({how}): {lpd}", flush=True
             )
 
         leave_future_out(inputs, months, settings, scenario=variants[name], gate=gate, on_step=done)
-    table = pd.DataFrame(rows).pivot_table(
-        index=["month", "kind"], columns="variant", values="lpd", aggfunc="sum"
-    )
+    report(pd.DataFrame(rows))
+
+
+def report(rows: pd.DataFrame) -> None:
+    """Both scores: joint per month and kind, and by group."""
+    for score, se, what in (("lpd", "mcse", "joint"), ("lpd_groups", "mcse_groups", "by group")):
+        print(f"\n{score} ({what})")
+        compare(rows, score, se)
+
+
+def compare(rows: pd.DataFrame, score: str, se: str) -> None:
+    """Print ``score`` by month and kind per variant and, with both variants, learned - fixed per
+    kind with Monte Carlo errors (months' errors independent: separate fits or reweightings)."""
+    table = rows.pivot_table(index=["month", "kind"], columns="variant", values=score)
     print(table.to_string())
     if {"fixed", "learned"} <= set(table.columns):
-        var = (
-            pd.DataFrame(rows).pivot_table(
-                index=["month", "kind"], columns="variant", values="mcse", aggfunc="sum"
-            )
-            ** 2
-        )
+        var = rows.pivot_table(index=["month", "kind"], columns="variant", values=se) ** 2
         diff = table["learned"] - table["fixed"]
-        se = (var["learned"] + var["fixed"]).groupby(level="kind").sum() ** 0.5
-        by_kind = pd.DataFrame({"learned - fixed": diff.groupby(level="kind").sum(), "mcse": se})
+        kind_se = (var["learned"] + var["fixed"]).groupby(level="kind").sum() ** 0.5
+        by_kind = pd.DataFrame(
+            {"learned - fixed": diff.groupby(level="kind").sum(), "mcse": kind_se}
+        )
         print(by_kind.to_string())
         total_se = float((var["learned"] + var["fixed"]).sum() ** 0.5)
-        print(f"total: {diff.sum():.2f} (Monte Carlo se {total_se:.2f})")
+        by_month = diff.groupby(level="month").sum()
+        print(
+            f"total: {diff.sum():.2f} (Monte Carlo se {total_se:.2f}); learned ahead in "
+            f"{int((by_month > 0).sum())} of {int((by_month != 0).sum())} months with a difference"
+        )
 
 
 if __name__ == "__main__":

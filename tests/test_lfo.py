@@ -9,7 +9,16 @@ from sim import FAST, mini_inputs
 
 from forecast.data.evidence import Evidence
 from forecast.inference.gate import Gate
-from forecast.skill.lfo import _scored, leave_future_out, new_rows_by_kind, one_step
+from forecast.model.design import build_design
+from forecast.model.loglik import element_rows
+from forecast.skill.backtest import known_evidence
+from forecast.skill.lfo import (
+    _scored,
+    group_keys,
+    leave_future_out,
+    new_rows_by_kind,
+    one_step,
+)
 
 
 def _with_value(inputs, target: str, month: str, value: float):
@@ -70,22 +79,76 @@ def test_a_weighted_score_is_the_log_of_the_weighted_mean_density():
     """Equal weights give log mean_s p_s and sqrt((1 / efficiency - 1) / draws); weights on one
     draw give that draw's density with no Monte Carlo error; a kind with nothing new scores 0."""
     rng = np.random.default_rng(0)
-    before = {"event": rng.normal(size=400), "count": np.zeros(400)}
+    old = rng.normal(size=400)
+    before = {"event": {"a": old}, "count": {("f", 2): np.zeros(400)}}
     delta = rng.normal(-2.0, 0.5, 400)
-    after = {"event": before["event"] + delta, "count": np.zeros(400)}
+    after = {"event": {"a": old + delta}, "count": {("f", 2): np.zeros(400)}}
     counts = {"event": 3}
-    flat = _scored(
-        pd.Period("2024-01", "M"), np.full(400, 1 / 400), before, after, counts, None, None
-    )
+    month = pd.Period("2024-01", "M")
+    flat = _scored(month, np.full(400, 1 / 400), before, after, counts, None, None)
     assert flat.lpd["event"] == pytest.approx(np.log(np.mean(np.exp(delta))))
     w = np.exp(delta)
     eff = w.sum() ** 2 / (w**2).sum() / 400
     assert flat.efficiency["event"] == pytest.approx(eff)
     assert flat.mcse["event"] == pytest.approx(np.sqrt((1 / eff - 1) / 400))
+    # one group: the group score is the joint one
+    assert flat.lpd_groups["event"] == pytest.approx(flat.lpd["event"])
+    assert flat.mcse_groups["event"] == pytest.approx(flat.mcse["event"])
+    assert flat.groups == {"event": 1, "count": 0}
     assert flat.lpd["count"] == 0.0 and flat.mcse["count"] == 0.0 and flat.new_rows["count"] == 0
     assert flat.new_rows["event"] == 3 and flat.pareto_k is None
     one = np.zeros(400)
     one[7] = 1.0
-    on_seven = _scored(pd.Period("2024-01", "M"), one, before, after, counts, None, 0.2)
+    on_seven = _scored(month, one, before, after, counts, None, 0.2)
     assert on_seven.lpd["event"] == pytest.approx(delta[7]) and on_seven.mcse["event"] < 1e-9
     assert on_seven.pareto_k == 0.2
+
+
+def test_groups_are_scored_each_on_their_own():
+    """Two new groups and an unchanged one: the group score is the sum of each new group's log
+    mean density (not the log mean of their product), its error comes from both groups' draws
+    by the delta method, and the unchanged group is left out. Two groups whose densities rise and
+    fall together score higher jointly than apart."""
+    rng = np.random.default_rng(1)
+    n = 2000
+    shared = rng.normal(0.0, 1.5, n)
+    d1, d2 = shared + rng.normal(0, 0.3, n), shared + rng.normal(0, 0.3, n)
+    keep = rng.normal(size=n)
+    before = {"count": {("f", 1): keep}}
+    after = {"count": {("f", 1): keep.copy(), ("f", 2): d1, ("f", 3): d2}}
+    st = _scored(pd.Period("2024-01", "M"), np.full(n, 1 / n), before, after, {}, None, None)
+    lm = [np.log(np.mean(np.exp(d))) for d in (d1, d2)]
+    assert st.groups["count"] == 2
+    assert st.lpd_groups["count"] == pytest.approx(sum(lm))
+    assert st.lpd["count"] == pytest.approx(np.log(np.mean(np.exp(d1 + d2))))
+    assert st.lpd["count"] > st.lpd_groups["count"] + 0.3
+    r = np.exp(d1 - lm[0]) - 1 + np.exp(d2 - lm[1]) - 1
+    assert st.mcse_groups["count"] == pytest.approx(np.sqrt(np.sum(r**2)) / n)
+    effs = [np.exp(d).sum() ** 2 / (np.exp(d) ** 2).sum() / n for d in (d1, d2)]
+    assert st.efficiency_groups["count"] == pytest.approx(min(effs))
+
+
+def test_group_keys_match_across_cuts():
+    """Every element of the earlier cut's design has its group in the later cut's; the later
+    cut's new groups are its new rows (one per row, or one per event cell)."""
+    inputs = mini_inputs()
+    s = inputs.scenario
+    cuts = [known_evidence(inputs.evidence, pd.Period(m, "M")) for m in ("2022-06", "2023-02")]
+    designs = [build_design(s, ev, n_months=14) for ev in cuts]
+    keys = [
+        {var: group_keys(var, d, ev.frame) for var in element_rows(d)}
+        for d, ev in zip(designs, cuts, strict=True)
+    ]
+    new = new_rows_by_kind(cuts[0].frame, cuts[1].frame)
+    assert sum(new.values()) > 2
+    for var, old_keys in keys[0].items():
+        assert set(old_keys) <= set(keys[1][var]), var
+    for var, new_keys in keys[1].items():
+        fresh = set(new_keys) - set(keys[0].get(var, []))
+        if var in ("resolution", "forecast"):
+            assert fresh <= {"all"}
+        elif var != "event":
+            assert len(fresh) == new.get(var, 0), var
+    fr = cuts[1].frame
+    rows = designs[1].count.rows
+    assert keys[1]["count"] == list(zip(fr["file"][rows], fr["row"][rows], strict=True))
