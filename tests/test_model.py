@@ -822,31 +822,3 @@ def test_simulator_draws_the_source_offsets_prior(inputs):
         b = np.array([t[v][0] for t in sims])
         assert stats.ks_2samp(a, b).pvalue > 1e-4, v
         assert np.std(a) == pytest.approx(sd, rel=0.1) and np.std(b) == pytest.approx(sd, rel=0.1)
-
-
-def test_indicator_levels_are_centred_on_the_observed_months_only(inputs):
-    """A design spanning months past its evidence (a backtest's or LFO's shared span) centres the
-    indicator levels on the factor's mean over the months with evidence: the later months carry
-    weight 0, so no level moves with their unobserved innovations. The intercept is still
-    ``level - sign * b * that mean``."""
-    extra = 6
-    d = design(inputs, n_months=MINI_MONTHS + extra)
-    observed = int(inputs.evidence.frame["month"].max()) + 1
-    assert observed < d.n_months
-    assert d.centre[:observed].all() and not d.centre[observed:].any()
-    assert design(inputs).centre.all()
-    m = build_model(inputs.scenario, d)
-    rng = np.random.default_rng(0)
-    point = {k: rng.normal(size=v.shape) for k, v in m.initial_point().items()}
-    fn = pytensor.function(
-        m.value_vars,
-        m.replace_rvs_by_values(
-            [m["f"], m["normal_intercept"], m["normal_intercept_level"], m["normal_loading_abs"]]
-        ),
-        on_unused_input="ignore",
-    )
-    f, a, level, b = fn(*[point[v.name] for v in m.value_vars])
-    k = list(inputs.scenario.factors).index(inputs.scenario.indicators[d.indicator.names[0]].factor)
-    sign = 1.0 if inputs.scenario.indicators[d.indicator.names[0]].sign == "+" else -1.0
-    assert a[0] == pytest.approx(level[0] - sign * b[0] * f[k, :observed].mean(), rel=1e-12)
-    assert a[0] != pytest.approx(level[0] - sign * b[0] * f[k].mean(), rel=1e-6)

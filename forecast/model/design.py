@@ -80,9 +80,6 @@ class Design:
     n_months: int
     months: list[str]
     units: Units
-    # 1 on the fitted months through the last evidence month, whose factor mean indicator levels
-    # are sampled at (``forecast.model.terms._intercept``); 0 on months projected past them
-    centre: np.ndarray
     indicator: Indicators = field(default_factory=Indicators)
     count: Counts = field(default_factory=Counts)
     rating: dict[str, Ratings] = field(default_factory=dict)
@@ -146,15 +143,6 @@ def _exposure_weights(s: Scenario, starts: pd.Series, days: pd.Series, n_months:
     return w
 
 
-def centre_months(n_months: int, observed: int) -> np.ndarray:
-    """1 on the first ``observed`` fitted months (those through the last evidence month), 0 on the
-    months after them, which a design spanning later months (a backtest's or LFO's shared span)
-    projects unobserved: the months whose factor mean indicator levels are sampled at."""
-    w = np.zeros(n_months)
-    w[: min(max(observed, 1), n_months)] = 1.0
-    return w
-
-
 def build_design(
     s: Scenario,
     ev: Evidence,
@@ -180,7 +168,6 @@ def build_design(
         n_months=n,
         months=s.month_labels(n),
         units=units,
-        centre=centre_months(n, int(known["month"].max()) + 1 if len(known) else n),
         **_indicator_parts(s, known, n),
         event=_events(s, known[known["kind"] == "event"], units, n, news_outcomes or []),
         resolution=resolution,
