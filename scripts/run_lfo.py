@@ -21,12 +21,17 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from scipy import stats
 
 from forecast.data.inputs import load_inputs
 from forecast.data.scenario import Scenario
 from forecast.inference.gate import Gate
 from forecast.inference.sampling import SamplerSettings
 from forecast.skill.lfo import leave_future_out
+
+# A month's estimate is trusted when it rests on at least this share of the draws (its importance
+# efficiency): 5 % of 4000 draws is an effective sample of 200, where the delta-method error holds
+MIN_EFFICIENCY = 0.05
 
 
 def fixed_dynamics(s: Scenario) -> Scenario:
@@ -54,9 +59,16 @@ def main() -> None:
     ap.add_argument(
         "--compare", nargs="+", type=Path, help="only compare the rows of earlier --out files"
     )
+    ap.add_argument(
+        "--min-efficiency",
+        type=float,
+        default=MIN_EFFICIENCY,
+        help="share of the draws a month's estimate must rest on to count as trusted",
+    )
     args = ap.parse_args()
     if args.compare:
-        report(pd.concat([pd.read_csv(p) for p in args.compare], ignore_index=True))
+        rows = pd.concat([pd.read_csv(p) for p in args.compare], ignore_index=True)
+        report(rows, args.min_efficiency)
         return
     months = [pd.Period(m, "M") for m in args.months]
     if args.start and args.end:
@@ -84,19 +96,24 @@ def main() -> None:
             )
 
         leave_future_out(inputs, months, settings, scenario=variants[name], gate=gate, on_step=done)
-    report(pd.DataFrame(rows))
+    report(pd.DataFrame(rows), args.min_efficiency)
 
 
-def report(rows: pd.DataFrame) -> None:
+def report(rows: pd.DataFrame, min_efficiency: float = MIN_EFFICIENCY) -> None:
     """Both scores: joint per month and kind, and by group."""
-    for score, se, what in (("lpd", "mcse", "joint"), ("lpd_groups", "mcse_groups", "by group")):
+    for score, se, eff, what in (
+        ("lpd", "mcse", "efficiency", "joint"),
+        ("lpd_groups", "mcse_groups", "efficiency_groups", "by group"),
+    ):
         print(f"\n{score} ({what})")
-        compare(rows, score, se)
+        compare(rows, score, se, eff, min_efficiency)
 
 
-def compare(rows: pd.DataFrame, score: str, se: str) -> None:
+def compare(rows: pd.DataFrame, score: str, se: str, eff: str, min_efficiency: float) -> None:
     """Print ``score`` by month and kind per variant and, with both variants, learned - fixed per
-    kind with Monte Carlo errors (months' errors independent: separate fits or reweightings)."""
+    kind with Monte Carlo errors (months' errors independent: separate fits or reweightings), the
+    months' signs, and the difference over the months whose estimates rest on at least
+    ``min_efficiency`` of the draws in both variants."""
     table = rows.pivot_table(index=["month", "kind"], columns="variant", values=score)
     print(table.to_string())
     if {"fixed", "learned"} <= set(table.columns):
@@ -109,10 +126,23 @@ def compare(rows: pd.DataFrame, score: str, se: str) -> None:
         print(by_kind.to_string())
         total_se = float((var["learned"] + var["fixed"]).sum() ** 0.5)
         by_month = diff.groupby(level="month").sum()
+        moved = by_month[by_month != 0]
+        ahead = int((moved > 0).sum())
+        sign_p = stats.binomtest(ahead, len(moved)).pvalue
         print(
             f"total: {diff.sum():.2f} (Monte Carlo se {total_se:.2f}); learned ahead in "
-            f"{int((by_month > 0).sum())} of {int((by_month != 0).sum())} months with a difference"
+            f"{ahead} of {len(moved)} months with a difference (sign test p {sign_p:.3f}, "
+            f"Wilcoxon p {stats.wilcoxon(moved).pvalue:.3f})"
         )
+        new = rows.pivot_table(index=["month", "kind"], columns="variant", values="new_rows")
+        share = rows.pivot_table(index=["month", "kind"], columns="variant", values=eff)
+        sure = (share.min(axis=1) >= min_efficiency) & (new.max(axis=1) > 0)
+        for kind, d in diff[sure].groupby(level="kind"):
+            print(
+                f"{kind}: {len(d)} months rest on >= {min_efficiency:.0%} of the draws in both "
+                f"variants ({int(new[sure].xs(kind, level='kind').max(axis=1).sum())} rows): "
+                f"learned - fixed {d.sum():+.2f}, ahead in {int((d > 0).sum())}"
+            )
 
 
 if __name__ == "__main__":
