@@ -99,7 +99,7 @@ def main() -> None:
     report(pd.DataFrame(rows), args.min_efficiency)
 
 
-def report(rows: pd.DataFrame, min_efficiency: float = MIN_EFFICIENCY) -> None:
+def report(rows: pd.DataFrame, min_efficiency: float) -> None:
     """Both scores: joint per month and kind, and by group."""
     for score, se, eff, what in (
         ("lpd", "mcse", "efficiency", "joint"),
@@ -114,33 +114,38 @@ def compare(rows: pd.DataFrame, score: str, se: str, eff: str, min_efficiency: f
     kind with Monte Carlo errors (months' errors independent: separate fits or reweightings), the
     months' signs, and the difference over the months whose estimates rest on at least
     ``min_efficiency`` of the draws in both variants."""
-    table = rows.pivot_table(index=["month", "kind"], columns="variant", values=score)
+    cols = rows.pivot_table(
+        index=["month", "kind"], columns="variant", values=[score, se, eff, "new_rows"]
+    )
+    table = cols[score]
     print(table.to_string())
     if {"fixed", "learned"} <= set(table.columns):
-        var = rows.pivot_table(index=["month", "kind"], columns="variant", values=se) ** 2
+        pair_var = cols[se]["learned"] ** 2 + cols[se]["fixed"] ** 2
         diff = table["learned"] - table["fixed"]
-        kind_se = (var["learned"] + var["fixed"]).groupby(level="kind").sum() ** 0.5
         by_kind = pd.DataFrame(
-            {"learned - fixed": diff.groupby(level="kind").sum(), "mcse": kind_se}
+            {
+                "learned - fixed": diff.groupby(level="kind").sum(),
+                "mcse": pair_var.groupby(level="kind").sum() ** 0.5,
+            }
         )
         print(by_kind.to_string())
-        total_se = float((var["learned"] + var["fixed"]).sum() ** 0.5)
         by_month = diff.groupby(level="month").sum()
         moved = by_month[by_month != 0]
         ahead = int((moved > 0).sum())
-        sign_p = stats.binomtest(ahead, len(moved)).pvalue
+        tests = ""
+        if len(moved):
+            sign_p = stats.binomtest(ahead, len(moved)).pvalue
+            tests = f" (sign test p {sign_p:.3f}, Wilcoxon p {stats.wilcoxon(moved).pvalue:.3f})"
         print(
-            f"total: {diff.sum():.2f} (Monte Carlo se {total_se:.2f}); learned ahead in "
-            f"{ahead} of {len(moved)} months with a difference (sign test p {sign_p:.3f}, "
-            f"Wilcoxon p {stats.wilcoxon(moved).pvalue:.3f})"
+            f"total: {diff.sum():.2f} (Monte Carlo se {float(pair_var.sum()) ** 0.5:.2f}); "
+            f"learned ahead in {ahead} of {len(moved)} months with a difference{tests}"
         )
-        new = rows.pivot_table(index=["month", "kind"], columns="variant", values="new_rows")
-        share = rows.pivot_table(index=["month", "kind"], columns="variant", values=eff)
-        sure = (share.min(axis=1) >= min_efficiency) & (new.max(axis=1) > 0)
+        new = cols["new_rows"].max(axis=1)
+        sure = (cols[eff].min(axis=1) >= min_efficiency) & (new > 0)
         for kind, d in diff[sure].groupby(level="kind"):
             print(
                 f"{kind}: {len(d)} months rest on >= {min_efficiency:.0%} of the draws in both "
-                f"variants ({int(new[sure].xs(kind, level='kind').max(axis=1).sum())} rows): "
+                f"variants ({int(new[sure].xs(kind, level='kind').sum())} rows): "
                 f"learned - fixed {d.sum():+.2f}, ahead in {int((d > 0).sum())}"
             )
 
