@@ -242,6 +242,15 @@ class Correlation(_Sourced):
     eta: Float = Field(gt=0)
 
 
+class Innovations(_Sourced):
+    """Heavy-tailed factor innovations: each month's standardized innovation after month 0 is a
+    Student-t with ``df`` degrees of freedom scaled to unit variance, so a factor keeps its unit
+    and volatility while a regime change (a ceasefire, a government's fall) can be one large
+    step."""
+
+    df: Float = Field(gt=2)
+
+
 class ForecastNoise(_Strict):
     """Priors on crowd/expert forecast sources: bias and noise on the logit scale, pooled."""
 
@@ -270,6 +279,7 @@ class Scenario(_Strict):
     event_signal: EventSignal
     outcome_drift: OutcomeDrift | None = None  # needed only by news on outcomes
     correlation: Correlation | None = None  # none: factor innovations are independent
+    innovations: Innovations | None = None  # none: factor innovations are Gaussian
     forecast_noise: ForecastNoise
     factors: dict[Name, Factor]
     indicators: dict[Name, Indicator] = Field(default_factory=dict)

@@ -51,9 +51,11 @@ from forecast.model.priors import (
     correlated_factors,
     factor_loading_scales,
     half_normal,
+    innovation_df,
     learned_reversions,
     reversions,
     stationary_sds,
+    t_scale,
     volatilities,
 )
 from forecast.model.terms import (
@@ -113,7 +115,7 @@ def _factors(s: Scenario, d: Design) -> tuple[pt.TensorVariable, pt.TensorVariab
     facs = list(s.factors.values())
     m0 = np.array([f.initial.mean for f in facs])
     s0 = np.array([f.initial.sd for f in facs])
-    z = pm.Normal("z", 0.0, 1.0, dims=("factor", "month"))
+    z = _innovations(innovation_df(s), len(facs), d.n_months)
     e = z
     if s.correlation is not None:
         block = correlated_factors(s)
@@ -128,6 +130,23 @@ def _factors(s: Scenario, d: Design) -> tuple[pt.TensorVariable, pt.TensorVariab
     steps = pt.concatenate([(m0 + s0 * e[:, 0])[:, None], vol[:, None] * e[:, 1:]], axis=1)
     f = pm.Deterministic("f", _ar_path(steps, rho, d.n_months), dims=("factor", "month"))
     return f, e
+
+
+def _innovations(df: float | None, K: int, T: int) -> pt.TensorVariable:
+    """``z`` (factor x month), independent with unit variance: Gaussian, or with ``df`` Student-t
+    after month 0, whose innovation (the initial level's) stays Gaussian as the scenario's
+    ``initial`` prior says. The t draws are sampled as they are: as Tukey's h transform of
+    Gaussian draws (tails alike) no default fit passed the gate (R-hat 1.06-1.07, 9-10
+    divergences), where these reach R-hat 1.01."""
+    if df is None:
+        return pm.Normal("z", 0.0, 1.0, dims=("factor", "month"))
+
+    def dist(size):
+        first = pm.Normal.dist(0.0, 1.0, size=(K, 1))
+        rest = pm.StudentT.dist(nu=df, mu=0.0, sigma=t_scale(df), size=(K, T - 1))
+        return pt.concatenate([first, rest], axis=1)
+
+    return pm.CustomDist("z", dist=dist, dims=("factor", "month"))
 
 
 def _lkj_cholesky(n: int, eta: float) -> pt.TensorVariable:

@@ -20,7 +20,13 @@ from forecast.data.months import month_end, month_label
 from forecast.data.scenario import Scenario
 from forecast.model.arrays import news_membership
 from forecast.model.design import Design
-from forecast.model.priors import correlated_factors, reversions, volatilities
+from forecast.model.priors import (
+    correlated_factors,
+    innovation_df,
+    reversions,
+    standardized_innovations,
+    volatilities,
+)
 
 INTERVAL = 0.90
 
@@ -126,7 +132,8 @@ def project(
     ks = list(s.factors)
     f_last = _stack(idata, "f")[:, :, d.origin]  # (S, K)
     rho, vol, mix = factor_dynamics(s, idata)
-    paths = ar_paths(f_last, rho, vol, n_paths, ahead, rng, mix)  # (S, M, ahead, K)
+    df = innovation_df(s)
+    paths = ar_paths(f_last, rho, vol, n_paths, ahead, rng, mix, df)  # (S, M, ahead, K)
     for name, level in (hold or {}).items():
         paths[..., ks.index(name)] = level
 
@@ -137,8 +144,9 @@ def project(
     for oname, o in s.outcomes.items():
         if o.kind == "state":
             k = ks.index(_measure_factor(s, o))
-            fk = ar_paths(f_last[:, [k]], rho[:, [k]], vol[:, [k]], n_state_paths, ahead, rng)
-            fk = fk[..., 0]
+            fk = ar_paths(
+                f_last[:, [k]], rho[:, [k]], vol[:, [k]], n_state_paths, ahead, rng, df=df
+            )[..., 0]
             if ks[k] in (hold or {}):
                 fk[:] = hold[ks[k]]
             # the H whole months after the origin month
@@ -297,14 +305,16 @@ def ar_paths(
     H: int,
     rng: np.random.Generator,
     mix: np.ndarray | None = None,
+    df: float | None = None,
 ) -> np.ndarray:
     """(S, n_paths, H, N) AR(1) paths x[t] = rho x[t-1] + vol e[t] for the H months after
     ``start`` (S, N), the level at the origin; ``rho`` and ``vol`` are (N,) or per draw (S, N),
-    ``mix`` (S, N, N) correlates the standardized innovations e."""
+    ``mix`` (S, N, N) correlates the standardized innovations e, Student-t with ``df`` degrees of
+    freedom (None: Gaussian)."""
     S, N = start.shape
     rho = np.broadcast_to(rho, (S, N))[:, None, :]
     vol = np.broadcast_to(vol, (S, N))[:, None, None, :]
-    e = rng.standard_normal((S, n_paths, H, N))
+    e = standardized_innovations(rng, df, (S, n_paths, H, N))
     if mix is not None:
         e = np.einsum("sij,smhj->smhi", mix, e)
     steps = e * vol

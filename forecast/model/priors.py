@@ -127,6 +127,26 @@ def learned_reversions(s: Scenario) -> dict[int, tuple[float, float]]:
     }
 
 
+def innovation_df(s: Scenario) -> float | None:
+    """Degrees of freedom of the factors' Student-t innovations (``[innovations]``; None:
+    Gaussian)."""
+    return s.innovations.df if s.innovations else None
+
+
+def t_scale(df: float) -> float:
+    """Scale of a Student-t with ``df`` (> 2) degrees of freedom and unit variance."""
+    return float(np.sqrt((df - 2.0) / df))
+
+
+def standardized_innovations(
+    rng: np.random.Generator, df: float | None, size: tuple[int, ...]
+) -> np.ndarray:
+    """Unit-variance innovations: Gaussian, or Student-t with ``df`` degrees of freedom."""
+    if df is None:
+        return rng.standard_normal(size)
+    return t_scale(df) * rng.standard_t(df, size)
+
+
 def correlated_factors(s: Scenario) -> list[int]:
     """Indices of the factors whose innovations correlate (``[correlation]``; empty: none)."""
     return [list(s.factors).index(k) for k in s.correlation.factors] if s.correlation else []

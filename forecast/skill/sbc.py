@@ -61,19 +61,22 @@ DYNAMICS_QUANTITIES: dict[str, tuple[str, tuple[int, ...]]] = {
     "volatility_h": ("volatility", (1,)),
     "correlation_gh": ("innovation_correlation", (0, 1)),
     "f_last_h": ("f", (1, -1)),
+    "innovation_h_mid": ("z", (1, 6)),  # a Student-t innovation that two events read
 }
 
 
 def dynamics_sbc() -> tuple[Scenario, Plan, dict[str, tuple[str, tuple[int, ...]]]]:
     """The SBC design with learned dynamics: a second factor ``h`` like ``g``, both reversions
-    learned (Beta, sd 0.05), their innovations LKJ(2)-correlated, and a coder effect (0.5) shared
-    by two events per factor and month. Returns the scenario, plan and quantities to rank."""
+    learned (Beta, sd 0.05), their innovations Student-t (4 degrees of freedom) and LKJ(2)-
+    correlated, and a coder effect (0.5) shared by two events per factor and month. Returns the
+    scenario, plan and quantities to rank."""
     raw = sbc_scenario().model_dump()
     design = {"rationale": "SBC design", "source": "SBC design"}
     g = raw["factors"]["g"]
     g["reversion"] = {"value": 0.9, "sd": 0.05, **design}
     raw["factors"]["h"] = {**g, "label": "Second factor"}
     raw["correlation"] = {"factors": ["g", "h"], "eta": 2.0, **design}
+    raw["innovations"] = {"df": 4.0, **design}
     raw["event_signal"]["month_noise"] = {"value": 0.5, **design}
     s = Scenario.model_validate(raw)
     base = sbc_plan(s)

@@ -45,9 +45,11 @@ from forecast.model.priors import (
     cutpoint_spacing,
     factor_loading_scales,
     indicator_loading_scales,
+    innovation_df,
     learned_reversions,
     reversions,
     source_offset_sds,
+    standardized_innovations,
     stationary_sds,
     volatilities,
 )
@@ -125,6 +127,8 @@ def _draw_factors(s: Scenario, T: int, rng: np.random.Generator, out: dict) -> N
     facs = list(s.factors.values())
     K = len(facs)
     z = rng.normal(size=(K, T))
+    if innovation_df(s) is not None:
+        z[:, 1:] = standardized_innovations(rng, innovation_df(s), (K, T - 1))
     e = z.copy()
     if s.correlation is not None:
         block = correlated_factors(s)
