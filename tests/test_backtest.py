@@ -14,7 +14,12 @@ from forecast.data.evidence import Evidence
 from forecast.data.inputs import load_inputs
 from forecast.data.questions import Questions
 from forecast.inference.sampling import SamplerSettings
-from forecast.skill.backtest import BacktestSettings, run_backtest
+from forecast.skill.backtest import (
+    BacktestSettings,
+    known_evidence,
+    run_backtest,
+    scenario_design,
+)
 from forecast.skill.links import links_path, load_links
 from forecast.skill.origins import plan
 
@@ -207,3 +212,16 @@ def test_plan_origins_baselines_and_flags(mini):
         np.mean([(0.7 - 1) ** 2, 0.3**2, 0.1**2, (0.35 - 1) ** 2])
     )
     assert "no crowd forecast" in f.loc["t:d", "flag"]
+
+
+def test_scenario_fits_centre_indicator_levels_on_the_known_months(mini):
+    """A backtest origin's fit spans the whole period but centres indicator levels on the months
+    known at the origin only, so no level moves with the unobserved months after it."""
+    inputs, _ = mini
+    s = inputs.scenario
+    month = pd.Period("2023-03", "M")
+    d, rows = scenario_design(inputs, month)
+    known = s.month_index(month.start_time.date())
+    assert d.n_months == s.month_index(s.end_date) + 1 > known
+    assert d.centre[:known].all() and not d.centre[known:].any()
+    assert rows == len(known_evidence(inputs.evidence, month).frame)

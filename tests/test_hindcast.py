@@ -28,6 +28,7 @@ from forecast.skill.hindcast import (
     score_table,
     without_hindsight,
 )
+from forecast.skill.vintage import trend_spread
 
 runner = CliRunner()
 
@@ -49,7 +50,10 @@ def test_hindsight_is_replaced_by_what_was_public_on_the_vintage_day():
     assert len(v) == 3
     ind = s.indicators["stockpile"]
     assert ind.center.value == pytest.approx(v.mean())
-    assert ind.spread.value == pytest.approx(v.std(ddof=1))
+    t = public["month"].to_numpy(float)
+    slope = np.sum((t - t.mean()) * (v - v.mean())) / np.sum((t - t.mean()) ** 2)
+    span = s.month_index(s.end_date) + 1
+    assert ind.spread.value == pytest.approx(max(v.std(ddof=1), abs(slope) * span / np.sqrt(12)))
     assert all(f.initial.mean == 0 for f in s.factors.values())
     assert all(c.offset is None for o in s.outcomes.values() for c in o.candidates.values())
     assert s.vintage.as_of == date(2022, 7, 1)
@@ -59,6 +63,17 @@ def test_hindsight_is_replaced_by_what_was_public_on_the_vintage_day():
     assert earlier.indicators["stockpile"].center.value == pytest.approx(v[:2].mean())
     with pytest.raises(ValueError, match="stockpile: 1 distinct"):
         without_hindsight(inputs.scenario, inputs.evidence, date(2022, 4, 15))
+
+
+def test_a_growing_indicator_gets_the_spread_of_its_trend():
+    """Four early values of a series that grows 8 % a month: their sd would put values a few
+    years on many units out; the spread is the trend's sd over the span, the centre their mean."""
+    months = np.array([0.0, 3.0, 6.0, 9.0])
+    values = 3.0 + 0.08 * months + np.array([0.01, -0.02, 0.02, -0.01])
+    got = trend_spread(months, values, 72)
+    assert got == pytest.approx(0.08 * 72 / np.sqrt(12), rel=0.05)
+    assert got > 5 * values.std(ddof=1)
+    assert trend_spread(np.zeros(3), values[:3], 72) == 0.0
 
 
 def test_resolutions_are_read_from_the_whole_log():

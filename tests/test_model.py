@@ -865,3 +865,33 @@ def test_simulator_and_model_draw_the_same_heavy_tailed_factor_moves(inputs):
 def test_heavy_tails_need_a_finite_variance(inputs):
     with pytest.raises(ValueError, match="df"):
         with_heavy_tails(inputs.scenario, df=2.0)
+
+
+def test_indicator_levels_can_be_centred_on_the_observed_months_only(inputs):
+    """A design spanning months past its evidence (a backtest's whole-period span) can centre the
+    indicator levels on the factor's mean over the months with evidence (``centre_through``): the
+    later months carry weight 0, so no level moves with their unobserved innovations. The
+    intercept is still ``level - sign * b * that mean``; by default every month counts."""
+    extra = 6
+    observed = int(inputs.evidence.frame["month"].max()) + 1
+    assert design(inputs, n_months=MINI_MONTHS + extra).centre.all()
+    d = build_design(
+        inputs.scenario, inputs.evidence, n_months=MINI_MONTHS + extra, centre_through=observed
+    )
+    assert observed < d.n_months
+    assert d.centre[:observed].all() and not d.centre[observed:].any()
+    m = build_model(inputs.scenario, d)
+    rng = np.random.default_rng(0)
+    point = {k: rng.normal(size=v.shape) for k, v in m.initial_point().items()}
+    fn = pytensor.function(
+        m.value_vars,
+        m.replace_rvs_by_values(
+            [m["f"], m["normal_intercept"], m["normal_intercept_level"], m["normal_loading_abs"]]
+        ),
+        on_unused_input="ignore",
+    )
+    f, a, level, b = fn(*[point[v.name] for v in m.value_vars])
+    k = list(inputs.scenario.factors).index(inputs.scenario.indicators[d.indicator.names[0]].factor)
+    sign = 1.0 if inputs.scenario.indicators[d.indicator.names[0]].sign == "+" else -1.0
+    assert a[0] == pytest.approx(level[0] - sign * b[0] * f[k, :observed].mean(), rel=1e-12)
+    assert a[0] != pytest.approx(level[0] - sign * b[0] * f[k].mean(), rel=1e-6)

@@ -148,7 +148,7 @@ def model_data(d: Design) -> dict[str, np.ndarray]:
     Only the evidence terms that have rows get containers (a term without rows is left out of the
     model), so the set of names is part of the model's structure.
     """
-    out: dict[str, np.ndarray] = {}
+    out: dict[str, np.ndarray] = {"centre_months": d.centre}
     if d.indicator.names and len(d.indicator.y):
         src = ("src",) if d.indicator.sources else ()
         out |= _named("normal", d.indicator, ("ind", "month", "y", *src))

@@ -80,6 +80,9 @@ class Design:
     n_months: int
     months: list[str]
     units: Units
+    # 1 on the months whose factor mean indicator levels are sampled at
+    # (``forecast.model.terms._intercept``; ``build_design``'s ``centre_through``), else 0
+    centre: np.ndarray
     indicator: Indicators = field(default_factory=Indicators)
     count: Counts = field(default_factory=Counts)
     rating: dict[str, Ratings] = field(default_factory=dict)
@@ -143,12 +146,21 @@ def _exposure_weights(s: Scenario, starts: pd.Series, days: pd.Series, n_months:
     return w
 
 
+def centre_months(n_months: int, through: int) -> np.ndarray:
+    """1 on the first ``through`` fitted months (at least one), 0 on the months after them: the
+    months whose factor mean indicator levels are sampled at (``build_design``)."""
+    w = np.zeros(n_months)
+    w[: min(max(through, 1), n_months)] = 1.0
+    return w
+
+
 def build_design(
     s: Scenario,
     ev: Evidence,
     n_months: int | None = None,
     fc_sources: list[str] | None = None,
     news_outcomes: list[str] | None = None,
+    centre_through: int | None = None,
 ) -> Design:
     """Translate validated evidence into the arrays of every likelihood term.
 
@@ -156,7 +168,12 @@ def build_design(
     ``fc_sources`` (default: those in ``ev``) fixes the forecast sources and ``news_outcomes``
     (default: the outcomes ``ev`` has news on) the outcomes with a drift of their own, so that
     designs of one log cut at different dates share a model structure (a source or drift without
-    rows keeps its prior).
+    rows keeps its prior). ``centre_through`` (default: every month) is the number of months whose
+    factor mean the indicator levels are sampled at: a design spanning months past its evidence
+    (a backtest's whole-period span) gives those with evidence, so that no level moves with the
+    unobserved months' innovations. It reparametrizes without changing the posterior, but draws
+    are only comparable between designs with the same value: cuts that share draws (PSIS-LFO)
+    pass one value.
     """
     fr = ev.frame
     n = max(n_months if n_months is not None else ev.last_month + 1, 1)
@@ -168,6 +185,7 @@ def build_design(
         n_months=n,
         months=s.month_labels(n),
         units=units,
+        centre=centre_months(n, n if centre_through is None else centre_through),
         **_indicator_parts(s, known, n),
         event=_events(s, known[known["kind"] == "event"], units, n, news_outcomes or []),
         resolution=resolution,

@@ -31,7 +31,7 @@ from forecast.data.questions import Questions
 from forecast.data.scenario import Scenario
 from forecast.inference.sampling import Diagnostics, SamplerSettings, sample
 from forecast.model.build import build_model
-from forecast.model.design import build_design
+from forecast.model.design import Design, build_design
 from forecast.skill.calibration import calibrate
 from forecast.skill.flags import row_flags
 from forecast.skill.links import QuestionLinks
@@ -140,6 +140,22 @@ class ScenarioAt:
     info: dict
 
 
+def scenario_design(
+    inputs: Inputs, month: pd.Period, crowd: Evidence | None = None
+) -> tuple[Design, int]:
+    """The design of ``scenario_at``'s fit and its number of evidence rows: the scenario's whole
+    period, every forecast source of the log and the crowd, and indicator levels centred on the
+    months known at the origin (each origin's fit is its own: no draws are shared)."""
+    s = inputs.scenario
+    extra = crowd.frame["forecaster"] if crowd is not None else []
+    ev = known_evidence(with_crowd(inputs.evidence, crowd), month)
+    n_months = s.month_index(s.end_date) + 1
+    sources = sorted(set(inputs.evidence.of_kind("forecast")["forecaster"]) | set(extra))
+    t = s.month_index(_month_start(month).date())
+    d = build_design(s, ev, n_months=n_months, fc_sources=sources, centre_through=t)
+    return d, len(ev.frame)
+
+
 def scenario_at(
     inputs: Inputs,
     month: pd.Period,
@@ -154,11 +170,7 @@ def scenario_at(
     every month's fit shares one compiled model; months after the evidence are projected by the
     factor dynamics."""
     s = inputs.scenario
-    extra = crowd.frame["forecaster"] if crowd is not None else []
-    ev = known_evidence(with_crowd(inputs.evidence, crowd), month)
-    n_months = s.month_index(s.end_date) + 1
-    sources = sorted(set(inputs.evidence.of_kind("forecast")["forecaster"]) | set(extra))
-    d = build_design(s, ev, n_months=n_months, fc_sources=sources)
+    d, rows = scenario_design(inputs, month, crowd)
     fit = sample(build_model(s, d), settings)
     t = s.month_index(_month_start(month).date())
     f = fit.idata["posterior"]["f"].mean(("chain", "draw")).values[:, t]
@@ -168,7 +180,7 @@ def scenario_at(
         if covers(s, d, start, end):
             p = window_probability(s, d, fit.idata, r.target, r.target_sign, start, end)
             probabilities[r.Index] = (float(p.mean()), *map(float, np.quantile(p, [0.05, 0.95])))
-    info = _fit_info("scenario", month, len(ev.frame), fit.diagnostics)
+    info = _fit_info("scenario", month, rows, fit.diagnostics)
     return ScenarioAt(dict(zip(s.factors, map(float, f), strict=True)), probabilities, info)
 
 

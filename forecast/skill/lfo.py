@@ -179,9 +179,11 @@ def leave_future_out(
     fresh = known_evidence(inputs.evidence, months[-1] + 1).frame
     n_months = s.month_index(months[-1].start_time.date()) + 1
     # one structure for every cut: each forecast source and outcome drift of the last month
+    # and indicator levels centred on the months before the first origin, in every cut alike
     shared = {
         "fc_sources": sorted(set(fresh.loc[fresh["kind"] == "forecast", "forecaster"])),
         "news_outcomes": sorted(set(fresh.loc[fresh["kind"] == "event", "outcome"].dropna())),
+        "centre_through": s.month_index(months[0].start_time.date()),
     }
 
     def cut(month: pd.Period) -> tuple[Evidence, Design, pm.Model]:
