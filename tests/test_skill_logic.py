@@ -198,8 +198,10 @@ def test_scenario_at_fits_the_known_evidence_and_reads_the_origin_month(scenario
     ev = load_evidence(MINI_ROOT / "data" / "mini", scenario)
     seen: dict = {}
 
-    def design(s, e, *, n_months, fc_sources):
-        seen.update(scenario=s, evidence=e, n_months=n_months, sources=fc_sources)
+    def design(s, e, *, n_months, fc_sources, centre_through):
+        seen.update(
+            scenario=s, evidence=e, n_months=n_months, sources=fc_sources, centre=centre_through
+        )
         return "design"
 
     def model(s, d):
@@ -220,6 +222,7 @@ def test_scenario_at_fits_the_known_evidence_and_reads_the_origin_month(scenario
     assert 0 < len(known) < len(ev.frame)
     pd.testing.assert_frame_equal(seen["evidence"].frame, known)
     assert seen["n_months"] == 36  # 2022-01 .. 2024-12: the whole span, one compiled model
+    assert seen["centre"] == t  # indicator levels centred on the months known at the origin
     assert seen["sources"] == ["crowd"]
     assert seen["model"] == "model" and seen["settings"] == QUICK
     assert seen["scenario"] is scenario

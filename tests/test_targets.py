@@ -269,9 +269,11 @@ def test_scenario_at_fits_the_crowd_and_gives_each_asked_rows_probability(scenar
     ev = load_evidence(MINI_ROOT / "data" / "mini", scenario)
     seen: dict = {}
 
-    def design(s, e, *, n_months, fc_sources):
+    def design(s, e, *, n_months, fc_sources, centre_through):
         seen.update(evidence=e, sources=fc_sources)
-        return build_design(s, e, n_months=n_months, fc_sources=fc_sources)
+        return build_design(
+            s, e, n_months=n_months, fc_sources=fc_sources, centre_through=centre_through
+        )
 
     def sample(model, settings):
         d = seen["design"]
