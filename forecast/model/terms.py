@@ -81,7 +81,7 @@ def _intercept(name: str, mu, sd, shift, dims: str) -> pt.TensorVariable:
 
     The model is ``a + sign * b * f[t]`` with ``a ~ Normal(mu, sd)``. It is sampled as
     ``level + sign * b * (f[t] - mean(f))`` with ``a = level - sign * b * mean(f)``, the mean over
-    the observed months (``Design.centre``): the unit
+    the design's centre months (``Design.centre``; every month unless told otherwise): the unit
     Jacobian leaves the posterior unchanged, but a shift of the factor's level no longer has to be
     matched by every intercept along a curve whose slope is the loading. With indicators observed
     month after month that curved ridge made NUTS take hundreds of steps per draw. Returns
@@ -109,12 +109,11 @@ def _source_offsets(kind: str, sds: np.ndarray, data: dict) -> pt.TensorVariable
 
 def _indicator_terms(s: Scenario, d: Design, f: pt.TensorVariable, data: dict) -> None:
     """The indicator kinds' terms, each measuring its factor's deviation from its mean level
-    over the observed months (intercepts are centred on the loading times that mean; months a
-    design projects past its evidence stay out of it, or every level would move with their
+    over the design's centre months (intercepts are centred on the loading times that mean; a
+    backtest's months past its evidence stay out of it, or every level would move with their
     unobserved innovations)."""
     kfac = {k: i for i, k in enumerate(s.factors)}
-    # each factor's mean level over the observed months (over all months as pt.mean has it: a
-    # design without projected months gives the same numbers as before)
+    # each factor's mean level over the centre months
     f_mean = pt.sum(f * data["centre_months"], axis=1) / pt.sum(data["centre_months"])
     f_dev = f - f_mean[:, None]
     if d.indicator.names:

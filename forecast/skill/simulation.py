@@ -127,8 +127,9 @@ def _draw_factors(s: Scenario, T: int, rng: np.random.Generator, out: dict) -> N
     facs = list(s.factors.values())
     K = len(facs)
     z = rng.normal(size=(K, T))
-    if innovation_df(s) is not None:
-        z[:, 1:] = standardized_innovations(rng, innovation_df(s), (K, T - 1))
+    df = innovation_df(s)
+    if df is not None:  # month 0 (the initial level) stays Gaussian, as in the model
+        z[:, 1:] = standardized_innovations(rng, df, (K, T - 1))
     e = z.copy()
     if s.correlation is not None:
         block = correlated_factors(s)
