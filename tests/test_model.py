@@ -21,7 +21,8 @@ from forecast.data.inputs import load_inputs
 from forecast.model.arrays import model_data, structure_key
 from forecast.model.build import build_model
 from forecast.model.design import build_design
-from forecast.model.priors import SOFTPLUS
+from forecast.model.posterior import ar_paths
+from forecast.model.priors import SOFTPLUS, innovation_dfs
 from forecast.skill.plan import ForecastRow, Plan, RatioRow, structure_quantities
 from forecast.skill.sbc import sbc_scenario
 from forecast.skill.simulation import draw_truth, simulate
@@ -824,9 +825,9 @@ def test_simulator_draws_the_source_offsets_prior(inputs):
         assert np.std(a) == pytest.approx(sd, rel=0.1) and np.std(b) == pytest.approx(sd, rel=0.1)
 
 
-def with_heavy_tails(s, df=4.0):
+def with_heavy_tails(s, df=4.0, factors=None):
     raw = s.model_dump()
-    raw["innovations"] = {"df": df, "rationale": "test", "source": "test"}
+    raw["innovations"] = {"df": df, "factors": factors, "rationale": "test", "source": "test"}
     return type(s).model_validate(raw)
 
 
@@ -860,6 +861,31 @@ def test_simulator_and_model_draw_the_same_heavy_tailed_factor_moves(inputs):
         assert abs(stats.kurtosis(f[:, :, 0].ravel())) < 0.5, k
     assert stats.ks_2samp(moves["model"], moves["sim"]).pvalue > 1e-4
     assert abs(stats.kurtosis(np.diff(gauss_f, axis=2).ravel())) < 0.5
+
+
+@pytest.mark.parametrize("heavy", [[0], [1]])
+def test_heavy_tails_of_named_factors_only(inputs, heavy):
+    """``[innovations] factors`` makes only those factors' innovations after month 0 Student-t,
+    in the model's density (against scipy's) and in the simulator's and the projection's draws;
+    the other factors' stay Gaussian."""
+    s = inputs.scenario
+    names = list(s.factors)
+    s = with_heavy_tails(s, df=4.0, factors=[names[k] for k in heavy])
+    m = build_model(s, design(inputs, scenario=s))
+    z = np.random.default_rng(3).standard_t(4.0, size=m.initial_point()["z"].shape)
+    got = m.compile_logp(vars=[m["z"]], sum=True)({**m.initial_point(), "z": z})
+    t = np.zeros(z.shape, bool)
+    t[heavy, 1:] = True
+    want = stats.norm.logpdf(z[~t]).sum() + stats.t.logpdf(z[t], 4.0, scale=np.sqrt(0.5)).sum()
+    assert got == pytest.approx(want, rel=1e-8)
+    rng = np.random.default_rng(11)
+    sims = np.stack([draw_truth(s, Plan(n_months=MINI_MONTHS), rng)["f"] for _ in range(300)])
+    paths = ar_paths(np.zeros((300, 2)), 1.0, 1.0, 1, 40, rng, dfs=innovation_dfs(s))
+    steps = np.diff(paths, axis=2)  # random walks: the steps are the innovations
+    for k in range(len(names)):
+        for moves in (np.diff(sims[:, k], axis=1), steps[..., k]):
+            kurt = stats.kurtosis(moves.ravel())
+            assert (kurt > 1.0) if k in heavy else (abs(kurt) < 0.5), (k, kurt)
 
 
 def test_heavy_tails_need_a_finite_variance(inputs):

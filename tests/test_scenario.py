@@ -17,6 +17,7 @@ TENSION = "[factors.tension]"
 VOLATILITY = (
     'volatility = { value = 0.3, rationale = "monthly innovation sd", source = "test fixture" }\n'
 )
+INNOVATIONS = '[innovations]\ndf = 4.0\nrationale = "r"\nsource = "s"\n'
 BASELINE = 'baseline = { value = 20.0, rationale = "typical month", source = "test fixture" }\n'
 
 
@@ -397,6 +398,18 @@ RULES: dict[str, tuple[list[tuple[str, ...]], list[str]]] = {
     "state_outcome_with_base_rate": (
         [('kind = "state"', 'kind = "state"\n' + DEAL_BASE.rstrip("\n"))],
         ["outcomes.calm: base_rate: state outcomes follow their measure"],
+    ),
+    "heavy_tails_unknown_factor": (
+        [("[event_signal]", INNOVATIONS + 'factors = ["tensoin"]\n\n[event_signal]')],
+        ["innovations: factors: unknown factor 'tensoin'"],
+    ),
+    "heavy_tails_factor_repeated": (
+        [("[event_signal]", INNOVATIONS + 'factors = ["tension", "tension"]\n\n[event_signal]')],
+        ["innovations: factors: need at least one factor, each once"],
+    ),
+    "heavy_tails_no_factor": (
+        [("[event_signal]", INNOVATIONS + "factors = []\n\n[event_signal]")],
+        ["innovations: factors: need at least one factor, each once"],
     ),
     "event_outcome_without_base_rate": (
         [(DEAL_BASE, "")],

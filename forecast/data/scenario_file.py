@@ -130,7 +130,7 @@ def _check_state_outcome(
 
 
 def _check_dynamics(s: Scenario, errs: list[tuple[str, str, str]]) -> None:
-    """Learned reversions and the correlated block."""
+    """Learned reversions, the correlated block and the heavy-tailed factors."""
     for fname, f in s.factors.items():
         r = f.reversion
         if (
@@ -152,6 +152,13 @@ def _check_dynamics(s: Scenario, errs: list[tuple[str, str, str]]) -> None:
         for fname in cf:
             if fname not in s.factors:
                 errs.append(("correlation", "factors", f"unknown factor {fname!r}"))
+    heavy = s.innovations.factors if s.innovations is not None else None
+    if heavy is not None:
+        if not heavy or len(set(heavy)) != len(heavy):
+            errs.append(("innovations", "factors", "need at least one factor, each once"))
+        for fname in heavy:
+            if fname not in s.factors:
+                errs.append(("innovations", "factors", f"unknown factor {fname!r}"))
 
 
 def toml_location(loc: tuple[int | str, ...]) -> tuple[str, str]:

@@ -31,6 +31,8 @@ terms in ``forecast.model.terms``.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
@@ -51,7 +53,7 @@ from forecast.model.priors import (
     correlated_factors,
     factor_loading_scales,
     half_normal,
-    innovation_df,
+    innovation_dfs,
     learned_reversions,
     reversions,
     stationary_sds,
@@ -115,7 +117,7 @@ def _factors(s: Scenario, d: Design) -> tuple[pt.TensorVariable, pt.TensorVariab
     facs = list(s.factors.values())
     m0 = np.array([f.initial.mean for f in facs])
     s0 = np.array([f.initial.sd for f in facs])
-    z = _innovations(innovation_df(s), len(facs), d.n_months)
+    z = _innovations(innovation_dfs(s), d.n_months)
     e = z
     if s.correlation is not None:
         block = correlated_factors(s)
@@ -132,19 +134,27 @@ def _factors(s: Scenario, d: Design) -> tuple[pt.TensorVariable, pt.TensorVariab
     return f, e
 
 
-def _innovations(df: float | None, K: int, T: int) -> pt.TensorVariable:
-    """``z`` (factor x month), independent with unit variance: Gaussian, or with ``df`` Student-t
-    after month 0, whose innovation (the initial level's) stays Gaussian as the scenario's
-    ``initial`` prior says. The t draws are sampled as they are: as Tukey's h transform of
-    Gaussian draws (tails alike) no default fit passed the gate (R-hat 1.06-1.07, 9-10
+def _innovations(dfs: np.ndarray | None, T: int) -> pt.TensorVariable:
+    """``z`` (factor x month), independent with unit variance: Gaussian, or for a factor with a
+    finite df (``innovation_dfs``) Student-t after month 0, whose innovation (the initial
+    level's) stays Gaussian as the scenario's ``initial`` prior says. Runs of neighbouring
+    factors alike share one block. The t draws are sampled as they are: as Tukey's h transform
+    of Gaussian draws (tails alike) no default fit passed the gate (R-hat 1.06-1.07, 9-10
     divergences), where these reach R-hat 1.01."""
-    if df is None:
+    if dfs is None:
         return pm.Normal("z", 0.0, 1.0, dims=("factor", "month"))
+    runs = [(df, len(list(g))) for df, g in itertools.groupby(dfs.tolist())]
+
+    def block(df: float, n: int) -> pt.TensorVariable:
+        if np.isinf(df):
+            return pm.Normal.dist(0.0, 1.0, size=(n, T))
+        first = pm.Normal.dist(0.0, 1.0, size=(n, 1))
+        rest = pm.StudentT.dist(nu=df, mu=0.0, sigma=t_scale(df), size=(n, T - 1))
+        return pt.concatenate([first, rest], axis=1)
 
     def dist(size):
-        first = pm.Normal.dist(0.0, 1.0, size=(K, 1))
-        rest = pm.StudentT.dist(nu=df, mu=0.0, sigma=t_scale(df), size=(K, T - 1))
-        return pt.concatenate([first, rest], axis=1)
+        blocks = [block(df, n) for df, n in runs]
+        return blocks[0] if len(blocks) == 1 else pt.concatenate(blocks, axis=0)
 
     return pm.CustomDist("z", dist=dist, dims=("factor", "month"))
 

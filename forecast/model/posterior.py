@@ -22,7 +22,7 @@ from forecast.model.arrays import news_membership
 from forecast.model.design import Design
 from forecast.model.priors import (
     correlated_factors,
-    innovation_df,
+    innovation_dfs,
     reversions,
     standardized_innovations,
     volatilities,
@@ -132,8 +132,8 @@ def project(
     ks = list(s.factors)
     f_last = _stack(idata, "f")[:, :, d.origin]  # (S, K)
     rho, vol, mix = factor_dynamics(s, idata)
-    df = innovation_df(s)
-    paths = ar_paths(f_last, rho, vol, n_paths, ahead, rng, mix, df)  # (S, M, ahead, K)
+    dfs = innovation_dfs(s)
+    paths = ar_paths(f_last, rho, vol, n_paths, ahead, rng, mix, dfs)  # (S, M, ahead, K)
     for name, level in (hold or {}).items():
         paths[..., ks.index(name)] = level
 
@@ -144,8 +144,9 @@ def project(
     for oname, o in s.outcomes.items():
         if o.kind == "state":
             k = ks.index(_measure_factor(s, o))
+            df_k = dfs[[k]] if dfs is not None else None
             fk = ar_paths(
-                f_last[:, [k]], rho[:, [k]], vol[:, [k]], n_state_paths, ahead, rng, df=df
+                f_last[:, [k]], rho[:, [k]], vol[:, [k]], n_state_paths, ahead, rng, dfs=df_k
             )[..., 0]
             if ks[k] in (hold or {}):
                 fk[:] = hold[ks[k]]
@@ -305,16 +306,16 @@ def ar_paths(
     H: int,
     rng: np.random.Generator,
     mix: np.ndarray | None = None,
-    df: float | None = None,
+    dfs: np.ndarray | None = None,
 ) -> np.ndarray:
     """(S, n_paths, H, N) AR(1) paths x[t] = rho x[t-1] + vol e[t] for the H months after
     ``start`` (S, N), the level at the origin; ``rho`` and ``vol`` are (N,) or per draw (S, N),
-    ``mix`` (S, N, N) correlates the standardized innovations e, Student-t with ``df`` degrees of
-    freedom (None: Gaussian)."""
+    ``mix`` (S, N, N) correlates the standardized innovations e, Student-t with each series'
+    ``dfs`` degrees of freedom (inf or None: Gaussian)."""
     S, N = start.shape
     rho = np.broadcast_to(rho, (S, N))[:, None, :]
     vol = np.broadcast_to(vol, (S, N))[:, None, None, :]
-    e = standardized_innovations(rng, df, (S, n_paths, H, N))
+    e = standardized_innovations(rng, dfs, (S, n_paths, H, N))
     if mix is not None:
         e = np.einsum("sij,smhj->smhi", mix, e)
     steps = e * vol

@@ -127,24 +127,35 @@ def learned_reversions(s: Scenario) -> dict[int, tuple[float, float]]:
     }
 
 
-def innovation_df(s: Scenario) -> float | None:
-    """Degrees of freedom of the factors' Student-t innovations (``[innovations]``; None:
-    Gaussian)."""
-    return s.innovations.df if s.innovations else None
+def innovation_dfs(s: Scenario) -> np.ndarray | None:
+    """Each factor's degrees of freedom of its Student-t innovations (``[innovations]``), inf for
+    a Gaussian factor; None when every factor is Gaussian."""
+    v = s.innovations
+    if v is None:
+        return None
+    heavy = v.factors if v.factors is not None else tuple(s.factors)
+    return np.array([v.df if k in heavy else np.inf for k in s.factors])
 
 
-def t_scale(df: float) -> float:
+def t_scale(df: float | np.ndarray) -> float | np.ndarray:
     """Scale of a Student-t with ``df`` (> 2) degrees of freedom and unit variance."""
-    return float(np.sqrt((df - 2.0) / df))
+    return np.sqrt((df - 2.0) / df)
 
 
 def standardized_innovations(
-    rng: np.random.Generator, df: float | None, size: tuple[int, ...]
+    rng: np.random.Generator, dfs: np.ndarray | None, size: tuple[int, ...], axis: int = -1
 ) -> np.ndarray:
-    """Unit-variance innovations: Gaussian, or Student-t with ``df`` degrees of freedom."""
-    if df is None:
+    """Unit-variance innovations: Gaussian, or along ``axis`` (the factors) Student-t with each
+    factor's ``dfs`` degrees of freedom (``innovation_dfs``; inf: Gaussian)."""
+    if dfs is None:
         return rng.standard_normal(size)
-    return t_scale(df) * rng.standard_t(df, size)
+    shape = [1] * len(size)
+    shape[axis] = len(dfs)
+    df = np.broadcast_to(np.reshape(dfs, shape), size)
+    heavy = np.isfinite(df)
+    finite = np.where(heavy, df, 3.0)  # any finite df: the draws it gives are not kept
+    t = t_scale(finite) * rng.standard_t(finite)
+    return np.where(heavy, t, rng.standard_normal(size))
 
 
 def correlated_factors(s: Scenario) -> list[int]:

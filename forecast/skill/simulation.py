@@ -45,7 +45,7 @@ from forecast.model.priors import (
     cutpoint_spacing,
     factor_loading_scales,
     indicator_loading_scales,
-    innovation_df,
+    innovation_dfs,
     learned_reversions,
     reversions,
     source_offset_sds,
@@ -127,9 +127,9 @@ def _draw_factors(s: Scenario, T: int, rng: np.random.Generator, out: dict) -> N
     facs = list(s.factors.values())
     K = len(facs)
     z = rng.normal(size=(K, T))
-    df = innovation_df(s)
-    if df is not None:  # month 0 (the initial level) stays Gaussian, as in the model
-        z[:, 1:] = standardized_innovations(rng, df, (K, T - 1))
+    dfs = innovation_dfs(s)
+    if dfs is not None:  # month 0 (the initial level) stays Gaussian, as in the model
+        z[:, 1:] = standardized_innovations(rng, dfs, (K, T - 1), axis=0)
     e = z.copy()
     if s.correlation is not None:
         block = correlated_factors(s)
