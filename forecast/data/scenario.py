@@ -246,8 +246,8 @@ class Innovations(_Sourced):
     """Heavy-tailed factor innovations: each month's standardized innovation after month 0 is a
     Student-t with ``df`` degrees of freedom scaled to unit variance, so a factor keeps its unit
     and volatility while a regime change (a ceasefire, a government's fall) can be one large
-    step. ``factors`` limits them to the factors named (regime-prone ones); others stay
-    Gaussian. Without it every factor's are heavy-tailed."""
+    step. ``factors`` limits them to the factors named (regime-prone ones), whose others stay
+    Gaussian; without it, every factor's innovations are heavy-tailed."""
 
     df: Float = Field(gt=2)
     factors: tuple[Name, ...] | None = None
