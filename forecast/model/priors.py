@@ -153,9 +153,10 @@ def standardized_innovations(
     shape[axis] = len(dfs)
     df = np.broadcast_to(np.reshape(dfs, shape), size)
     heavy = np.isfinite(df)
+    if heavy.all():
+        return t_scale(df) * rng.standard_t(df)
     finite = np.where(heavy, df, 3.0)  # any finite df: the draws it gives are not kept
-    t = t_scale(finite) * rng.standard_t(finite)
-    return np.where(heavy, t, rng.standard_normal(size))
+    return np.where(heavy, t_scale(finite) * rng.standard_t(finite), rng.standard_normal(size))
 
 
 def correlated_factors(s: Scenario) -> list[int]:
